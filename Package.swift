@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// mtrnn-watch: a Linux daemon that deblurs photos with MT-RNN (Park et al., ECCV 2020).
+// Layers (a module imports only what is below it):
+//   C shims < PhotoIO, MTRNN < Deblur < WatchService < executables.
+import PackageDescription
+
+let package = Package(
+    name: "mtrnn-watch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mtrnn-watch", targets: ["mtrnn-watch"]),
+        .executable(name: "mtrnnctl", targets: ["mtrnnctl"]),
+        .library(name: "MTRNN", targets: ["MTRNN"]),
+        .library(name: "PhotoIO", targets: ["PhotoIO"]),
+        .library(name: "Deblur", targets: ["Deblur"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries and the C shim: only what Swift cannot call itself.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "CImageCodecs",
+                path: "Sources/CImageCodecs",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("tiff")]),
+
+        .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
+        .target(name: "MTRNN", dependencies: ["CDNNL"]),
+        .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
+        .target(name: "WatchService", dependencies: [
+            "Deblur", "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "mtrnn-watch", dependencies: [
+            "WatchService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "mtrnnctl", dependencies: [
+            "WatchService", "Deblur", "MTRNN", "PhotoIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"]),
+        .testTarget(name: "DeblurTests", dependencies: ["Deblur"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)
+
+// Strict settings for every target of ours, in one place (as swift-log does).
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

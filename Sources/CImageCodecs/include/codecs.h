@@ -1,0 +1,3 @@
+#ifndef MTRNN_CODECS_H
+#define MTRNN_CODECS_H
+#endif
