@@ -103,3 +103,8 @@ public final class MTRNNNetwork {
         return p
     }
 }
+
+extension MTRNNNetwork {
+    /// The instruction set oneDNN runs on here, in words (for reports).
+    public static var cpuDescription: String { DNNL.isaName(DNNL.effectiveISA) }
+}
