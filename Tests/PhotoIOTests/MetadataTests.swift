@@ -83,3 +83,42 @@ struct MetadataTests {
         return image.metadata.jpegMarkers.filter { $0.code == 0xFE }.map { String(decoding: $0.payload, as: UTF8.self) }
     }
 }
+
+struct ChunkPlacementTests {
+    @Test func pngChunksAfterImageDataStayThere() throws {
+        let plain = try PhotoIO.encode(syntheticImage(channels: 3, bitDepth: 16, format: .png))
+        let late = pngChunk("tEXt", Array("Comment\0written after IDAT".utf8))
+        let time = pngChunk("tIME", [0x07, 0xE8, 5, 6, 7, 8, 9])
+        var input = inserting(late, before: "IEND", in: plain)
+        input = inserting(time, before: "IDAT", in: input)
+        let image = try PhotoIO.decode(data: input, name: "late.png")
+        #expect(image.metadata.pngChunks.map(\.type) == ["tIME", "tEXt"])
+        #expect(image.metadata.pngChunks.map(\.afterImageData) == [false, true])
+        let output = try PhotoIO.encode(image, options: EncodeOptions(softwareNote: "note"))
+        let types = try pngChunkTypes(output)
+        #expect(types.first == "IHDR" && types.last == "IEND")
+        let lastData = types.lastIndex(of: "IDAT")!
+        #expect(types.firstIndex(of: "tIME")! < types.firstIndex(of: "IDAT")!)
+        #expect(types[lastData + 1] == "tEXt")
+        #expect(Array(output.suffix(late.count + 12)).starts(with: late))
+    }
+
+    @Test func softwareNoteIsAddedOnce() throws {
+        let note = "mtrnn-watch 0.1 (MT-RNN, 6 iterations)"
+        for format in [ImageFormat.jpeg, .png] {
+            let first = try PhotoIO.decode(data: PhotoIO.encode(syntheticImage(channels: 3, bitDepth: 8, format: format),
+                                                                options: EncodeOptions(softwareNote: note)), name: "a")
+            let second = try PhotoIO.decode(data: PhotoIO.encode(first, options: EncodeOptions(softwareNote: note)), name: "b")
+            #expect(first.metadata == second.metadata, "\(format)")
+            #expect(first.metadata.jpegMarkers.count + first.metadata.pngChunks.count == 1)
+        }
+    }
+
+    @Test func damagedAncillaryChunkIsDropped() throws {
+        let plain = try PhotoIO.encode(syntheticImage(channels: 1, bitDepth: 8, format: .png))
+        var bad = pngChunk("tEXt", Array("Title\0x".utf8))
+        bad[bad.count - 1] ^= 0xFF
+        let image = try PhotoIO.decode(data: inserting(bad, before: "IDAT", in: plain), name: "crc.png")
+        #expect(image.metadata.pngChunks.isEmpty)
+    }
+}
