@@ -1,6 +1,44 @@
 import Foundation
 
 /// Decode and encode photos in their own format, metadata included.
+///
+/// What goes in comes out: format, bit depth (16-bit stays 16-bit), channels
+/// (grey stays grey, alpha is passed through untouched), pixel orientation
+/// (so EXIF Orientation stays true), and metadata byte-for-byte:
+/// - JPEG: every APPn and COM segment in order (JFIF, EXIF, XMP, ICC chunks,
+///   IPTC/Photoshop, ...), except APP2 "MPF" (it indexes images after the
+///   main one, which are not carried). An Adobe APP14's transform flag is set
+///   to YCbCr for colour, since colour is always written as YCbCr. The note
+///   is a COM segment; the EXIF blob is never rewritten. Quality is
+///   `EncodeOptions.jpegQuality` (95); chroma sampling is the input's
+///   (4:4:4 stays 4:4:4), 4:2:0 for images that were not JPEG; progressive
+///   stays progressive.
+/// - PNG: every ancillary chunk with a valid CRC, before or after IDAT as it
+///   was (iCCP, sRGB, gAMA, cHRM, pHYs, tEXt/zTXt/iTXt, eXIf, tIME, private
+///   chunks). The note is a tEXt "Software" chunk, or "Comment" when the
+///   file already has a Software keyword. Palette images are written as 8-bit
+///   RGB, or RGBA when tRNS made palette entries transparent (their bKGD,
+///   hIST and sBIT are dropped, as they index the palette); 1/2/4-bit grey
+///   as 8-bit grey. Interlacing is kept.
+/// - TIFF: the first directory's descriptive tags as raw entries (resolution
+///   and unit, ImageDescription, Artist, Copyright, DateTime, Make, Model,
+///   Orientation, ICC, XMP, IPTC, Photoshop resources, any private tag) and
+///   the EXIF, GPS and Interoperability directories, relocated but with
+///   their bytes unchanged, in the input's byte order. Compression (none,
+///   LZW, Deflate, PackBits) and predictor are kept; planar input is written
+///   contiguous; min-is-white stays min-is-white. The note replaces
+///   Software. Reduced-resolution preview directories, SubIFDs and
+///   Photoshop layer data (37724) are dropped: they show the unprocessed
+///   picture. Maker notes that hold absolute file offsets may not survive
+///   relocation (exiftool has per-vendor fixes for this; we do not).
+///
+/// Declined with `PhotoIOError.Kind.unsupported`, a message naming the file
+/// and what to do: CMYK/YCCK and 12-bit/lossless JPEG, animated PNG,
+/// multi-page, JPEG-compressed, float, 1-bit, palette, CMYK and Lab TIFF,
+/// BigTIFF. A header claiming more than `maxPixels` pixels is refused before
+/// any pixel buffer is allocated. A truncated file is always an error (a
+/// photo still being copied must not be processed), although libjpeg would
+/// only warn.
 public enum PhotoIO {
     public static let defaultMaxPixels = 100_000_000
 
