@@ -167,6 +167,10 @@ public final class InboxWatcher: @unchecked Sendable {
             }
             return
         }
-        if mask & Self.fileMask != 0 { emit(.file(relative)) }
+        if mask & Self.fileMask != 0 { emit(.file(relative)); return }
+        // A symbolic link (or FIFO, socket) is never closed after writing: IN_CREATE is all it gets.
+        if mask & UInt32(IN_CREATE) != 0, let st = FileOps.lstatInfo(inbox + "/" + relative), !FileOps.isRegular(st) {
+            emit(.file(relative))
+        }
     }
 }
