@@ -23,6 +23,9 @@ public actor WatchDaemon {
     private var current: Job?
     private var currentTask: Task<JobOutcome, Never>?
     private var paused = false
+    /// Paused by a full disk rather than by mtrnnctl: resumes by itself once space returns.
+    private var pausedForSpace = false
+    private var lastSpaceCheck = ContinuousClock.now
     private var stopping = false
     private var waiter: CheckedContinuation<Job?, Never>?
     private var watcher: InboxWatcher?
@@ -178,6 +181,12 @@ public actor WatchDaemon {
         walk("")
     }
 
+    static func freeBytes(_ path: String) -> UInt64 {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return 0 }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize)
+    }
+
     static func looksLikePhoto(_ name: String) -> Bool {
         ["jpg", "jpeg", "png", "tif", "tiff"].contains((name as NSString).pathExtension.lowercased())
     }
@@ -195,6 +204,16 @@ public actor WatchDaemon {
             if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
                ledger.matches(relative, FileIdentity(st)) { continue }
             enqueue(Job(relative))
+        }
+        if pausedForSpace, ContinuousClock.now - lastSpaceCheck > .seconds(5) {
+            lastSpaceCheck = .now
+            if Self.freeBytes(config.outbox) > 256 << 20 && Self.freeBytes(config.stateDirectory) > 256 << 20 {
+                pausedForSpace = false
+                paused = false
+                logger.notice("Space is available again; resuming")
+                if current == nil { live.setState(.idle) }
+                wakeWorker()
+            }
         }
         // Idle pings only: while a photo is processed, only its progress pets the watchdog.
         if current == nil { notifier.watchdog() }
@@ -288,7 +307,9 @@ public actor WatchDaemon {
         case .noSpace(let reason):
             live.recordFailure(file: file, reason: "disk full: \(reason)", counted: false)
             paused = true
-            logger.error("Paused: no space left for \(file) (\(reason)). The photo stays in the inbox; free space and run `mtrnnctl resume`", metadata: [
+            pausedForSpace = true
+            lastSpaceCheck = .now
+            logger.error("Paused: no space left for \(file) (\(reason)). The photo stays in the inbox; processing resumes by itself once 256 MiB are free (or run `mtrnnctl resume`)", metadata: [
                 "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "deferred", "MTRNN_REASON": "\(reason)"])
             if job.origin == .inbox { settle.note(file) }
         }
@@ -308,6 +329,7 @@ public actor WatchDaemon {
             return ControlResponse(ok: true, message: current.map { "paused; \($0.relativePath) will be finished first" } ?? "paused", status: live.report())
         case .resume:
             paused = false
+            pausedForSpace = false
             if !stopping { live.setState(current == nil ? .idle : .working) }
             logger.notice("Resumed by mtrnnctl")
             wakeWorker()
