@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
                     FileHandle.standardError.write(Data("bf16 skipped: \(reason)\n".utf8))
                     continue
                 }
-                throw ValidationError(reason)
+                throw MTRNNError.unsupportedPrecision(reason)
             }
             try time(p, weights: w)
         }
