@@ -27,6 +27,8 @@ goes to a TSV in the repo so that every run is on record.
 from __future__ import annotations
 
 import argparse
+import collections
+import shutil
 import json
 import math
 import os
@@ -65,10 +67,12 @@ def parse(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--photo-frac", type=float, default=0.5, help="share of each batch from still photos")
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--halve-every", type=int, default=20000)
     ap.add_argument("--clip", type=float, default=2.0, help="absolute gradient-norm cap")
+    ap.add_argument("--spike", type=float, default=20.0,
+                    help="skip a step whose gradient norm exceeds this multiple of the recent median")
     ap.add_argument("--max-iters", type=int, default=7)
     ap.add_argument("--direct-start", type=float, default=0.5,
                     help="probability, at step 0, that a sequence trains every iteration straight to TL 1")
@@ -97,7 +101,9 @@ class Trainer:
         self.wall = 0.0          # training seconds over all invocations
         self.lr_scale = 1.0      # halved on every roll-back
         self.rng = np.random.default_rng(a.seed)
-        self.stats = []
+        self.stats = []                       # records since the last log line
+        self.recent = collections.deque(maxlen=30)   # records for the divergence guard
+        self.gnorms = collections.deque(maxlen=200)  # accepted gradient norms, for spike detection
         if a.resume and os.path.exists(self.ckpt_path("last")):
             self.load(self.ckpt_path("last"))
         elif a.init_from:
@@ -171,6 +177,12 @@ class Trainer:
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(self.params, self.a.clip).item()
             ok = math.isfinite(loss.item()) and math.isfinite(gn)
+            # a gradient far above its recent median comes from a step that is
+            # about to throw the net off; skip it rather than let Adam take it
+            if ok and len(self.gnorms) >= 50 and gn > self.a.spike * float(np.median(self.gnorms)):
+                ok = False
+            if ok:
+                self.gnorms.append(gn)
             if ok:
                 self.opt.step()
             self.step += 1
@@ -200,6 +212,11 @@ class Trainer:
         self.model.train()
         return res
 
+    def healthy(self, factor):
+        """Recent training loss no worse than `factor` x the do-nothing loss (+0.5)."""
+        rs = [r for r in self.recent if r[3]]
+        return bool(rs) and np.mean([r[0] for r in rs]) <= factor * np.mean([r[1] for r in rs]) + 0.5
+
     def log(self, line):
         new = not os.path.exists(self.a.log)
         with open(self.a.log, "a") as f:
@@ -226,15 +243,19 @@ class Trainer:
             self.wall = wall0 + time.time() - t_start
             for r in recs:
                 self.stats.append(r)
+                self.recent.append(r)
                 bad_run = 0 if r[3] else bad_run + 1
             if recs and not recs[-1][3]:
-                print(f"step {self.step}: non-finite loss/gradient, step skipped", flush=True)
-            # divergence guard: many skipped steps, or loss far above doing nothing
-            recent = self.stats[-50:]
-            if bad_run >= 5 or (len(recent) == 50 and np.mean([r[0] for r in recent]) > 5 * np.mean([r[1] for r in recent]) + 5):
+                print(f"step {self.step}: non-finite or spiking gradient (|g| {recs[-1][2]:.3g}), step skipped", flush=True)
+            # divergence guard: many skipped steps in a row, or the loss well
+            # above what returning the input unchanged would score
+            if bad_run >= 8 or (len(self.recent) == self.recent.maxlen and not self.healthy(2.0)):
+                lr_before = self.lr_scale
                 self.load(self.ckpt_path("good"))
-                self.lr_scale *= 0.5
+                self.lr_scale = lr_before * 0.5
                 self.stats.clear()
+                self.recent.clear()
+                self.gnorms.clear()
                 bad_run = 0
                 self.log(f"rollback\t{self.step}\t{self.wall:.0f}\t{self.lr():.2e}\t{{}}")
                 print(f"rolled back to step {self.step}, lr scale {self.lr_scale}", flush=True)
@@ -250,6 +271,8 @@ class Trainer:
                 self.stats.clear()
             if time.time() - last_ckpt > a.ckpt_minutes * 60:
                 self.save("last")
+                if len(self.recent) == self.recent.maxlen and self.healthy(1.2):
+                    shutil.copyfile(self.ckpt_path("last"), self.ckpt_path("good"))
                 last_ckpt = time.time()
             if time.time() - last_val > a.val_minutes * 60:
                 v = self.validate()
