@@ -45,7 +45,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
         .testTarget(name: "CLITests", dependencies: []),

@@ -1,0 +1,63 @@
+/// Metadata carried from input to output, kept as the bytes the file held so
+/// that it is written back byte-for-byte.
+///
+/// Only the part for the image's own format is filled in.
+public struct Metadata: Sendable, Equatable {
+    /// JPEG APPn and COM segments in file order (EXIF, XMP, ICC chunks,
+    /// IPTC/Photoshop, JFIF, COM, ...). APP2 "MPF" is not kept: it points at
+    /// images appended after the main one, which are not carried.
+    public var jpegMarkers: [JPEGMarker] = []
+    /// PNG ancillary chunks in file order, with whether each came after IDAT.
+    public var pngChunks: [PNGChunk] = []
+    /// TIFF first-directory tags that describe the photo rather than its
+    /// encoding (resolution, description, ICC, XMP, IPTC, Orientation, ...),
+    /// with the EXIF and GPS directories attached to their pointer tags.
+    /// Value bytes are in the input's byte order (`EncodingInfo.tiffBigEndian`).
+    public var tiffEntries: [TIFFEntry] = []
+
+    public init() {}
+}
+
+public struct JPEGMarker: Sendable, Equatable {
+    /// 0xE0...0xEF for APP0...APP15, 0xFE for COM.
+    public var code: UInt8
+    /// The segment's contents after its 2-byte length.
+    public var payload: [UInt8]
+
+    public init(code: UInt8, payload: [UInt8]) {
+        self.code = code
+        self.payload = payload
+    }
+}
+
+public struct PNGChunk: Sendable, Equatable {
+    /// Four ASCII letters, e.g. "iCCP".
+    public var type: String
+    public var data: [UInt8]
+    public var afterImageData: Bool
+
+    public init(type: String, data: [UInt8], afterImageData: Bool) {
+        self.type = type
+        self.data = data
+        self.afterImageData = afterImageData
+    }
+}
+
+/// One TIFF directory entry with its complete value (never an offset).
+public struct TIFFEntry: Sendable, Equatable {
+    public var tag: UInt16
+    public var type: UInt16
+    public var count: UInt32
+    public var value: [UInt8]
+    /// For the EXIF, GPS and Interoperability pointer tags: the directory
+    /// they point at, which is written out again wherever it lands.
+    public var subdirectory: [TIFFEntry]?
+
+    public init(tag: UInt16, type: UInt16, count: UInt32, value: [UInt8], subdirectory: [TIFFEntry]? = nil) {
+        self.tag = tag
+        self.type = type
+        self.count = count
+        self.value = value
+        self.subdirectory = subdirectory
+    }
+}

@@ -1,0 +1,59 @@
+/// The bridge between stored samples and the network's input: planar float
+/// RGB on a 0...255 scale.
+extension Image {
+    /// Planar R, G, B planes (each `width * height`), 0...255. Grey is
+    /// replicated to three planes; alpha is left out; 16-bit samples are
+    /// scaled by 255/65535 (not truncated to 8 bits).
+    public func planarRGB() -> (width: Int, height: Int, data: [Float]) {
+        let plane = width * height
+        var data = [Float](repeating: 0, count: 3 * plane)
+        let scale: Float = bitDepth == 16 ? 255.0 / 65535.0 : 1
+        let colour = channels >= 3 ? 3 : 1
+        samples.withUnsafeBufferPointer { s in
+            data.withUnsafeMutableBufferPointer { d in
+                for p in 0..<plane {
+                    let base = p * channels
+                    for c in 0..<3 {
+                        d[c * plane + p] = Float(s[base + (colour == 3 ? c : 0)]) * scale
+                    }
+                }
+            }
+        }
+        return (width, height, data)
+    }
+
+    /// The same image (format, depth, channels, alpha, metadata) with its
+    /// colour replaced by planar RGB 0...255 (clamped, rounded to nearest).
+    /// Grey images take the mean of the three planes, the inverse of the
+    /// replication in `planarRGB()`, so grey passed through unchanged stays
+    /// exactly the same. 16-bit values are scaled by 65535/255, which undoes
+    /// `planarRGB()` exactly for every 16-bit value.
+    public func replacingColour(withPlanarRGB data: [Float]) -> Image {
+        let plane = width * height
+        precondition(data.count == 3 * plane, "replacingColour: expected \(3 * plane) values, got \(data.count)")
+        var result = self
+        let scale: Float = bitDepth == 16 ? 65535.0 / 255.0 : 1
+        let maximum = Float(maxSample)
+        let channels = self.channels
+        func quantize(_ value: Float) -> UInt16 {
+            let v = (value * scale).rounded()
+            // NaN compares false both ways and becomes 0.
+            return v >= maximum ? UInt16(maximum) : (v > 0 ? UInt16(v) : 0)
+        }
+        data.withUnsafeBufferPointer { d in
+            result.samples.withUnsafeMutableBufferPointer { s in
+                for p in 0..<plane {
+                    let base = p * channels
+                    if channels >= 3 {
+                        s[base] = quantize(d[p])
+                        s[base + 1] = quantize(d[plane + p])
+                        s[base + 2] = quantize(d[2 * plane + p])
+                    } else {
+                        s[base] = quantize((d[p] + d[plane + p] + d[2 * plane + p]) / 3)
+                    }
+                }
+            }
+        }
+        return result
+    }
+}

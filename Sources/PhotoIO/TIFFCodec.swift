@@ -1,0 +1,130 @@
+import CImageCodecs
+
+/// TIFF through libtiff, with the first directory's descriptive tags and the
+/// EXIF/GPS directories carried over as raw entries (see TIFFFile).
+enum TIFFCodec {
+    /// Tags that describe how the pixels are stored, rewritten by libtiff for
+    /// the new data and never copied from the input. Also left out: SubIFDs
+    /// (330) and Photoshop's layer data (37724), which would describe
+    /// pictures other than the processed one, and GlobalParametersIFD (400).
+    static let encodingTags: Set<UInt16> = [
+        254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284,
+        288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347,
+        400, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532,
+        32995, 32996, 32997, 32998, 37724,
+    ]
+
+    static let writableCompressions: Set<Int> = [1, 5, 8, 32946, 32773]
+
+    static func decode(_ data: [UInt8], name: String, maxPixels: Int) throws -> Image {
+        let file = try TIFFFile(data, name: name)
+        var result = mc_tiff_image()
+        let status = data.withUnsafeBufferPointer {
+            mc_tiff_decode($0.baseAddress, $0.count, UInt64(maxPixels), &result)
+        }
+        defer { mc_tiff_image_free(&result) }
+        guard status == Int32(MC_OK) else {
+            let message = withUnsafeBytes(of: result.message) { cString($0.baseAddress!) }
+            throw PhotoIO.library(name, status: status, message: message,
+                                  unsupportedRemedy: remedy(for: message), limit: maxPixels)
+        }
+        let width = Int(result.width), height = Int(result.height), channels = Int(result.channels)
+        let count = width * height * channels
+        var samples: [UInt16]
+        if result.bit_depth == 16 {
+            samples = Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt16.self), count: count))
+        } else {
+            let bytes = UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count)
+            samples = bytes.map { UInt16($0) }
+        }
+        let maximum: UInt16 = result.bit_depth == 16 ? 65535 : 255
+        if result.photometric == 0 { invertGrey(&samples, channels: channels, maximum: maximum) }
+
+        var encoding = EncodingInfo()
+        encoding.tiffCompression = Int(result.compression)
+        encoding.tiffPredictor = Int(result.predictor)
+        encoding.tiffPhotometric = Int(result.photometric)
+        encoding.tiffExtraSample = Int(result.extra_sample)
+        encoding.tiffBigEndian = result.big_endian != 0
+
+        var metadata = Metadata()
+        let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true)
+        metadata.tiffEntries = entries.filter { entry in
+            if encodingTags.contains(entry.tag) { return false }
+            // A pointer whose directory could not be read, or one we do not
+            // know how to move, would point at garbage in the output.
+            if TIFFFile.subdirectoryTags.contains(entry.tag) { return entry.subdirectory != nil }
+            return entry.type != 13
+        }
+        return Image(width: width, height: height, channels: channels, bitDepth: Int(result.bit_depth),
+                     samples: samples, format: .tiff, metadata: metadata, encoding: encoding, name: name)
+    }
+
+    static func encode(_ image: Image, options: EncodeOptions) throws -> [UInt8] {
+        var source = image
+        let grey = image.channels <= 2
+        let photometric = grey ? (image.encoding.tiffPhotometric == 0 ? 0 : 1) : 2
+        if photometric == 0 { invertGrey(&source.samples, channels: image.channels, maximum: image.maxSample) }
+        let pixels = [UInt8].bytes(of: source)
+        let compression = writableCompressions.contains(image.encoding.tiffCompression) ? image.encoding.tiffCompression : 1
+        let predictor = [5, 8, 32946].contains(compression) && image.encoding.tiffPredictor == 2 ? 2 : 1
+        var message = [CChar](repeating: 0, count: Int(MC_MESSAGE_SIZE))
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        let status = pixels.withUnsafeBytes { raw in
+            mc_tiff_encode(raw.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
+                           Int32(image.bitDepth), Int32(photometric), Int32(compression), Int32(predictor),
+                           Int32(image.encoding.tiffExtraSample), image.encoding.tiffBigEndian ? 1 : 0,
+                           options.softwareNote, &out, &size, &message)
+        }
+        defer { mc_free(out) }
+        guard status == Int32(MC_OK), let out else {
+            throw PhotoIOError(.encode, file: image.name,
+                               what: "libtiff could not write the image (\(text(of: message)))",
+                               remedy: "Check free memory; if it persists, report it")
+        }
+        let written = Array(UnsafeBufferPointer(start: out, count: size))
+        if image.metadata.tiffEntries.isEmpty { return written }
+        return try carryEntries(image.metadata.tiffEntries, into: written, name: image.name)
+    }
+
+    /// Writes a new first directory holding libtiff's entries plus the
+    /// carried ones, and points the header at it. libtiff's own directory
+    /// stays behind unreferenced; its values are still used in place.
+    static func carryEntries(_ entries: [TIFFEntry], into written: [UInt8], name: String) throws -> [UInt8] {
+        let file = try TIFFFile(written, name: name)
+        let first = file.firstDirectoryOffset
+        var slots: [TIFFWriter.Slot] = []
+        for index in 0..<Int(file.u16(first)) {
+            let at = first + 2 + 12 * index
+            slots.append(TIFFWriter.Slot(tag: file.u16(at), type: file.u16(at + 2), count: file.u32(at + 4),
+                                         field: Array(written[at + 8..<at + 12])))
+        }
+        let present = Set(slots.map(\.tag))
+        var writer = TIFFWriter(bytes: written, bigEndian: file.bigEndian)
+        for entry in entries where !present.contains(entry.tag) {
+            slots.append(try writer.place(entry))
+        }
+        let offset = try writer.write(slots)
+        writer.bytes.replaceSubrange(4..<8, with: writer.encode32(offset))
+        return writer.bytes
+    }
+
+    static func invertGrey(_ samples: inout [UInt16], channels: Int, maximum: UInt16) {
+        // Only the grey sample; alpha is never inverted.
+        var i = 0
+        while i < samples.count {
+            samples[i] = maximum - samples[i]
+            i += channels
+        }
+    }
+
+    static func remedy(for message: String) -> String {
+        if message.contains("multi-page") { return "Split the pages (e.g. tiffsplit) and process each one" }
+        if message.contains("JPEG-compressed") {
+            return "Re-save it with LZW, Deflate or no compression (e.g. tiffcp -c lzw in.tif out.tif)"
+        }
+        if message.contains("compression") { return "Re-save it with LZW, Deflate or no compression (e.g. tiffcp -c lzw)" }
+        return "Convert it to an 8- or 16-bit RGB or grey TIFF, PNG or JPEG"
+    }
+}

@@ -1,0 +1,142 @@
+@preconcurrency import Glibc
+import Foundation
+
+/// A failed system call on a named file, with errno's text.
+public struct FileError: Error, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+}
+
+/// The small set of POSIX file operations the durable queue needs, with the
+/// fsyncs that make a rename survive a power cut.
+enum FileOps {
+    static func check(_ result: Int32, _ operation: String, _ path: String) throws(FileError) {
+        if result < 0 { throw FileError(operation: operation, path: path, errno: Glibc.errno) }
+    }
+
+    static func lstatInfo(_ path: String) -> stat? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st : nil
+    }
+
+    static func isDirectory(_ st: stat) -> Bool { (st.st_mode & S_IFMT) == S_IFDIR }
+    static func isRegular(_ st: stat) -> Bool { (st.st_mode & S_IFMT) == S_IFREG }
+
+    /// mkdir -p: creates missing parents; an existing directory is fine.
+    static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(FileError) {
+        if let st = lstatInfo(path) {
+            if isDirectory(st) { return }
+            throw FileError(operation: "create directory", path: path, errno: ENOTDIR)
+        }
+        let up = parent(path)
+        if up != path, up != ".", up != "/" { try makeDirectory(up, mode: mode) }
+        if mkdir(path, mode) != 0, Glibc.errno != EEXIST {
+            throw FileError(operation: "create directory", path: path, errno: Glibc.errno)
+        }
+    }
+
+    static func fsyncPath(_ path: String, directory: Bool) throws(FileError) {
+        let fd = open(path, (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC)
+        try check(fd, "open", path)
+        defer { close(fd) }
+        try check(fsync(fd), "fsync", path)
+    }
+
+    static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+
+    /// rename(2), then fsync of the target directory (and of the source's when it differs).
+    static func durableRename(_ from: String, _ to: String) throws(FileError) {
+        try check(rename(from, to), "rename to \(to):", from)
+        try fsyncPath(parent(to), directory: true)
+        if parent(from) != parent(to) { try? fsyncPath(parent(from), directory: true) }
+    }
+
+    /// Moves a file to another directory, across file systems if it must
+    /// (copy, fsync, rename, then unlink the source).
+    static func move(_ from: String, to: String) throws(FileError) {
+        if rename(from, to) == 0 {
+            try fsyncPath(parent(to), directory: true)
+            try? fsyncPath(parent(from), directory: true)
+            return
+        }
+        guard Glibc.errno == EXDEV else { throw FileError(operation: "move to \(to):", path: from, errno: Glibc.errno) }
+        let tmp = parent(to) + "/" + InboxNames.temporaryOutput(for: (to as NSString).lastPathComponent)
+        try copyFile(from, to: tmp)
+        try durableRename(tmp, to)
+        try check(unlink(from), "remove", from)
+        try? fsyncPath(parent(from), directory: true)
+    }
+
+    /// Copies a regular file through an O_NOFOLLOW descriptor into a new file, fsynced.
+    static func copyFile(_ from: String, to: String) throws(FileError) {
+        let src = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        try check(src, "open", from)
+        defer { close(src) }
+        try copy(fd: src, sourceName: from, to: to)
+    }
+
+    static func copy(fd src: Int32, sourceName: String, to: String) throws(FileError) {
+        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        try check(dst, "create", to)
+        var ok = false
+        defer {
+            close(dst)
+            if !ok { unlink(to) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw FileError(operation: "read", path: sourceName, errno: Glibc.errno)
+            }
+            if n == 0 { break }
+            var written = 0
+            while written < n {
+                let w = buffer.withUnsafeBytes { write(dst, $0.baseAddress! + written, n - written) }
+                if w < 0 {
+                    if Glibc.errno == EINTR { continue }
+                    throw FileError(operation: "write", path: to, errno: Glibc.errno)
+                }
+                written += w
+            }
+        }
+        try check(fsync(dst), "fsync", to)
+        ok = true
+    }
+
+    /// A name in `directory` not taken yet: NAME, then STEM-1.EXT, STEM-2.EXT, ...
+    /// Used for the archive and failed/ so that no earlier photo is overwritten.
+    static func uniqueName(in directory: String, for name: String, reserving extra: String? = nil) -> String {
+        func taken(_ n: String) -> Bool {
+            lstatInfo(directory + "/" + n) != nil || (extra.map { lstatInfo(directory + "/" + n + $0) != nil } ?? false)
+        }
+        if !taken(name) { return name }
+        let ext = (name as NSString).pathExtension
+        let stem = ext.isEmpty ? name : (name as NSString).deletingPathExtension
+        var i = 1
+        while true {
+            let candidate = ext.isEmpty ? "\(stem)-\(i)" : "\(stem)-\(i).\(ext)"
+            if !taken(candidate) { return candidate }
+            i += 1
+        }
+    }
+
+    /// Writes a small text file atomically (temp name, fsync, rename).
+    static func writeAtomically(_ text: String, to path: String) throws(FileError) {
+        let tmp = parent(path) + "/" + InboxNames.temporaryOutput(for: (path as NSString).lastPathComponent)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        try check(fd, "create", tmp)
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let syncResult = fsync(fd)
+        close(fd)
+        if n != bytes.count || syncResult != 0 {
+            unlink(tmp)
+            throw FileError(operation: "write", path: tmp, errno: Glibc.errno)
+        }
+        try durableRename(tmp, path)
+    }
+}

@@ -1,0 +1,32 @@
+/// One photo to process: where it waits and its path relative to that directory.
+public struct Job: Sendable, Equatable, Hashable {
+    public enum Origin: Sendable, Equatable, Hashable {
+        /// A new photo in the inbox.
+        case inbox
+        /// `mtrnnctl retry`: a photo in failed/, processed where it lies.
+        case failed
+    }
+    public var relativePath: String
+    public var origin: Origin
+
+    public init(_ relativePath: String, origin: Origin = .inbox) {
+        self.relativePath = relativePath
+        self.origin = origin
+    }
+}
+
+/// How a job ended.
+enum JobOutcome: Sendable {
+    case done(ProcessingReport)
+    /// An earlier run already wrote the result (crash before archiving): only the original was dealt with.
+    case alreadyDone
+    case failed(reason: String, movedTo: String?)
+    /// The file was gone when its turn came.
+    case vanished
+    /// The file changed while it was processed: the result is kept, the new version waits.
+    case replaced
+    /// Stopped (SIGTERM) or a resource fault: the original stays where it is, nothing was written.
+    case abandoned(reason: String)
+    /// The outbox or state disk is full: pause and keep the input.
+    case noSpace(reason: String)
+}

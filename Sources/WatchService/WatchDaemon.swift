@@ -1,0 +1,446 @@
+import Foundation
+@preconcurrency import Glibc
+import Logging
+
+/// The daemon: watches the inbox, keeps the queue, runs one photo at a time,
+/// answers the control socket and speaks sd_notify. `run()` returns after
+/// `stop()` once the current photo is finished or abandoned.
+public actor WatchDaemon {
+    public typealias ConfigLoader = @Sendable () throws -> WatchConfig
+    public typealias ProcessorFactory = @Sendable (WatchConfig) async throws -> any PhotoProcessor
+
+    private var config: WatchConfig
+    private var processor: any PhotoProcessor
+    private let loadConfig: ConfigLoader?
+    private let makeProcessor: ProcessorFactory
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let live = LiveStatus()
+    private let environment: [String: String]
+
+    private var settle: SettleTracker
+    private var queue: [Job] = []
+    private var current: Job?
+    private var currentTask: Task<JobOutcome, Never>?
+    private var paused = false
+    /// Paused by a full disk rather than by mtrnnctl: resumes by itself once space returns.
+    private var pausedForSpace = false
+    private var lastSpaceCheck = ContinuousClock.now
+    private var stopping = false
+    private var waiter: CheckedContinuation<Job?, Never>?
+    private var watcher: InboxWatcher?
+    private var server: ControlServer?
+    private var lockFD: Int32 = -1
+
+    /// - Parameters:
+    ///   - processor: already loaded; READY=1 is sent only once there is one.
+    ///   - loadConfig: re-reads the configuration on SIGHUP (nil: nothing to re-read).
+    ///   - makeProcessor: builds a new processor when a reload changes pipeline settings.
+    public init(config: WatchConfig, processor: any PhotoProcessor, logger: Logger,
+                loadConfig: ConfigLoader? = nil, makeProcessor: @escaping ProcessorFactory,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.config = Self.resolvingRuntimeDirectory(config, environment)
+        self.processor = processor
+        self.loadConfig = loadConfig
+        self.makeProcessor = makeProcessor
+        self.logger = logger
+        self.notifier = SystemdNotifier(environment: environment)
+        self.environment = environment
+        self.settle = SettleTracker(settle: .milliseconds(Int64(config.settleSeconds * 1000)))
+    }
+
+    /// systemd's RuntimeDirectory= wins over the configured one.
+    static func resolvingRuntimeDirectory(_ c: WatchConfig, _ env: [String: String]) -> WatchConfig {
+        var c = c
+        if let r = env["RUNTIME_DIRECTORY"], !r.isEmpty { c.runtimeDirectory = String(r.split(separator: ":")[0]) }
+        return c
+    }
+
+    public var socketPath: String { config.runtimeDirectory + "/" + ControlProtocol.socketName }
+
+    // MARK: start and stop
+
+    public func run() async throws {
+        try prepareDirectories()
+        server = try ControlServer(path: socketPath, logger: logger) { [weak self] request in
+            guard let self else { return ControlResponse(ok: false, error: "mtrnn-watch is stopping") }
+            return await self.handle(request)
+        }
+        server?.start()
+        do { try armWatcher() } catch {
+            server?.stop()
+            throw error
+        }
+        scanInbox()
+        live.configure(model: processor.modelDescription, inbox: config.inbox, outbox: config.outbox)
+        live.setState(.idle)
+        logger.notice("Watching \(config.inbox) (\(watcher?.isPolling == true ? "polling every \(config.pollSeconds) s" : "inotify")\(config.recursive ? ", recursive" : "")); results go to \(config.outbox); control socket \(socketPath)")
+        notifier.ready(status: live.statusLine())
+
+        let ticker = Task { await self.tickLoop() }
+        await workerLoop()
+        ticker.cancel()
+        watcher?.stop()
+        server?.stop()
+        if lockFD >= 0 { close(lockFD) }
+        logger.notice("Stopped")
+    }
+
+    /// SIGTERM: say so, abandon the current photo (it stays in the inbox), stop taking new ones.
+    public func stop() {
+        guard !stopping else { return }
+        stopping = true
+        live.setState(.stopping)
+        notifier.stopping(status: current.map { "Stopping: abandoning \($0.relativePath)" } ?? "Stopping")
+        logger.notice("Stopping\(current.map { "; abandoning \($0.relativePath), it stays in the inbox" } ?? "")")
+        currentTask?.cancel()
+        waiter?.resume(returning: nil)
+        waiter = nil
+    }
+
+    private func prepareDirectories() throws {
+        for (what, path) in [("inbox", config.inbox), ("outbox", config.outbox), ("archive", config.archive),
+                             ("failed", config.failed), ("state", config.stateDirectory), ("runtime", config.runtimeDirectory)] {
+            if what == "archive" && config.originals != .archive { continue }
+            do { try FileOps.makeDirectory(path) } catch {
+                throw DaemonError("cannot use the \(what) directory: \(error). Create it, or set `\(what)` in the configuration")
+            }
+        }
+        lockFD = open(config.stateDirectory + "/mtrnn-watch.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            throw DaemonError("another mtrnn-watch uses the state directory \(config.stateDirectory); stop it first")
+        }
+        try ProcessedLedger(stateDirectory: config.stateDirectory).prepare()
+        // Nothing half-written may stay visible: temp outputs of an interrupted run go.
+        for dir in [config.outbox, config.archive, config.failed] { removeTemporaryOutputs(in: dir) }
+        try? FileManager.default.removeItem(atPath: config.stateDirectory + "/work")
+        if config.originals == .keep { ProcessedLedger(stateDirectory: config.stateDirectory).prune(inbox: config.inbox) }
+    }
+
+    private func removeTemporaryOutputs(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names {
+            let path = directory + "/" + name
+            if InboxNames.isTemporaryOutput(name) {
+                unlink(path)
+                logger.info("Removed an unfinished result from an interrupted run: \(path)")
+            } else if !name.hasPrefix("."), let st = FileOps.lstatInfo(path), FileOps.isDirectory(st) {
+                removeTemporaryOutputs(in: path)
+            }
+        }
+    }
+
+    private func armWatcher() throws {
+        let emit: @Sendable (WatchEvent) -> Void = { [weak self] event in
+            guard let self else { return }
+            Task { await self.receive(event) }
+        }
+        do {
+            let w = try InboxWatcher(inbox: config.inbox, recursive: config.recursive, pollSeconds: config.pollSeconds,
+                                     logger: logger, emit: emit)
+            watcher = w
+            w.start()
+        } catch {
+            throw DaemonError("cannot watch the inbox: \(error)")
+        }
+    }
+
+    // MARK: the queue
+
+    func receive(_ event: WatchEvent) {
+        switch event {
+        case .file(let relative): noteCandidate(relative)
+        case .rescan: scanInbox()
+        }
+    }
+
+    private func noteCandidate(_ relative: String) {
+        guard !stopping, !InboxNames.isIgnored((relative as NSString).lastPathComponent) else { return }
+        if current?.relativePath == relative && current?.origin == .inbox { return }
+        if queue.contains(Job(relative)) { return }
+        settle.note(relative)
+    }
+
+    /// Looks at the whole inbox: at start, after an overflow, on `rescan`, when polling.
+    private func scanInbox() {
+        func walk(_ relativeDir: String) {
+            let dir = relativeDir.isEmpty ? config.inbox : config.inbox + "/" + relativeDir
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in names.sorted() where !InboxNames.isIgnored(name) {
+                let relative = relativeDir.isEmpty ? name : relativeDir + "/" + name
+                guard let st = FileOps.lstatInfo(dir + "/" + name) else { continue }
+                if FileOps.isDirectory(st) {
+                    if config.recursive { walk(relative) }
+                    // Without recursion only a directory named like a photo is a mistake worth reporting.
+                    else if Self.looksLikePhoto(name) { noteCandidate(relative) }
+                    continue
+                }
+                noteCandidate(relative)
+            }
+        }
+        walk("")
+    }
+
+    static func freeBytes(_ path: String) -> UInt64 {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return 0 }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize)
+    }
+
+    static func looksLikePhoto(_ name: String) -> Bool {
+        ["jpg", "jpeg", "png", "tif", "tiff"].contains((name as NSString).pathExtension.lowercased())
+    }
+
+    private func tickLoop() async {
+        while !Task.isCancelled && !stopping {
+            tick()
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func tick() {
+        let ledger = ProcessedLedger(stateDirectory: config.stateDirectory)
+        for relative in settle.settled(inbox: config.inbox) where !queue.contains(Job(relative)) {
+            if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
+               ledger.matches(relative, FileIdentity(st)) { continue }
+            enqueue(Job(relative))
+        }
+        if pausedForSpace, ContinuousClock.now - lastSpaceCheck > .seconds(5) {
+            lastSpaceCheck = .now
+            if Self.freeBytes(config.outbox) > 256 << 20 && Self.freeBytes(config.stateDirectory) > 256 << 20 {
+                pausedForSpace = false
+                paused = false
+                logger.notice("Space is available again; resuming")
+                if current == nil { live.setState(.idle) }
+                wakeWorker()
+            }
+        }
+        // Idle pings only: while a photo is processed, only its progress pets the watchdog.
+        if current == nil { notifier.watchdog() }
+        notifier.status(live.statusLine())
+    }
+
+    private func enqueue(_ job: Job, first: Bool = false) {
+        if first { queue.insert(job, at: 0) } else { queue.append(job) }
+        live.setQueued(queue.count)
+        wakeWorker()
+    }
+
+    private func wakeWorker() {
+        guard let w = waiter, !paused, !queue.isEmpty else { return }
+        waiter = nil
+        let job = queue.removeFirst()
+        live.setQueued(queue.count)
+        current = job
+        w.resume(returning: job)
+    }
+
+    private func nextJob() async -> Job? {
+        current = nil
+        if stopping { return nil }
+        if !paused, !queue.isEmpty {
+            let job = queue.removeFirst()
+            live.setQueued(queue.count)
+            current = job
+            return job
+        }
+        return await withCheckedContinuation { waiter = $0 }
+    }
+
+    // MARK: the worker
+
+    private func workerLoop() async {
+        while let job = await nextJob() {
+            let name = job.relativePath
+            live.begin(file: name)
+            if !paused { live.setState(.working) }
+            notifier.watchdog()
+            notifier.status(live.statusLine())
+            let live = self.live
+            let notifier = self.notifier
+            let runner = JobRunner(config: config, processor: processor, logger: logger,
+                                   ledger: ProcessedLedger(stateDirectory: config.stateDirectory),
+                                   progress: { p in
+                                       live.update(p)
+                                       notifier.watchdog()
+                                       notifier.status(live.statusLine())
+                                   })
+            let task = Task.detached { await runner.run(job) }
+            currentTask = task
+            let outcome = await task.value
+            currentTask = nil
+            live.end()
+            record(job, outcome)
+            if !stopping { live.setState(paused ? .paused : .idle) }
+            notifier.status(live.statusLine())
+        }
+    }
+
+    private func record(_ job: Job, _ outcome: JobOutcome) {
+        let file = job.relativePath
+        switch outcome {
+        case .done(let r):
+            live.recordDone(r)
+            logger.info("Deblurred \(file) in \(String(format: "%.1f", r.seconds)) s (\(String(format: "%.1f", r.megapixels)) MP, \(r.tiles) tiles)", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "done",
+                "MTRNN_SECONDS": "\(String(format: "%.3f", r.seconds))",
+                "MTRNN_MEGAPIXELS": "\(String(format: "%.3f", r.megapixels))", "MTRNN_TILES": "\(r.tiles)",
+            ])
+        case .alreadyDone:
+            logger.info("\(file) was already deblurred by an earlier run; finished filing the original", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "done"])
+        case .failed(let reason, let movedTo):
+            live.recordFailure(file: file, reason: reason)
+            logger.error("Cannot deblur \(file): \(reason)\(movedTo.map { "; moved to \($0)" } ?? "")", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "failed", "MTRNN_REASON": "\(reason)"])
+        case .vanished:
+            logger.info("\(file) disappeared from the inbox before its turn", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "vanished"])
+        case .replaced:
+            logger.notice("\(file) was replaced while it was processed; the new version will be processed too", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "replaced"])
+            if job.origin == .inbox { settle.note(file) }
+        case .abandoned(let reason):
+            if !stopping { live.recordFailure(file: file, reason: reason, counted: false) }
+            logger.warning("Left \(file) where it is: \(reason)", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "abandoned", "MTRNN_REASON": "\(reason)"])
+        case .noSpace(let reason):
+            live.recordFailure(file: file, reason: "disk full: \(reason)", counted: false)
+            paused = true
+            pausedForSpace = true
+            lastSpaceCheck = .now
+            logger.error("Paused: no space left for \(file) (\(reason)). The photo stays in the inbox; processing resumes by itself once 256 MiB are free (or run `mtrnnctl resume`)", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "deferred", "MTRNN_REASON": "\(reason)"])
+            if job.origin == .inbox { settle.note(file) }
+        }
+    }
+
+    // MARK: control
+
+    func handle(_ request: ControlRequest) -> ControlResponse {
+        switch request.command {
+        case .status:
+            return ControlResponse(ok: true, status: live.report())
+        case .pause:
+            paused = true
+            if !stopping { live.setState(.paused) }
+            notifier.status(live.statusLine())
+            logger.notice("Paused by mtrnnctl\(current.map { "; finishing \($0.relativePath) first" } ?? "")")
+            return ControlResponse(ok: true, message: current.map { "paused; \($0.relativePath) will be finished first" } ?? "paused", status: live.report())
+        case .resume:
+            paused = false
+            pausedForSpace = false
+            if !stopping { live.setState(current == nil ? .idle : .working) }
+            logger.notice("Resumed by mtrnnctl")
+            wakeWorker()
+            notifier.status(live.statusLine())
+            return ControlResponse(ok: true, message: "resumed; \(queue.count) queued", status: live.report())
+        case .rescan:
+            scanInbox()
+            return ControlResponse(ok: true, message: "rescanning \(config.inbox)", status: live.report())
+        case .retry:
+            return retry(request.file)
+        }
+    }
+
+    private func retry(_ file: String?) -> ControlResponse {
+        guard var name = file, !name.isEmpty else {
+            return ControlResponse(ok: false, error: "retry needs a file: a name in \(config.failed)")
+        }
+        if (name as NSString).isAbsolutePath {
+            let cwd = FileManager.default.currentDirectoryPath
+            let failedRoot = (((config.failed as NSString).isAbsolutePath ? config.failed : cwd + "/" + config.failed) as NSString).standardizingPath
+            let absolute = (name as NSString).standardizingPath
+            guard absolute.hasPrefix(failedRoot + "/") else {
+                return ControlResponse(ok: false, error: "\(name) is not in the failed directory \(failedRoot); only failed photos can be retried")
+            }
+            name = String(absolute.dropFirst(failedRoot.count + 1))
+        }
+        if name.hasSuffix(".reason") { name = String(name.dropLast(7)) }
+        let parts = name.split(separator: "/")
+        guard !name.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty,
+              let st = FileOps.lstatInfo(config.failed + "/" + name), FileOps.isRegular(st) else {
+            return ControlResponse(ok: false, error: "no failed photo \(name) in \(config.failed); `ls \(config.failed)` shows what failed")
+        }
+        let job = Job(name, origin: .failed)
+        guard current != job, !queue.contains(job) else {
+            return ControlResponse(ok: true, message: "\(name) is already queued for a retry", status: live.report())
+        }
+        enqueue(job, first: true)
+        logger.notice("Retrying \(name) from \(config.failed)")
+        return ControlResponse(ok: true, message: "queued \(name) for a retry\(paused ? " (paused: run `mtrnnctl resume`)" : "")", status: live.report())
+    }
+
+    // MARK: reload
+
+    /// SIGHUP: re-read the configuration; a broken one keeps the old and says why.
+    public func reload() async {
+        guard !stopping else { return }
+        notifier.reloading()
+        let before = live.currentState
+        live.setState(.reloading)
+        defer {
+            if !stopping { live.setState(before == .reloading ? .idle : before) }
+            notifier.ready(status: live.statusLine())
+        }
+        guard let loadConfig else {
+            logger.notice("Reload: no configuration file; nothing to re-read")
+            return
+        }
+        var new: WatchConfig
+        do { new = Self.resolvingRuntimeDirectory(try loadConfig(), environment) } catch {
+            live.noteError("reload failed, kept the previous configuration: \(error)")
+            logger.error("Reload failed, keeping the previous configuration: \(error)")
+            return
+        }
+        if new.runtimeDirectory != config.runtimeDirectory || new.stateDirectory != config.stateDirectory {
+            logger.warning("Reload: runtime_dir and state_dir take effect only after a restart")
+            new.runtimeDirectory = config.runtimeDirectory
+            new.stateDirectory = config.stateDirectory
+        }
+        var pipelineOld = config, pipelineNew = new
+        for c in [\WatchConfig.inbox, \.outbox, \.archive, \.failed] { pipelineOld[keyPath: c] = ""; pipelineNew[keyPath: c] = "" }
+        pipelineOld.recursive = false; pipelineNew.recursive = false
+        pipelineOld.settleSeconds = 0; pipelineNew.settleSeconds = 0
+        pipelineOld.pollSeconds = 0; pipelineNew.pollSeconds = 0
+        pipelineOld.originals = .keep; pipelineNew.originals = .keep
+        if pipelineOld != pipelineNew {
+            do { processor = try await makeProcessor(new) } catch {
+                live.noteError("reload failed, kept the previous configuration: \(error)")
+                logger.error("Reload failed, keeping the previous configuration and model: \(error)")
+                return
+            }
+        }
+        let rewatch = new.inbox != config.inbox || new.recursive != config.recursive || new.pollSeconds != config.pollSeconds
+        let old = config
+        config = new
+        settle.settle = .milliseconds(Int64(new.settleSeconds * 1000))
+        if rewatch {
+            do {
+                for (what, path) in [("inbox", config.inbox), ("outbox", config.outbox), ("failed", config.failed)] {
+                    do { try FileOps.makeDirectory(path) } catch { throw DaemonError("cannot use the \(what) directory: \(error)") }
+                }
+                let oldWatcher = watcher
+                try armWatcher()
+                oldWatcher?.stop()
+                queue.removeAll { $0.origin == .inbox }
+                live.setQueued(queue.count)
+                settle = SettleTracker(settle: settle.settle)
+                scanInbox()
+            } catch {
+                config = old
+                live.noteError("reload failed, kept the previous configuration: \(error)")
+                logger.error("Reload failed, keeping the previous configuration: \(error)")
+                return
+            }
+        }
+        live.configure(model: processor.modelDescription, inbox: config.inbox, outbox: config.outbox)
+        logger.notice("Reloaded the configuration")
+    }
+}
+
+/// A start-up failure the daemon reports and exits on.
+public struct DaemonError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WatchService
+
+/// `mtrnn-watch`: the daemon. Everything it does lives in WatchService; this
+/// target only reads options, builds the processor and runs the daemon.
+@main
+struct MtrnnWatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mtrnn-watch",
+        abstract: "Watch an inbox directory and deblur every photo that arrives with MT-RNN.",
+        discussion: """
+        Without --config it runs on a local default: ./inbox, ./outbox, ./archive, \
+        ./failed and ./state under the working directory. See mtrnn-watch(8) and \
+        mtrnn-watch.conf(5).
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Configuration file (key = value lines).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Directory to watch.", valueName: "dir")) var inbox: String?
+    @Option(help: ArgumentHelp("Directory for results.", valueName: "dir")) var outbox: String?
+    @Option(help: ArgumentHelp("Directory for processed originals.", valueName: "dir")) var archive: String?
+    @Option(help: ArgumentHelp("Directory for photos that could not be processed.", valueName: "dir")) var failed: String?
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Directory for the daemon's own files.", valueName: "dir")) var stateDir: String?
+    @Option(name: .customLong("runtime-dir"), help: ArgumentHelp("Directory for the control socket.", valueName: "dir")) var runtimeDir: String?
+    @Option(help: ArgumentHelp("Scan every N seconds instead of using inotify (NFS/CIFS inboxes).", valueName: "seconds")) var poll: Double?
+    @Option(help: ArgumentHelp("How long size and mtime must stay unchanged.", valueName: "seconds")) var settle: Double?
+    @Flag(help: "Watch subdirectories too, mirrored in the outbox.") var recursive = false
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override any configuration key.", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(name: .customLong("check-config"), help: "Check the configuration, print it and exit.")
+    var checkConfig = false
+
+    /// The configuration file (if any) with the command-line overrides on top;
+    /// called again on SIGHUP.
+    func loadConfiguration() throws -> WatchConfig {
+        var c = try config.map { path throws(ConfigError) in try WatchConfig.load(file: path) } ?? WatchConfig()
+        if let inbox { try c.set("inbox", inbox) }
+        if let outbox { try c.set("outbox", outbox) }
+        if let archive { try c.set("archive", archive) }
+        if let failed { try c.set("failed", failed) }
+        if let stateDir { try c.set("state_dir", stateDir) }
+        if let runtimeDir { try c.set("runtime_dir", runtimeDir) }
+        if let poll { try c.set("poll_seconds", String(poll)) }
+        if let settle { try c.set("settle_seconds", String(settle)) }
+        if recursive { c.recursive = true }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "=") else {
+                throw ConfigError(file: "command line", line: nil, problem: "--set needs key=value, got `\(o)`")
+            }
+            try c.set(o[..<eq].trimmingCharacters(in: .whitespaces), o[o.index(after: eq)...].trimmingCharacters(in: .whitespaces))
+        }
+        return c
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+        let logger = Logger(label: "mtrnn-watch")
+        let initial: WatchConfig
+        do { initial = try loadConfiguration() } catch {
+            logger.critical("Configuration error: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        if checkConfig {
+            print("configuration OK: inbox=\(initial.inbox) outbox=\(initial.outbox) originals=\(initial.originals.rawValue)")
+            return
+        }
+        let processor: any PhotoProcessor
+        do { processor = try await ProcessorFactory.make(initial, logger: logger) } catch {
+            logger.critical("Cannot load the deblur model: \(error)")
+            throw ExitCode(1)
+        }
+        let me = self
+        let daemon = WatchDaemon(
+            config: initial, processor: processor, logger: logger,
+            loadConfig: { try me.loadConfiguration() },
+            makeProcessor: { try await ProcessorFactory.make($0, logger: logger) })
+        let signals = DaemonSignals(daemon: daemon)
+        do { try await daemon.run() } catch {
+            logger.critical("Cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        withExtendedLifetime(signals) {}
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import MTRNN
+
+/// `mtrnnctl bench`: times the engine on one square tile, the unit of work
+/// the deblur pipeline runs, and reports the median and GFLOP/s counting the
+/// network's real FLOPs (736,320 per pixel per iteration).
+///
+/// `--json` prints one JSON object per line, one line per precision timed:
+/// {"engine","precision","tile","iterations","threads","repeats","median_seconds","min_seconds","gflops","cpu_isa"}.
+/// training/bench_torch.py prints the same shape with "engine": "pytorch".
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the MT-RNN engine on one tile (release builds only give meaningful figures).",
+        discussion: """
+        Uses seeded random weights unless --weights is given (timing does not depend on the values).
+        --profile prints the seconds per layer. With --precision all, a precision the CPU
+        cannot run is reported as skipped on stderr.
+        """
+    )
+
+    @Option(help: "f32, bf16 or all.")
+    var precision: String = "f32"
+
+    @Option(help: "Tile side in pixels.")
+    var tile: Int = 256
+
+    @Option(help: "Recurrent iterations per run.")
+    var iterations: Int = 6
+
+    @Option(help: "Timed runs; the median is reported.")
+    var repeats: Int = 5
+
+    @Option(help: "Untimed runs first.")
+    var warmup: Int = 1
+
+    @Option(help: "OpenMP threads per layer (0: oneDNN's default, all cores).")
+    var threads: Int = 0
+
+    @Option(help: "A .safetensors weights file (default: seeded random weights).")
+    var weights: String?
+
+    @Flag(help: "One JSON object per line per precision.")
+    var json = false
+
+    @Flag(help: "Print the time spent in each layer.")
+    var profile = false
+
+    func validate() throws {
+        guard precision == "all" || Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be f32, bf16 or all, not \(precision)")
+        }
+        guard tile >= 4, iterations >= 1, repeats >= 1, warmup >= 0, threads >= 0 else {
+            throw ValidationError("--tile must be >= 4, --iterations and --repeats >= 1, --warmup and --threads >= 0")
+        }
+    }
+
+    func run() throws {
+        let w: MTRNNWeights
+        if let path = weights {
+            w = try MTRNNWeights.load(contentsOf: URL(fileURLWithPath: path))
+        } else {
+            w = MTRNNWeights.random(seed: 1234)
+        }
+        let precisions: [Precision] = precision == "all" ? Precision.allCases : [Precision(rawValue: precision)!]
+        for p in precisions {
+            if p == .bf16, let reason = MTRNNNetwork.bf16UnsupportedReason {
+                if precision == "all" {
+                    FileHandle.standardError.write(Data("bf16 skipped: \(reason)\n".utf8))
+                    continue
+                }
+                throw ValidationError(reason)
+            }
+            try time(p, weights: w)
+        }
+    }
+
+    private func time(_ p: Precision, weights: MTRNNWeights) throws {
+        let net = try MTRNNNetwork(weights: weights, precision: p, threads: threads)
+        let kernels = try net.prepare(width: tile, height: tile)
+        let image = Self.testImage(side: tile)
+        for _ in 0..<warmup { _ = try net.run(image, iterations: iterations) }
+        net.profiling = profile
+        net.resetProfile()
+        var seconds: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try net.run(image, iterations: iterations)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        seconds.sort()
+        let median = seconds.count % 2 == 1 ? seconds[seconds.count / 2]
+            : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
+        let flop = Double(MTRNNNetwork.flopsPerPixelPerIteration) * Double(tile * tile * iterations)
+        let gflops = flop / median / 1e9
+        if json {
+            let object: [String: Any] = [
+                "engine": "mtrnn-swift-onednn", "precision": p.rawValue, "tile": tile, "iterations": iterations,
+                "threads": threads, "repeats": repeats, "median_seconds": median, "min_seconds": seconds[0],
+                "gflops": gflops, "cpu_isa": MTRNNNetwork.cpuDescription,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%@ %dx%d x %d iterations: median %.3f s (min %.3f s, %d runs), %.1f GFLOP/s",
+                         p.rawValue, tile, tile, iterations, median, seconds[0], repeats, gflops))
+        }
+        if profile {
+            let prof = net.profile
+            let total = prof.order.reduce(0) { $0 + prof.seconds[$1]! }
+            let out = FileHandle.standardError
+            out.write(Data("per layer (\(p.rawValue), seconds per run, summed over \(iterations) iterations):\n".utf8))
+            for name in prof.order {
+                let s = prof.seconds[name]! / Double(repeats)
+                let label = name.padding(toLength: 10, withPad: " ", startingAt: 0)
+                out.write(Data(("  " + label + String(format: " %8.4f s %5.1f %%\n", s, 100 * prof.seconds[name]! / total)).utf8))
+            }
+            out.write(Data("kernels: \(Set(kernels.map(\.kernel)).sorted().joined(separator: ", "))\n".utf8))
+        }
+    }
+
+    /// A smooth pattern plus texture in 0..255, so no layer sees all zeros.
+    static func testImage(side: Int) -> PlanarImage {
+        var data = [Float](repeating: 0, count: 3 * side * side)
+        for c in 0..<3 {
+            for y in 0..<side {
+                for x in 0..<side {
+                    let v = 128 + 90 * sin(Double(x) * 0.05 + Double(c)) * cos(Double(y) * 0.03 - Double(c))
+                        + 20 * sin(Double(x * y % 97))
+                    data[(c * side + y) * side + x] = Float(min(255, max(0, v)))
+                }
+            }
+        }
+        return PlanarImage(width: side, height: side, data: data)
+    }
+}

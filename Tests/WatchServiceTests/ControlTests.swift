@@ -1,0 +1,71 @@
+import Foundation
+@preconcurrency import Glibc
+import Testing
+
+/// `mtrnnctl` against the built daemon's control socket.
+@Suite(.serialized) struct ControlTests {
+    @Test func statusWithNoDaemonExitsThree() throws {
+        let box = try Sandbox()
+        let r = ctl(box, ["status"])
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("mtrnn-watch is not running"))
+        #expect(r.stderr.contains(box.socket))
+        #expect(ctl(box, ["pause"]).status == 3)
+    }
+
+    @Test func statusPauseResumeRetryRescan() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box, processor: "copy:0.2")
+        #expect(await d.waitReady())
+
+        let text = ctl(box, ["status"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("mtrnn-watch: idle"))
+        #expect(text.stdout.contains("copy (no deblur pipeline linked)"))
+        let json = ctl(box, ["status", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(report?["state"] as? String == "idle")
+        #expect(report?["queued"] as? Int == 0)
+        #expect(report?["pid"] as? Int == Int(d.pid))
+
+        #expect(ctl(box, ["pause"]).status == 0)
+        for i in 0..<3 { box.write("inbox/q\(i).jpg", fakeJPEG("q\(i)")) }
+        #expect(await eventually { ctl(box, ["status"]).stdout.contains("queued:   3") }, "\(ctl(box, ["status"]).stdout)")
+        #expect(ctl(box, ["status"]).stdout.contains("mtrnn-watch: paused"))
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(box.list("outbox").isEmpty, "processed while paused")
+        #expect(ctl(box, ["resume"]).status == 0)
+        #expect(await eventually { box.list("outbox").count == 3 })
+
+        // retry: a bad photo, repaired in failed/, then retried from there.
+        box.write("inbox/bad.jpg", Array("nope".utf8))
+        #expect(await eventually { FileManager.default.fileExists(atPath: box.path("failed/bad.jpg.reason")) })
+        box.write("failed/bad.jpg", fakeJPEG("fixed"))
+        let retry = ctl(box, ["retry", "bad.jpg"])
+        #expect(retry.status == 0, "\(retry.stderr)")
+        #expect(await eventually { box.read("outbox/bad.jpg") == fakeJPEG("fixed") }, "\(d.log)")
+        #expect(await eventually { box.list("failed").isEmpty })
+        #expect(box.list("archive").contains("bad.jpg"))
+        let missing = ctl(box, ["retry", "nothing.jpg"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no failed photo nothing.jpg"))
+        #expect(ctl(box, ["retry", "../inbox/x.jpg"]).status == 1)
+
+        // rescan finds what no event announced (a link raises IN_CREATE only; a
+        // file moved in from a directory the kernel does not watch, here: created with events off).
+        #expect(ctl(box, ["rescan"]).status == 0)
+        #expect(await d.stop() == 0)
+    }
+
+    @Test func aSecondDaemonOnTheSameStateRefusesToStart() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box)
+        #expect(await d.waitReady())
+        let second = try DaemonProcess(box, logName: "second.log")
+        #expect(await eventually { !second.process.isRunning })
+        #expect(second.process.terminationStatus == 1)
+        #expect(second.log.contains("another mtrnn-watch"))
+        #expect(ctl(box, ["status"]).status == 0)
+        await d.stop()
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+@preconcurrency import Glibc
+import Testing
+
+/// Configurable behaviours of the built daemon: recursion, polling, originals
+/// kept, and who may change state.
+@Suite(.serialized) struct ModesTests {
+    @Test func recursiveInboxIsMirroredInTheOutboxAndArchive() async throws {
+        let box = try Sandbox()
+        mkdir(box.path("inbox/before"), 0o755)
+        box.write("inbox/before/a.jpg", fakeJPEG("a"))
+        let d = try DaemonProcess(box, arguments: ["--recursive"])
+        #expect(await d.waitReady())
+        #expect(await eventually { box.read("outbox/before/a.jpg") == fakeJPEG("a") }, "\(d.log)")
+        // A directory made after start, and a file in it at once.
+        mkdir(box.path("inbox/2024"), 0o755)
+        mkdir(box.path("inbox/2024/trip"), 0o755)
+        box.write("inbox/2024/trip/b.jpg", fakeJPEG("b"))
+        #expect(await eventually { box.read("outbox/2024/trip/b.jpg") == fakeJPEG("b") }, "\(d.log)")
+        #expect(box.list("archive/2024/trip") == ["b.jpg"])
+        // A hidden directory is not descended into.
+        mkdir(box.path("inbox/.sync"), 0o755)
+        box.write("inbox/.sync/c.jpg", fakeJPEG("c"))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!box.list("outbox").contains(".sync"))
+        await d.stop()
+    }
+
+    @Test func pollingModeFindsFilesWithoutInotify() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box, arguments: ["--poll", "0.3"])
+        #expect(await d.waitReady())
+        box.write("inbox/nfs.jpg", fakeJPEG("nfs"))
+        #expect(await eventually { box.read("outbox/nfs.jpg") == fakeJPEG("nfs") }, "\(d.log)")
+        #expect(d.log.contains("polling every"))
+        await d.stop()
+    }
+
+    @Test func keptOriginalsAreNotProcessedAgainAfterRestartUnlessChanged() async throws {
+        let box = try Sandbox()
+        box.write("inbox/k.jpg", fakeJPEG("k1"))
+        let first = try DaemonProcess(box, arguments: ["--set", "originals=keep"], logName: "first.log")
+        #expect(await eventually { box.read("outbox/k.jpg") == fakeJPEG("k1") }, "\(first.log)")
+        #expect(await first.stop() == 0)
+        #expect(box.list("inbox") == ["k.jpg"])
+        // Mark the result so a second processing would show.
+        box.write("outbox/k.jpg", fakeJPEG("marker"))
+        let second = try DaemonProcess(box, arguments: ["--set", "originals=keep"], logName: "second.log")
+        #expect(await second.waitReady())
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(box.read("outbox/k.jpg") == fakeJPEG("marker"), "a kept original was processed again")
+        box.write("inbox/k.jpg", fakeJPEG("k2", size: 100))
+        #expect(await eventually { box.read("outbox/k.jpg") == fakeJPEG("k2", size: 100) }, "\(second.log)")
+        await second.stop()
+    }
+
+    /// Run as root only: `mtrnnctl` as user nobody may read the status but not
+    /// change state.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func stateChangesAreRefusedOutsideTheServiceGroup() async throws {
+        let box = try Sandbox()
+        chmod(box.root, 0o755)
+        chmod(box.path("state"), 0o755)
+        let d = try DaemonProcess(box)
+        #expect(await d.waitReady())
+        func asNobody(_ args: [String]) -> CommandResult {
+            ctlVia(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
+        }
+        let status = asNobody(["status"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let pause = asNobody(["pause"])
+        #expect(pause.status == 1)
+        #expect(pause.stderr.contains("permission denied"))
+        #expect(ctl(box, ["status"]).stdout.contains("mtrnn-watch: idle"))
+        #expect(d.log.contains("Refused `pause` from uid 65534"))
+        await d.stop()
+    }
+}
+
+func ctlVia(_ argv: [String]) -> CommandResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: argv[0])
+    p.arguments = Array(argv.dropFirst())
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                         stderr: String(decoding: e, as: UTF8.self))
+}

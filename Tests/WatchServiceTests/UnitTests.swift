@@ -1,0 +1,153 @@
+import Foundation
+@preconcurrency import Glibc
+import Testing
+@testable import WatchService
+
+@Suite struct ConfigTests {
+    @Test func noFileGivesTheLocalDefault() {
+        let c = WatchConfig()
+        #expect(c.inbox == "./inbox")
+        #expect(c.outbox == "./outbox")
+        #expect(c.stateDirectory == "./state")
+        #expect(c.originals == .archive)
+    }
+
+    @Test func parsesKeysCommentsAndQuotes() throws {
+        let c = try WatchConfig.parse("""
+            # a comment
+            inbox = /srv/inbox   # trailing comment
+            outbox="/srv/out box"
+            recursive = yes
+            settle_seconds = 0.5
+            originals = keep
+            tile = 512
+            """, source: "test.conf")
+        #expect(c.inbox == "/srv/inbox")
+        #expect(c.outbox == "/srv/out box")
+        #expect(c.recursive)
+        #expect(c.settleSeconds == 0.5)
+        #expect(c.originals == .keep)
+        #expect(c.tile == 512)
+    }
+
+    @Test(arguments: [
+        ("inbox /srv", "expected `key = value`"),
+        ("colour = red", "unknown key `colour`"),
+        ("tile = 102", "multiple of 4"),
+        ("recursive = maybe", "yes or no"),
+        ("originals = shred", "archive, keep, delete"),
+        ("jpeg_quality = 101", "1 to 100"),
+        ("inbox = /a\ninbox = /b", "set twice"),
+    ])
+    func rejectsWithLineAndReason(text: String, expected: String) {
+        do {
+            _ = try WatchConfig.parse("# header\n" + text, source: "x.conf")
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.description.hasPrefix("x.conf:"))
+            #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+
+    /// The shipped file must parse and name every key the parser knows.
+    @Test func shippedConfigFileDocumentsEveryKey() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("etc/mtrnn-watch.conf"), encoding: .utf8)
+        let c = try WatchConfig.parse(text, source: "etc/mtrnn-watch.conf")
+        #expect(c.inbox == "/srv/inbox")
+        for key in WatchConfig.keys.map(\.name) {
+            #expect(text.contains("\(key) = "), "etc/mtrnn-watch.conf does not document \(key)")
+        }
+    }
+}
+
+@Suite struct NameTests {
+    @Test(arguments: [".IMG_1.jpg.Xa12", "IMG_1.jpg.part", "a.TMP", "b.jpg.crdownload", "~lock.jpg", ".hidden", "x.jpg.reason"])
+    func uploadNamesAreIgnored(name: String) { #expect(InboxNames.isIgnored(name)) }
+
+    @Test(arguments: ["IMG_0042.jpg", "scan 1.tiff", "-leading-dash.png", "part.jpg", "tmp.jpeg"])
+    func photoNamesAreTaken(name: String) { #expect(!InboxNames.isIgnored(name)) }
+
+    @Test func temporaryOutputNamesAreHiddenAndRecognised() {
+        let t = InboxNames.temporaryOutput(for: "IMG.jpg")
+        #expect(t.hasPrefix("."))
+        #expect(InboxNames.isTemporaryOutput(t))
+        #expect(InboxNames.isIgnored(t))
+        #expect(!InboxNames.isTemporaryOutput("IMG.jpg"))
+    }
+
+    @Test func magicBytes() {
+        #expect(CopyProcessor.kind(ofHeader: [0xFF, 0xD8, 0xFF, 0xE1]) == "JPEG")
+        #expect(CopyProcessor.kind(ofHeader: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) == "PNG")
+        #expect(CopyProcessor.kind(ofHeader: Array("II*\0".utf8)) == "TIFF")
+        #expect(CopyProcessor.kind(ofHeader: Array("hello".utf8)) == nil)
+        #expect(CopyProcessor.kind(ofHeader: []) == nil)
+    }
+}
+
+@Suite struct SettleTests {
+    @Test func takesAFileOnlyAfterItStoppedChanging() throws {
+        let box = try Sandbox()
+        box.write("inbox/a.jpg", fakeJPEG("a"))
+        var tracker = SettleTracker(settle: .milliseconds(500))
+        let t0 = ContinuousClock.now
+        tracker.note("a.jpg", now: t0)
+        #expect(tracker.settled(inbox: box.path("inbox"), now: t0).isEmpty)
+        #expect(tracker.settled(inbox: box.path("inbox"), now: t0 + .milliseconds(300)).isEmpty)
+        box.write("inbox/a.jpg", fakeJPEG("a", size: 200))  // grew: the clock starts again
+        #expect(tracker.settled(inbox: box.path("inbox"), now: t0 + .milliseconds(600)).isEmpty)
+        #expect(tracker.settled(inbox: box.path("inbox"), now: t0 + .milliseconds(1000)).isEmpty)
+        #expect(tracker.settled(inbox: box.path("inbox"), now: t0 + .milliseconds(1200)) == ["a.jpg"])
+    }
+
+    @Test func forgetsFilesThatVanish() throws {
+        let box = try Sandbox()
+        var tracker = SettleTracker(settle: .zero)
+        tracker.note("gone.jpg")
+        #expect(tracker.settled(inbox: box.path("inbox")).isEmpty)
+        #expect(tracker.candidates.isEmpty)
+    }
+}
+
+@Suite struct ProtocolTests {
+    @Test func requestRoundTripsAndCarriesTheVersion() throws {
+        let r = ControlRequest(command: .retry, file: "IMG.jpg")
+        let json = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        #expect(json.contains("\"version\":1"))
+        #expect(try JSONDecoder().decode(ControlRequest.self, from: Data(json.utf8)) == r)
+        #expect(!ControlCommand.status.changesState)
+        #expect(ControlCommand.allCases.filter(\.changesState).count == 4)
+    }
+
+    @Test func onlyRootTheServiceUserAndItsGroupMayChangeState() {
+        #expect(PeerCredentials(pid: 1, uid: 0, gid: 0).mayChangeState(daemonUID: 990, daemonGID: 990))
+        #expect(PeerCredentials(pid: 1, uid: 990, gid: 5).mayChangeState(daemonUID: 990, daemonGID: 990))
+        #expect(PeerCredentials(pid: 1, uid: 1234, gid: 990).mayChangeState(daemonUID: 990, daemonGID: 990))
+        // nobody (65534) is in no group of id 990 on this machine.
+        #expect(!PeerCredentials(pid: 1, uid: 65534, gid: 65534).mayChangeState(daemonUID: 990, daemonGID: 990))
+    }
+
+    @Test func statusTextShowsProgressAndEta() {
+        let s = StatusReport(state: .working, pid: 7, model: "m", inbox: "/i", outbox: "/o", queued: 4,
+                             current: .init(file: "IMG_0042.jpg", fractionDone: 0.37, tilesDone: 3, tilesTotal: 8,
+                                            elapsedSeconds: 37, etaSeconds: 63),
+                             done: 2, failed: 1, uptimeSeconds: 100, secondsPerPhoto: 50, megapixelsPerMinute: 1.5,
+                             lastError: "x.jpg: not a photo", lastErrorFile: "x.jpg")
+        #expect(s.text.contains("IMG_0042.jpg: 37%"))
+        #expect(s.text.contains("about 63 s left"))
+        #expect(s.text.contains("queued:   4"))
+        #expect(s.text.contains("last error: x.jpg: not a photo"))
+    }
+
+    @Test func journalOnlyWhenStderrIsTheJournalStream() {
+        #expect(!JournalLogHandler.stderrIsJournal([:]))
+        #expect(!JournalLogHandler.stderrIsJournal(["JOURNAL_STREAM": "1:2"]))
+        #expect(!JournalLogHandler.stderrIsJournal(["JOURNAL_STREAM": "garbage"]))
+        var st = stat()
+        fstat(2, &st)
+        #expect(JournalLogHandler.stderrIsJournal(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]))
+        #expect(JournalLogHandler.isFieldName("MTRNN_FILE"))
+        #expect(!JournalLogHandler.isFieldName("_PID"))
+        #expect(!JournalLogHandler.isFieldName("file"))
+    }
+}

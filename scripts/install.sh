@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs mtrnn-watch: binaries (static Swift stdlib), weights, systemd unit,
+# sysusers.d and tmpfiles.d files, configuration and man pages.
+#
+#   scripts/install.sh                         # into /usr/local (as root)
+#   PREFIX=/usr DESTDIR=/tmp/pkg scripts/install.sh   # staged, for packaging
+#
+# Variables: PREFIX (/usr/local), DESTDIR (empty), SYSCONFDIR (/etc),
+# UNITDIR (PREFIX/lib/systemd/system), CONFIGURATION (release),
+# SKIP_BUILD=1 to install what .build/CONFIGURATION already holds.
+# An existing configuration file is never overwritten: the new one is
+# installed beside it as mtrnn-watch.conf.new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PREFIX=${PREFIX:-/usr/local}
+DESTDIR=${DESTDIR:-}
+SYSCONFDIR=${SYSCONFDIR:-/etc}
+UNITDIR=${UNITDIR:-$PREFIX/lib/systemd/system}
+SYSUSERSDIR=${SYSUSERSDIR:-$PREFIX/lib/sysusers.d}
+TMPFILESDIR=${TMPFILESDIR:-$PREFIX/lib/tmpfiles.d}
+MANDIR=${MANDIR:-$PREFIX/share/man}
+DATADIR=${DATADIR:-$PREFIX/share/mtrnn-watch}
+CONFIGURATION=${CONFIGURATION:-release}
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    flags=(-c "$CONFIGURATION")
+    [ "$CONFIGURATION" = release ] && flags+=(--static-swift-stdlib)
+    swift build "${flags[@]}" --product mtrnn-watch
+    swift build "${flags[@]}" --product mtrnnctl
+fi
+bin=.build/$CONFIGURATION
+for b in mtrnn-watch mtrnnctl; do
+    [ -x "$bin/$b" ] || { echo "install: $bin/$b is missing; build it first (or drop SKIP_BUILD)" >&2; exit 1; }
+done
+
+# The shipped files name /usr/local; point them at PREFIX.
+subst() { sed -e "s|/usr/local/bin|$PREFIX/bin|g" -e "s|/usr/local/share/mtrnn-watch|$DATADIR|g" -e "s|/etc/mtrnn-watch.conf|$SYSCONFDIR/mtrnn-watch.conf|g" "$1"; }
+
+install -d "$DESTDIR$PREFIX/bin" "$DESTDIR$DATADIR" "$DESTDIR$UNITDIR" "$DESTDIR$SYSUSERSDIR" \
+           "$DESTDIR$TMPFILESDIR" "$DESTDIR$SYSCONFDIR" "$DESTDIR$MANDIR/man1" "$DESTDIR$MANDIR/man5" "$DESTDIR$MANDIR/man8"
+install -m 0755 "$bin/mtrnn-watch" "$bin/mtrnnctl" "$DESTDIR$PREFIX/bin/"
+
+shopt -s nullglob
+weights=(Models/*.safetensors)
+if ((${#weights[@]})); then
+    install -m 0644 "${weights[@]}" "$DESTDIR$DATADIR/"
+    [ -e Models/README.md ] && install -m 0644 Models/README.md "$DESTDIR$DATADIR/MODEL_CARD.md"
+else
+    echo "install: warning: no weights in Models/; the service will not start until $DATADIR/mtrnn.safetensors exists" >&2
+fi
+
+subst systemd/mtrnn-watch.service > "$DESTDIR$UNITDIR/mtrnn-watch.service"
+chmod 0644 "$DESTDIR$UNITDIR/mtrnn-watch.service"
+install -m 0644 systemd/sysusers.d/mtrnn-watch.conf "$DESTDIR$SYSUSERSDIR/mtrnn-watch.conf"
+install -m 0644 systemd/tmpfiles.d/mtrnn-watch.conf "$DESTDIR$TMPFILESDIR/mtrnn-watch.conf"
+
+conf="$DESTDIR$SYSCONFDIR/mtrnn-watch.conf"
+[ -e "$conf" ] && conf="$conf.new"
+subst etc/mtrnn-watch.conf > "$conf"
+chmod 0644 "$conf"
+
+install -m 0644 man/mtrnnctl.1 "$DESTDIR$MANDIR/man1/"
+install -m 0644 man/mtrnn-watch.conf.5 "$DESTDIR$MANDIR/man5/"
+install -m 0644 man/mtrnn-watch.8 "$DESTDIR$MANDIR/man8/"
+
+echo "install: installed into ${DESTDIR:-/}${DESTDIR:+ }(PREFIX=$PREFIX)"
+if [ -z "$DESTDIR" ]; then
+    echo "install: next: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now mtrnn-watch"
+fi
