@@ -45,13 +45,18 @@ public final class DeblurPipeline: Sendable {
 
     /// Deblurs `input` into `output` (same format, depth, channels and
     /// metadata). Refuses to write over the input, and over an existing
-    /// output unless `overwrite`.
+    /// output unless `overwrite`. `isCancelled` is asked before every tile;
+    /// once it says yes the photo stops with `CancellationError` (the tiles
+    /// run on Dispatch threads, where `Task.isCancelled` cannot see the
+    /// caller's task, so an async caller passes a flag its cancellation
+    /// handler sets).
     @discardableResult
     public func deblur(input: URL, output: URL, overwrite: Bool = true,
+                       isCancelled: @Sendable () -> Bool = { false },
                        progress: @Sendable (DeblurProgress) -> Void = { _ in }) throws -> DeblurReport {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
-        let elapsed = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         if AtomicFileWriter.sameFile(input, output) { throw DeblurError.outputIsInput(output) }
         if !overwrite, FileManager.default.fileExists(atPath: output.path) { throw DeblurError.outputExists(output) }
 
@@ -65,7 +70,7 @@ public final class DeblurPipeline: Sendable {
 
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two.
-        var planar = image.planarRGB().data
+        let planar = image.planarRGB().data
         let plan: TilePlan
         do {
             plan = try TilePlan(imageWidth: image.width, imageHeight: image.height,
@@ -76,9 +81,11 @@ public final class DeblurPipeline: Sendable {
         let runner = TiledRunner(plan: plan, workers: workers)
         let (networks, weights, precision, threads, iterations) =
             (self.networks, self.weights, options.precision, threadsPerWorker, options.iterations)
-        var deblurred: [Float]
+        // replacingColour clamps to the sample range (and maps NaN to 0).
+        let deblurred: [Float]
         do {
             deblurred = try runner.run(image: consume planar) { worker, tile, width, height in
+                if isCancelled() { throw CancellationError() }
                 let network = try networks.network(for: worker) {
                     try MTRNNNetwork(weights: weights, precision: precision, threads: threads)
                 }
@@ -89,11 +96,10 @@ public final class DeblurPipeline: Sendable {
                                         tilesTotal: p.tilesTotal, elapsed: elapsed(),
                                         estimatedRemaining: p.estimatedRemaining))
             }
+        } catch let error as CancellationError {
+            throw error
         } catch {
             throw DeblurError.inference(input, underlying: "\(error)")
-        }
-        deblurred.withUnsafeMutableBufferPointer { pixels in
-            for i in 0..<pixels.count { pixels[i] = min(max(pixels[i], 0), 255) }
         }
 
         progress(DeblurProgress(input: input, stage: .encoding, tilesDone: plan.tiles.count,
