@@ -20,7 +20,7 @@ public enum DeblurError: Error, Sendable, CustomStringConvertible {
         case .outputIsInput(let url):
             return "\(url.path): the output would replace the input; choose another output name or folder"
         case .outputExists(let url):
-            return "\(url.path): the output already exists; remove it or allow overwriting"
+            return "\(url.path): the output already exists; remove it, or allow overwriting (mtrnnctl deblur --overwrite)"
         case .read(let url, let why):
             return "\(url.path): cannot read the photo: \(why)"
         case .inference(let url, let why):
@@ -28,5 +28,18 @@ public enum DeblurError: Error, Sendable, CustomStringConvertible {
         case .write(let url, let why):
             return "\(url.path): cannot write the output: \(why); check the folder exists, is writable and has space"
         }
+    }
+
+    /// The underlying error's text without a leading file name, since every
+    /// case already starts with the path (PhotoIO and MTRNN errors name the
+    /// file themselves: "IMG_1.jpg: ...", "weights file /x: ...").
+    static func detail(_ error: any Error, about url: URL) -> String {
+        var text = "\(error)"
+        for prefix in ["weights file \(url.path): ", "\(url.path): ", "\(url.lastPathComponent): "]
+        where text.hasPrefix(prefix) {
+            text.removeFirst(prefix.count)
+            break
+        }
+        return text
     }
 }

@@ -38,7 +38,7 @@ public final class DeblurPipeline: Sendable {
         do {
             weights = try MTRNNWeights.load(contentsOf: options.weights)
         } catch {
-            throw DeblurError.weights(options.weights, underlying: "\(error)")
+            throw DeblurError.weights(options.weights, underlying: DeblurError.detail(error, about: options.weights))
         }
         networks = NetworkPool(count: workers)
     }
@@ -52,8 +52,8 @@ public final class DeblurPipeline: Sendable {
     /// handler sets).
     @discardableResult
     public func deblur(input: URL, output: URL, overwrite: Bool = true,
-                       isCancelled: @Sendable () -> Bool = { false },
-                       progress: @Sendable (DeblurProgress) -> Void = { _ in }) throws -> DeblurReport {
+                       progress: @Sendable (DeblurProgress) -> Void = { _ in },
+                       isCancelled: @Sendable () -> Bool = { false }) throws -> DeblurReport {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
@@ -65,7 +65,7 @@ public final class DeblurPipeline: Sendable {
         do {
             image = try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
         } catch {
-            throw DeblurError.read(input, underlying: "\(error)")
+            throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
         }
 
         // Taken as the only reference, so the runner blends into this buffer
@@ -99,7 +99,7 @@ public final class DeblurPipeline: Sendable {
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw DeblurError.inference(input, underlying: "\(error)")
+            throw DeblurError.inference(input, underlying: DeblurError.detail(error, about: input))
         }
 
         progress(DeblurProgress(input: input, stage: .encoding, tilesDone: plan.tiles.count,
@@ -111,7 +111,7 @@ public final class DeblurPipeline: Sendable {
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote))
         } catch {
-            throw DeblurError.write(output, underlying: "encoding failed: \(error)")
+            throw DeblurError.write(output, underlying: "encoding failed: " + DeblurError.detail(error, about: output))
         }
 
         progress(DeblurProgress(input: input, stage: .writing, tilesDone: plan.tiles.count,
