@@ -4,6 +4,10 @@
 # iterations, in one go. The two alternate for ROUNDS rounds so that a noisy
 # machine hurts both alike; each round reports a median of REPEATS runs and
 # the script prints the median over rounds and the ratio (>1: Swift faster).
+# Also CPU seconds (all threads) and GFLOP per CPU-second: on a shared VM the
+# wall time measures the neighbours too, the CPU time mostly the code.
+# OpenMP's default active spin-wait collapses when cores are shared; compare
+# with OMP_WAIT_POLICY=passive in the environment (both engines honour it).
 #
 #   scripts/bench-core.sh [TILE] [ITERATIONS]     env: ROUNDS=2 REPEATS=3 THREADS=2 PRECISION=all
 set -euo pipefail
@@ -36,13 +40,15 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
     by.setdefault((r["engine"], r["precision"]), []).append(r)
-print(f"{'engine':<20} {'precision':<9} {'tile':>5} {'iter':>4} {'median s':>9} {'GFLOP/s':>8}")
+print(f"{'engine':<20} {'precision':<9} {'tile':>5} {'iter':>4} {'median s':>9} {'GFLOP/s':>8} {'CPU s':>7} {'GFLOP/CPU-s':>11}")
 med = {}
 for (engine, prec), rs in sorted(by.items()):
     m = statistics.median(r["median_seconds"] for r in rs)
+    c = statistics.median(r["cpu_seconds"] for r in rs)
     med[(engine, prec)] = m
-    g = 736_320 * rs[0]["tile"] ** 2 * rs[0]["iterations"] / m / 1e9
-    print(f"{engine:<20} {prec:<9} {rs[0]['tile']:>5} {rs[0]['iterations']:>4} {m:>9.3f} {g:>8.1f}")
+    flop = 736_320 * rs[0]["tile"] ** 2 * rs[0]["iterations"]
+    print(f"{engine:<20} {prec:<9} {rs[0]['tile']:>5} {rs[0]['iterations']:>4} {m:>9.3f} {flop / m / 1e9:>8.1f} "
+          f"{c:>7.2f} {flop / c / 1e9:>11.1f}")
 for prec in ("f32", "bf16"):
     s, t = med.get(("mtrnn-swift-onednn", prec)), med.get(("pytorch", prec))
     if s and t:

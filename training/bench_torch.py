@@ -55,12 +55,13 @@ def time_one(model, x, precision, iterations, repeats, warmup):
 
     for _ in range(warmup):
         once()
-    seconds = []
+    seconds, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         once()
         seconds.append(time.perf_counter() - t)
-    return seconds
+        cpu.append(time.process_time() - c)
+    return seconds, cpu
 
 
 def main(argv=None):
@@ -85,17 +86,21 @@ def main(argv=None):
             if args.precision == "all":
                 print(msg, file=sys.stderr)
                 continue
-        seconds = sorted(time_one(model, x, p, args.iterations, args.repeats, args.warmup))
-        median = statistics.median(seconds)
-        gflops = FLOPS_PER_PIXEL_PER_ITERATION * args.tile ** 2 * args.iterations / median / 1e9
+        seconds, cpu = time_one(model, x, p, args.iterations, args.repeats, args.warmup)
+        seconds.sort()
+        median, cpu_median = statistics.median(seconds), statistics.median(cpu)
+        flop = FLOPS_PER_PIXEL_PER_ITERATION * args.tile ** 2 * args.iterations
+        gflops = flop / median / 1e9
         if args.json:
             print(json.dumps({"engine": "pytorch", "precision": p, "tile": args.tile, "iterations": args.iterations,
                               "threads": args.threads, "repeats": args.repeats, "median_seconds": median,
-                              "min_seconds": seconds[0], "gflops": gflops,
+                              "min_seconds": seconds[0], "gflops": gflops, "cpu_seconds": cpu_median,
+                              "gflops_per_cpu_second": flop / cpu_median / 1e9,
                               "torch": torch.__version__}, sort_keys=True))
         else:
             print(f"pytorch {p} {args.tile}x{args.tile} x {args.iterations} iterations: median {median:.3f} s "
-                  f"(min {seconds[0]:.3f} s, {args.repeats} runs), {gflops:.1f} GFLOP/s")
+                  f"(min {seconds[0]:.3f} s, {args.repeats} runs), {gflops:.1f} GFLOP/s, "
+                  f"{flop / cpu_median / 1e9:.1f} GFLOP per CPU-second")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,14 @@ final class IterationPlan {
     /// The activation layout oneDNN picks for a typical layer (32 -> 32, 3x3)
     /// when left free; every 32/64/128-channel tensor then uses it.
     static func preferredLayout(engine: Engine, dataType: DataType, size: (h: Int, w: Int)) throws -> Layout {
+        // MTRNN_LAYOUT=nhwc|nchw|nChw8c|nChw16c overrides the choice, for measuring (issue 6).
+        switch ProcessInfo.processInfo.environment["MTRNN_LAYOUT"] {
+        case "nhwc": return .nhwc
+        case "nchw": return .nchw
+        case "nChw8c": return .blocked(8)
+        case "nChw16c": return .blocked(16)
+        default: break
+        }
         let c = Architecture.c1
         let probe = try Convolution(engine: engine, name: "layout probe",
                                     shape: .init(cin: c, cout: c, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1)),

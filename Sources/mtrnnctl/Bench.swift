@@ -7,7 +7,8 @@ import MTRNN
 /// network's real FLOPs (736,320 per pixel per iteration).
 ///
 /// `--json` prints one JSON object per line, one line per precision timed:
-/// {"engine","precision","tile","iterations","threads","repeats","median_seconds","min_seconds","gflops","cpu_isa"}.
+/// {"engine","precision","tile","iterations","threads","repeats","median_seconds","min_seconds","gflops","cpu_isa",
+/// "prepare_seconds","cpu_seconds","gflops_per_cpu_second"} (prepare: creating the primitives and reordering the weights for this tile size).
 /// training/bench_torch.py prints the same shape with "engine": "pytorch".
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,7 +70,7 @@ struct Bench: ParsableCommand {
                     FileHandle.standardError.write(Data("bf16 skipped: \(reason)\n".utf8))
                     continue
                 }
-                throw ValidationError(reason)
+                throw MTRNNError.unsupportedPrecision(reason)
             }
             try time(p, weights: w)
         }
@@ -77,33 +78,37 @@ struct Bench: ParsableCommand {
 
     private func time(_ p: Precision, weights: MTRNNWeights) throws {
         let net = try MTRNNNetwork(weights: weights, precision: p, threads: threads)
+        let prepareStart = DispatchTime.now().uptimeNanoseconds
         let kernels = try net.prepare(width: tile, height: tile)
+        let prepareSeconds = Double(DispatchTime.now().uptimeNanoseconds - prepareStart) / 1e9
         let image = Self.testImage(side: tile)
         for _ in 0..<warmup { _ = try net.run(image, iterations: iterations) }
         net.profiling = profile
         net.resetProfile()
-        var seconds: [Double] = []
+        var seconds: [Double] = [], cpuSeconds: [Double] = []
         for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = Self.processCPUSeconds()
             _ = try net.run(image, iterations: iterations)
             seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            cpuSeconds.append(Self.processCPUSeconds() - cpuStart)
         }
+        let median = Self.median(seconds), cpuMedian = Self.median(cpuSeconds)
         seconds.sort()
-        let median = seconds.count % 2 == 1 ? seconds[seconds.count / 2]
-            : (seconds[seconds.count / 2 - 1] + seconds[seconds.count / 2]) / 2
         let flop = Double(MTRNNNetwork.flopsPerPixelPerIteration) * Double(tile * tile * iterations)
         let gflops = flop / median / 1e9
         if json {
             let object: [String: Any] = [
                 "engine": "mtrnn-swift-onednn", "precision": p.rawValue, "tile": tile, "iterations": iterations,
                 "threads": threads, "repeats": repeats, "median_seconds": median, "min_seconds": seconds[0],
-                "gflops": gflops, "cpu_isa": MTRNNNetwork.cpuDescription,
+                "gflops": gflops, "cpu_isa": MTRNNNetwork.cpuDescription, "prepare_seconds": prepareSeconds,
+                "cpu_seconds": cpuMedian, "gflops_per_cpu_second": flop / cpuMedian / 1e9,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%@ %dx%d x %d iterations: median %.3f s (min %.3f s, %d runs), %.1f GFLOP/s",
-                         p.rawValue, tile, tile, iterations, median, seconds[0], repeats, gflops))
+            print(p.rawValue + String(format: " %dx%d x %d iterations: median %.3f s (min %.3f s, %d runs), %.1f GFLOP/s; "
+                                      + "%.1f GFLOP per CPU-second; primitives created in %.3f s", tile, tile, iterations,
+                                      median, seconds[0], repeats, gflops, flop / cpuMedian / 1e9, prepareSeconds))
         }
         if profile {
             let prof = net.profile
@@ -117,6 +122,20 @@ struct Bench: ParsableCommand {
             }
             out.write(Data("kernels: \(Set(kernels.map(\.kernel)).sorted().joined(separator: ", "))\n".utf8))
         }
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// User + system time of the whole process (all threads): on a shared
+    /// machine, FLOP per CPU-second says how good the code is; wall time
+    /// also says how busy the neighbours are.
+    static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
     /// A smooth pattern plus texture in 0..255, so no layer sees all zeros.

@@ -91,6 +91,16 @@ import Testing
         for r in results { #expect(r == reference) }
     }
 
+    @Test func noLayerFallsBackToReferenceKernels() throws {
+        // oneDNN silently picks its C++ reference loops (100x slower) when a
+        // layer's shape/format has no optimised kernel; catch that here.
+        let net = try MTRNNNetwork(weights: Fixtures.weights)
+        let kernels = try net.prepare(width: 93, height: 70)
+        print("kernels: \(Set(kernels.map(\.kernel)).sorted())")
+        #expect(kernels.count == 50)  // 18 ResBlocks x 2, 4 split 1x1 x 2, 6 single convs
+        for k in kernels { #expect(!k.kernel.hasPrefix("ref"), "\(k.layer) runs on \(k.kernel)") }
+    }
+
     @Test func rejectsMalformedImages() throws {
         let net = try MTRNNNetwork(weights: Fixtures.weights)
         #expect(throws: MTRNNError.self) { _ = try net.run(PlanarImage(width: 4, height: 4, data: [0, 1])) }
