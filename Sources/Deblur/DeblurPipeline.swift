@@ -33,6 +33,11 @@ public final class DeblurPipeline: Sendable {
         } catch {
             throw DeblurError.invalidOptions(error.description)
         }
+        // Networks are built on the first tile; a CPU without bf16 kernels
+        // should stop the run before it, not fail every photo.
+        if options.precision == .bf16, let reason = MTRNNNetwork.bf16UnsupportedReason {
+            throw DeblurError.invalidOptions(reason)
+        }
         self.options = options
         (workers, threadsPerWorker) = options.resolvedConcurrency()
         do {

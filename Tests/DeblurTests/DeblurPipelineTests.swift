@@ -145,6 +145,15 @@ struct DeblurPipelineTests {
         }
     }
 
+    @Test func bf16WithoutKernelsStopsBeforeTheFirstPhoto() throws {
+        let options = DeblurOptions(weights: Self.weights, precision: .bf16)
+        if MTRNNNetwork.bf16Supported() {
+            _ = try DeblurPipeline(options: options)
+        } else {
+            #expect(throws: DeblurError.self) { try DeblurPipeline(options: options) }
+        }
+    }
+
     @Test func concurrencyDefaultsBoundTheNetworks() {
         let o = DeblurOptions(weights: Self.weights)
         #expect(o.resolvedConcurrency(cores: 2) == (2, 1))
