@@ -1,0 +1,155 @@
+import Foundation
+import MTRNN
+import PhotoIO
+
+/// Deblurs photo files: decode, tile, MT-RNN on every tile on a pool of
+/// workers, blend, encode in the input's format with its metadata, write
+/// atomically next to nothing but the output.
+///
+/// The weights are loaded once; each worker builds its own network the
+/// first time it gets a tile and keeps it for later photos (networks are
+/// not shared across threads, and building one creates its oneDNN
+/// primitives). Photos go through one at a time: concurrent calls wait.
+public final class DeblurPipeline: Sendable {
+    public let options: DeblurOptions
+    public let workers: Int
+    public let threadsPerWorker: Int
+    private let weights: MTRNNWeights
+    private let networks: NetworkPool
+    private let oneAtATime = NSLock()
+
+    public init(options: DeblurOptions) throws {
+        guard options.iterations >= 1 else {
+            throw DeblurError.invalidOptions("iterations must be at least 1 (got \(options.iterations))")
+        }
+        guard (1...100).contains(options.jpegQuality) else {
+            throw DeblurError.invalidOptions("JPEG quality must be 1...100 (got \(options.jpegQuality))")
+        }
+        guard options.maxPixels > 0 else {
+            throw DeblurError.invalidOptions("the pixel limit must be positive (got \(options.maxPixels))")
+        }
+        do {
+            _ = try TilePlan(imageWidth: 1, imageHeight: 1, tile: options.tile, overlap: options.overlap)
+        } catch {
+            throw DeblurError.invalidOptions(error.description)
+        }
+        // Networks are built on the first tile; a CPU without bf16 kernels
+        // should stop the run before it, not fail every photo.
+        if options.precision == .bf16, let reason = MTRNNNetwork.bf16UnsupportedReason {
+            throw DeblurError.invalidOptions(reason)
+        }
+        self.options = options
+        (workers, threadsPerWorker) = options.resolvedConcurrency()
+        do {
+            weights = try MTRNNWeights.load(contentsOf: options.weights)
+        } catch {
+            throw DeblurError.weights(options.weights, underlying: DeblurError.detail(error, about: options.weights))
+        }
+        networks = NetworkPool(count: workers)
+    }
+
+    /// Deblurs `input` into `output` (same format, depth, channels and
+    /// metadata). Refuses to write over the input, and over an existing
+    /// output unless `overwrite`. `isCancelled` is asked before every tile;
+    /// once it says yes the photo stops with `CancellationError` (the tiles
+    /// run on Dispatch threads, where `Task.isCancelled` cannot see the
+    /// caller's task, so an async caller passes a flag its cancellation
+    /// handler sets).
+    @discardableResult
+    public func deblur(input: URL, output: URL, overwrite: Bool = true,
+                       progress: @Sendable (DeblurProgress) -> Void = { _ in },
+                       isCancelled: @Sendable () -> Bool = { false }) throws -> DeblurReport {
+        oneAtATime.lock(); defer { oneAtATime.unlock() }
+        let start = DispatchTime.now()
+        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        if AtomicFileWriter.sameFile(input, output) { throw DeblurError.outputIsInput(output) }
+        if !overwrite, FileManager.default.fileExists(atPath: output.path) { throw DeblurError.outputExists(output) }
+
+        progress(DeblurProgress(input: input, stage: .decoding, elapsed: elapsed()))
+        let image: Image
+        do {
+            image = try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
+        } catch {
+            throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
+        }
+
+        // Taken as the only reference, so the runner blends into this buffer
+        // in place and a photo costs one float image, not two.
+        let planar = image.planarRGB().data
+        let plan: TilePlan
+        do {
+            plan = try TilePlan(imageWidth: image.width, imageHeight: image.height,
+                                tile: options.tile, overlap: options.overlap)
+        } catch {
+            throw DeblurError.read(input, underlying: error.description)
+        }
+        let runner = TiledRunner(plan: plan, workers: workers)
+        let (networks, weights, precision, threads, iterations) =
+            (self.networks, self.weights, options.precision, threadsPerWorker, options.iterations)
+        // replacingColour clamps to the sample range (and maps NaN to 0).
+        let deblurred: [Float]
+        do {
+            deblurred = try runner.run(image: consume planar) { worker, tile, width, height in
+                if isCancelled() { throw CancellationError() }
+                let network = try networks.network(for: worker) {
+                    try MTRNNNetwork(weights: weights, precision: precision, threads: threads)
+                }
+                return try network.run(PlanarImage(width: width, height: height, data: tile),
+                                       iterations: iterations).data
+            } progress: { p in
+                progress(DeblurProgress(input: input, stage: .deblurring, tilesDone: p.tilesDone,
+                                        tilesTotal: p.tilesTotal, elapsed: elapsed(),
+                                        estimatedRemaining: p.estimatedRemaining))
+            }
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw DeblurError.inference(input, underlying: DeblurError.detail(error, about: input))
+        }
+
+        progress(DeblurProgress(input: input, stage: .encoding, tilesDone: plan.tiles.count,
+                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        let bytes: [UInt8]
+        do {
+            let result = image.replacingColour(withPlanarRGB: consume deblurred)
+            bytes = try PhotoIO.encode(result, options: EncodeOptions(
+                jpegQuality: options.jpegQuality,
+                softwareNote: options.softwareNote ?? options.defaultSoftwareNote))
+        } catch {
+            throw DeblurError.write(output, underlying: "encoding failed: " + DeblurError.detail(error, about: output))
+        }
+
+        progress(DeblurProgress(input: input, stage: .writing, tilesDone: plan.tiles.count,
+                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        do {
+            try AtomicFileWriter.write(bytes, to: output)
+        } catch {
+            throw DeblurError.write(output, underlying: error.description)
+        }
+        let report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
+                                  tiles: plan.tiles.count, seconds: elapsed())
+        progress(DeblurProgress(input: input, stage: .done, tilesDone: plan.tiles.count,
+                                tilesTotal: plan.tiles.count, elapsed: report.seconds))
+        return report
+    }
+}
+
+/// One network per worker, built on the worker's first tile and kept.
+private final class NetworkPool: @unchecked Sendable {
+    // MTRNNNetwork is not Sendable: slot i is only ever used by worker i,
+    // and TiledRunner never runs two tiles with the same worker index at once.
+    private let lock = NSLock()
+    private var slots: [MTRNNNetwork?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func network(for worker: Int, make: () throws -> MTRNNNetwork) throws -> MTRNNNetwork {
+        lock.lock()
+        let existing = slots[worker]
+        lock.unlock()
+        if let existing { return existing }
+        let made = try make()
+        lock.lock(); slots[worker] = made; lock.unlock()
+        return made
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Deblur
+import Foundation
+import MTRNN
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `mtrnnctl deblur`: deblur photo files by hand, without the daemon.
+struct DeblurCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deblur",
+        abstract: "Deblur photos with MT-RNN, keeping their format and metadata.",
+        discussion: """
+        Each INPUT is written in its own format, bit depth and channels with its \
+        metadata: to OUTPUT with -o (one input only), to DIR/NAME with --output-dir, \
+        or next to the input as NAME-deblurred.EXT. The input is never overwritten, \
+        and an existing output only with --overwrite. Outputs are written to a hidden \
+        temporary file and renamed into place.
+
+        Weights: --weights, else $MTRNN_WEIGHTS, else mtrnn.safetensors from \
+        ../share/mtrnn-watch/ next to the executable, else Models/ of the checkout \
+        the executable was built in.
+
+        Exit status: 0 every photo was deblurred; 1 at least one photo failed \
+        (one line per photo on standard error, the others are still done); \
+        2 nothing was started (weights missing or unreadable, engine could not \
+        start); 64 the command line is wrong.
+        """)
+
+    @Argument(help: "Photos to deblur (JPEG, PNG or TIFF).")
+    var inputs: [String] = []
+
+    @Option(name: [.short, .customLong("output")], help: "Output file (with a single INPUT).")
+    var output: String?
+
+    @Option(name: .customLong("output-dir"), help: "Folder for the outputs, named as the inputs.")
+    var outputDirectory: String?
+
+    @Option(help: "MT-RNN weights (safetensors).")
+    var weights: String?
+
+    @Option(help: "Recurrent iterations per tile.")
+    var iterations = 6
+
+    @Option(help: "Arithmetic: f32 or bf16 (bf16 needs a CPU with native bf16).")
+    var precision = "f32"
+
+    @Option(help: "Tile size in pixels (a multiple of 4).")
+    var tile = TilePlan.defaultTile
+
+    @Option(help: "Pixels shared by neighbouring tiles.")
+    var overlap = TilePlan.defaultOverlap
+
+    @Option(help: "JPEG quality of JPEG outputs (1-100).")
+    var quality = 95
+
+    @Option(help: "Tiles processed at once (default: from the core count).")
+    var workers = 0
+
+    @Option(name: .customLong("max-megapixels"), help: "Refuse images larger than this.")
+    var maxMegapixels = 100
+
+    @Flag(help: "Replace an existing output file (never the input).")
+    var overwrite = false
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("Name at least one photo to deblur.") }
+        if output != nil && outputDirectory != nil {
+            throw ValidationError("Use either -o/--output or --output-dir, not both.")
+        }
+        if output != nil && inputs.count > 1 {
+            throw ValidationError("-o/--output takes a single input; use --output-dir for \(inputs.count) inputs.")
+        }
+        if let dir = outputDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--output-dir \(dir) is not an existing folder.")
+            }
+        }
+        guard Precision(rawValue: precision) != nil else {
+            throw ValidationError("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1.") }
+        guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100.") }
+        guard tile >= 16, tile % 4 == 0 else { throw ValidationError("--tile must be a multiple of 4, at least 16.") }
+        guard overlap >= 0, overlap < tile else { throw ValidationError("--overlap must be at least 0 and less than --tile.") }
+        guard workers >= 0, maxMegapixels > 0 else { throw ValidationError("--workers and --max-megapixels cannot be negative.") }
+    }
+
+    func run() throws {
+        let console = Console()
+        guard let weightsURL = weights.map({ URL(fileURLWithPath: $0) }) ?? WeightsLocator.locate() else {
+            let looked = WeightsLocator.candidates(executable: WeightsLocator.currentExecutable()).map(\.path)
+            console.error("mtrnnctl: no MT-RNN weights found (looked in \(looked.joined(separator: ", "))); pass --weights FILE or set MTRNN_WEIGHTS")
+            throw ExitCode(2)
+        }
+        let pipeline: DeblurPipeline
+        do {
+            pipeline = try DeblurPipeline(options: DeblurOptions(
+                weights: weightsURL, iterations: iterations, precision: Precision(rawValue: precision)!,
+                tile: tile, overlap: overlap, jpegQuality: quality, maxPixels: maxMegapixels * 1_000_000,
+                workers: workers))
+        } catch {
+            console.error("mtrnnctl: \(error)")
+            throw ExitCode(2)
+        }
+        var failed = 0
+        for input in inputs {
+            let source = URL(fileURLWithPath: input)
+            let destination = outputURL(for: source)
+            do {
+                let report = try pipeline.deblur(input: source, output: destination, overwrite: overwrite,
+                                                 progress: console.show)
+                console.clearBar()
+                console.line("\(input) -> \(destination.path): "
+                    + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
+                             report.tiles, report.seconds, report.secondsPerMegapixel))
+            } catch {
+                console.clearBar()
+                console.error("mtrnnctl: \(error)")
+                failed += 1
+            }
+        }
+        if failed > 0 {
+            if inputs.count > 1 { console.error("mtrnnctl: \(failed) of \(inputs.count) photos failed") }
+            throw ExitCode(1)
+        }
+    }
+
+    func outputURL(for input: URL) -> URL {
+        if let output { return URL(fileURLWithPath: output) }
+        if let outputDirectory {
+            return URL(fileURLWithPath: outputDirectory, isDirectory: true).appendingPathComponent(input.lastPathComponent)
+        }
+        let ext = input.pathExtension
+        let stem = input.deletingPathExtension().lastPathComponent
+        return input.deletingLastPathComponent()
+            .appendingPathComponent(ext.isEmpty ? "\(stem)-deblurred" : "\(stem)-deblurred.\(ext)")
+    }
+}
+
+/// Output lines on stdout, errors on stderr, and a progress bar on stderr
+/// when it is a terminal (plain lines only otherwise, for logs and pipes).
+private final class Console: @unchecked Sendable {
+    private let lock = NSLock()
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private var barShown = false
+    private var lastDraw: UInt64 = 0
+
+    func show(_ p: DeblurProgress) {
+        guard isTerminal else { return }
+        lock.lock(); defer { lock.unlock() }
+        let now = DispatchTime.now().uptimeNanoseconds
+        // Redrawing on every tile of a fast run would flood a slow terminal.
+        guard p.stage != .deblurring || p.tilesDone == p.tilesTotal || now - lastDraw > 100_000_000 else { return }
+        lastDraw = now
+        let width = 30
+        let filled = p.tilesTotal == 0 ? 0 : width * p.tilesDone / p.tilesTotal
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        var text = "\(p.input.lastPathComponent) [\(bar)] \(p.tilesDone)/\(p.tilesTotal) tiles"
+        if p.stage == .deblurring, let eta = p.estimatedRemaining {
+            text += ", \(Self.duration(eta)) left"
+        } else if p.stage != .deblurring {
+            text += ", \(p.stage.rawValue)"
+        }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        barShown = true
+    }
+
+    func clearBar() {
+        lock.lock(); defer { lock.unlock() }
+        if barShown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        barShown = false
+    }
+
+    func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+    func error(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+                         : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}

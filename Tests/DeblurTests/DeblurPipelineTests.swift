@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+import MTRNN
+import PhotoIO
+@testable import Deblur
+
+/// The pipeline end to end on the seeded random weights of the engine's
+/// fixtures: small photos, one iteration, small tiles, so it stays fast.
+struct DeblurPipelineTests {
+    static let weights = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../MTRNNTests/Fixtures/weights.safetensors").standardizedFileURL
+
+    func options(tile: Int = 64, overlap: Int = 16) -> DeblurOptions {
+        DeblurOptions(weights: Self.weights, iterations: 1, tile: tile, overlap: overlap, workers: 2, threadsPerWorker: 1)
+    }
+
+    func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deblur-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A 16-bit RGBA PNG: the hardest of the pass-through cases (depth and alpha).
+    func writePNG(to url: URL, width: Int = 150, height: Int = 90) throws {
+        var samples = [UInt16](repeating: 0, count: width * height * 4)
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = (y * width + x) * 4
+                samples[i] = UInt16((x * 65535) / width)
+                samples[i + 1] = UInt16((y * 65535) / height)
+                samples[i + 2] = UInt16(((x ^ y) & 15) * 4000)
+                samples[i + 3] = UInt16(1000 + x * 100)
+            }
+        }
+        let image = Image(width: width, height: height, channels: 4, bitDepth: 16, samples: samples, format: .png)
+        try Data(PhotoIO.encode(image)).write(to: url)
+    }
+
+    @Test func deblursAPhotoKeepingItsFormat() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        try writePNG(to: input)
+        let before = try Data(contentsOf: input)
+        let stages = Locked<[DeblurProgress]>([])
+        let report = try DeblurPipeline(options: options()).deblur(input: input, output: output) { p in
+            stages.withValue { $0.append(p) }
+        }
+        let original = try PhotoIO.decode(contentsOf: input)
+        let result = try PhotoIO.decode(contentsOf: output)
+        #expect(try Data(contentsOf: input) == before, "the input is untouched")
+        #expect(result.width == 150 && result.height == 90 && result.channels == 4 && result.bitDepth == 16)
+        #expect(result.format == .png)
+        // Alpha passes through; the colour changed (the network ran).
+        #expect(stride(from: 3, to: result.samples.count, by: 4).allSatisfy { result.samples[$0] == original.samples[$0] })
+        #expect(result.samples != original.samples)
+        let plan = try TilePlan(imageWidth: 150, imageHeight: 90, tile: 64, overlap: 16)
+        #expect(report.tiles == plan.tiles.count && report.width == 150 && report.height == 90)
+        let seen = stages.withValue { $0 }
+        #expect(seen.first?.stage == .decoding && seen.last?.stage == .done)
+        #expect(seen.filter { $0.stage == .deblurring }.map(\.tilesDone) == Array(1...plan.tiles.count))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["in.png", "out.png"])
+    }
+
+    @Test func tiledPipelineMatchesTheNetworkOnOneTile() throws {
+        // An image that fits one tile goes through the network unchanged.
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        try writePNG(to: input, width: 60, height: 44)
+        try DeblurPipeline(options: options()).deblur(input: input, output: output)
+        let original = try PhotoIO.decode(contentsOf: input)
+        let network = try MTRNNNetwork(weights: MTRNNWeights.load(contentsOf: Self.weights), threads: 1)
+        let rgb = original.planarRGB()
+        let expected = original.replacingColour(withPlanarRGB:
+            try network.run(PlanarImage(width: rgb.width, height: rgb.height, data: rgb.data), iterations: 1).data)
+        #expect(try PhotoIO.decode(contentsOf: output).samples == expected.samples)
+    }
+
+    @Test func neverWritesOverTheInput() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png")
+        try writePNG(to: input)
+        let before = try Data(contentsOf: input)
+        let link = dir.appendingPathComponent("link.png")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: input)
+        let pipeline = try DeblurPipeline(options: options())
+        for output in [input, link, dir.appendingPathComponent("./x/../in.png")] {
+            #expect(throws: DeblurError.self) { try pipeline.deblur(input: input, output: output) }
+        }
+        #expect(try Data(contentsOf: input) == before)
+        let existing = dir.appendingPathComponent("existing.png")
+        try Data([1, 2, 3]).write(to: existing)
+        do {
+            try pipeline.deblur(input: input, output: existing, overwrite: false)
+            Issue.record("an existing output was replaced")
+        } catch let error as DeblurError {
+            #expect(error.description.contains("already exists"))
+        }
+        #expect(try Data(contentsOf: existing) == Data([1, 2, 3]))
+    }
+
+    @Test func cancellingLeavesNothingBehind() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png")
+        try writePNG(to: input)
+        let calls = Locked(0)
+        #expect(throws: CancellationError.self) {
+            try DeblurPipeline(options: options()).deblur(
+                input: input, output: dir.appendingPathComponent("out.png"),
+                isCancelled: { calls.withValue { $0 += 1; return $0 > 2 } })
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["in.png"])
+    }
+
+    @Test func badFilesAreNamedInTheError() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("broken.jpg")
+        try Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).write(to: input)
+        do {
+            try DeblurPipeline(options: options()).deblur(input: input, output: dir.appendingPathComponent("out.jpg"))
+            Issue.record("a broken JPEG was accepted")
+        } catch let error as DeblurError {
+            let text = error.description
+            #expect(text.hasPrefix(input.path + ": cannot read the photo: "))
+            #expect(!text.contains(": broken.jpg:"), "the file is named once: \(text)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["broken.jpg"])
+    }
+
+    @Test func missingWeightsSayWhatToDo() {
+        let missing = URL(fileURLWithPath: "/nonexistent/mtrnn.safetensors")
+        do {
+            _ = try DeblurPipeline(options: DeblurOptions(weights: missing))
+            Issue.record("missing weights were accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("/nonexistent/mtrnn.safetensors: cannot load the MT-RNN weights"))
+            #expect("\(error)".contains("--weights"))
+        }
+        #expect(throws: DeblurError.self) {
+            try DeblurPipeline(options: DeblurOptions(weights: Self.weights, tile: 64, overlap: 64))
+        }
+    }
+
+    @Test func bf16WithoutKernelsStopsBeforeTheFirstPhoto() throws {
+        let options = DeblurOptions(weights: Self.weights, precision: .bf16)
+        if MTRNNNetwork.bf16Supported() {
+            _ = try DeblurPipeline(options: options)
+        } else {
+            #expect(throws: DeblurError.self) { try DeblurPipeline(options: options) }
+        }
+    }
+
+    @Test func concurrencyDefaultsBoundTheNetworks() {
+        let o = DeblurOptions(weights: Self.weights)
+        #expect(o.resolvedConcurrency(cores: 2) == (2, 1))
+        #expect(o.resolvedConcurrency(cores: 16) == (4, 4))
+        #expect(o.resolvedConcurrency(cores: 1) == (1, 1))
+        var fixed = o
+        fixed.workers = 3
+        #expect(fixed.resolvedConcurrency(cores: 12) == (3, 4))
+    }
+}
