@@ -36,7 +36,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService",
+            "WatchService", "Deblur", "MTRNN",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [

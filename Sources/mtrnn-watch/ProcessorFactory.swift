@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WatchService
+import Deblur
 
 /// THE place where mtrnn-watch chooses its image pipeline. Wire the Deblur
 /// pipeline in here (load the weights named by `config.weights` with
@@ -9,9 +10,24 @@ import WatchService
 /// before READY=1, so systemd sees a failed start.
 enum ProcessorFactory {
     static func make(_ config: WatchConfig, logger: Logger) async throws -> any PhotoProcessor {
-        if let test = testProcessor(ProcessInfo.processInfo.environment) { return test }
-        logger.warning("no deblur pipeline linked: photos are copied unchanged (CopyProcessor)")
-        return CopyProcessor()
+        let env = ProcessInfo.processInfo.environment
+        if let test = testProcessor(env) { return test }
+        let weights = resolveWeights(config.weights, environment: env)
+        let processor = try DeblurProcessor(config: config, weights: weights)
+        logger.info("model loaded: \(processor.modelDescription) from \(weights.path)")
+        return processor
+    }
+
+    /// The configured weights; when that is the built-in default and absent
+    /// (the daemon started outside the checkout), the shipped file found next
+    /// to the executable or through $MTRNN_WEIGHTS.
+    static func resolveWeights(_ configured: String, environment: [String: String]) -> URL {
+        let url = URL(fileURLWithPath: configured)
+        if configured == WatchConfig().weights, !FileManager.default.fileExists(atPath: url.path),
+           let found = WeightsLocator.locate(executable: WeightsLocator.currentExecutable(), environment: environment) {
+            return found
+        }
+        return url
     }
 
     /// For the integration tests only, and kept when the real pipeline is wired in:

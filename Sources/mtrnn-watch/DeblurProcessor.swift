@@ -1,0 +1,81 @@
+import Deblur
+import Dispatch
+import Foundation
+import MTRNN
+import Synchronization
+import WatchService
+
+/// The daemon's real pipeline: `DeblurPipeline` (decode, tile, MT-RNN, blend,
+/// encode with the metadata) behind the daemon's `PhotoProcessor` contract.
+///
+/// The pipeline is synchronous and keeps both cores busy through its own
+/// tile workers, so it runs on a Dispatch thread, never on the cooperative
+/// pool the daemon's actors use. Cancellation (SIGTERM) reaches the tile loop
+/// through a flag that the task's cancellation handler sets.
+struct DeblurProcessor: PhotoProcessor {
+    let pipeline: DeblurPipeline
+    let modelDescription: String
+
+    init(config: WatchConfig, weights: URL) throws {
+        let precision: Precision
+        switch config.precision {
+        case "auto": precision = MTRNNNetwork.bf16Supported() ? .bf16 : .f32
+        default:
+            guard let p = Precision(rawValue: config.precision) else {
+                throw DeblurError.invalidOptions("precision must be auto, f32 or bf16 (got \(config.precision))")
+            }
+            precision = p
+        }
+        let note = "mtrnn-watch (MT-RNN, \(config.iterations) iterations, \(precision.rawValue))"
+        pipeline = try DeblurPipeline(options: DeblurOptions(
+            weights: weights, iterations: config.iterations, precision: precision,
+            tile: config.tile, overlap: config.overlap, jpegQuality: config.jpegQuality,
+            maxPixels: Int(config.maxMegapixels * 1_000_000), softwareNote: note))
+        modelDescription = "MT-RNN \(weights.lastPathComponent), \(config.iterations) iterations, "
+            + "\(precision.rawValue), tile \(config.tile)/\(config.overlap)"
+    }
+
+    func process(input: URL, output: URL,
+                 progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+        // The pipeline finishes before this returns, so the closure does not outlive the call.
+        try await withoutActuallyEscaping(progress) { progress in
+            try await run(input: input, output: output, progress: progress)
+        }
+    }
+
+    private func run(input: URL, output: URL,
+                     progress: @escaping @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+        let cancelled = CancelFlag()
+        let pipeline = self.pipeline
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessingReport, any Error>) in
+                DispatchQueue.global(qos: .utility).async {
+                    do {
+                        let r = try pipeline.deblur(input: input, output: output, overwrite: true, progress: { p in
+                            let fraction: Double
+                            switch p.stage {
+                            case .decoding: fraction = 0
+                            case .deblurring: fraction = p.tilesTotal > 0 ? 0.02 + 0.95 * Double(p.tilesDone) / Double(p.tilesTotal) : 0.02
+                            case .encoding, .writing: fraction = 0.98
+                            case .done: fraction = 1
+                            }
+                            progress(ProcessingProgress(fractionDone: fraction, tilesDone: p.tilesDone, tilesTotal: p.tilesTotal))
+                        }, isCancelled: { cancelled.isSet })
+                        cont.resume(returning: ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds))
+                    } catch {
+                        cont.resume(throwing: error)
+                    }
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+}
+
+/// A one-way flag shared between the cancellation handler and the tile loop.
+final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
