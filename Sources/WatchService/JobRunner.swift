@@ -91,8 +91,7 @@ struct JobRunner: Sendable {
         } catch {
             unlink(temporary)
             if Task.isCancelled { return .abandoned(reason: "stopped before it was finished") }
-            if let fe = error as? FileError, fe.errno == ENOSPC || fe.errno == EDQUOT { return .noSpace(reason: "\(fe)") }
-            if let pe = error as? POSIXError, pe.code == .ENOSPC || pe.code == .EDQUOT { return .noSpace(reason: "\(pe)") }
+            if Self.isOutOfSpace(error) { return .noSpace(reason: "\(error)") }
             return fail(job, "\(error)")
         }
 
@@ -175,6 +174,18 @@ struct JobRunner: Sendable {
         try? FileOps.writeAtomically(text, to: target + ".reason")
         ledger.remove(job.relativePath)
         return .failed(reason: reason, movedTo: target)
+    }
+
+    /// ENOSPC/EDQUOT however the processor reports it: our FileError, POSIXError,
+    /// or Foundation's CocoaError from Data.write (which wraps the errno).
+    static func isOutOfSpace(_ error: any Error) -> Bool {
+        if let fe = error as? FileError { return fe.errno == ENOSPC || fe.errno == EDQUOT }
+        if let pe = error as? POSIXError { return pe.code == .ENOSPC || pe.code == .EDQUOT }
+        if let ce = error as? CocoaError, ce.code == .fileWriteOutOfSpace { return true }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) { return true }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return isOutOfSpace(underlying) }
+        return false
     }
 
     enum OpenResult { case success(Int32), failure(FileError) }
