@@ -15,8 +15,9 @@ public func photoIOFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     options.softwareNote = "fuzz"
     guard let encoded = try? PhotoIO.encode(image, options: options) else { return 0 }
     // What we write must read back: same size and format, whatever came in.
-    guard let again = try? PhotoIO.decode(data: encoded, name: "fuzz-out", maxPixels: 1 << 20) else {
-        fatalError("PhotoIO wrote a \(image.format) it cannot read back (\(image.width)x\(image.height))")
+    let again: Image
+    do { again = try PhotoIO.decode(data: encoded, name: "fuzz-out", maxPixels: 1 << 20) } catch {
+        fatalError("PhotoIO wrote a \(image.format) it cannot read back (\(image.width)x\(image.height)): \(error)")
     }
     if again.width != image.width || again.height != image.height || again.format != image.format {
         fatalError("round trip changed \(image.width)x\(image.height) \(image.format) into \(again.width)x\(again.height) \(again.format)")
