@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 skip() { echo "e2e-nspawn: SKIP: $*"; exit 0; }
-fail() { echo "e2e-nspawn: FAIL: $*"; [ -n "${ct:-}" ] && inct journalctl -u mtrnn-watch --no-pager -n 40 2>/dev/null | sed 's/^/  | /'; exit 1; }
+fail() { echo "e2e-nspawn: FAIL: $*"; [ -n "${ct:-}" ] && inct journalctl --no-pager -n 400 2>/dev/null | grep -E "mtrnn-watch(\.service)?[:\[]" | grep -vE "  (r[a-z0-9]+|cs|rflags) 0x|^.{0,60}0x0000|Thread [0-9]|: \.\.\.|^\s*$" | tail -40 | sed "s/^/  | /"; exit 1; }
 step() { echo "e2e-nspawn: $*"; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn and overlay mounts)"
@@ -50,6 +50,7 @@ cleanup() {
         kill -KILL "$nspawn_pid" 2>/dev/null
         wait "$nspawn_pid" 2>/dev/null
     fi
+    [ "${E2E_KEEP:-0}" = 1 ] && cp "$w/console.log" /tmp/mtrnn-e2e-console.log
     umount -l "$w/root" 2>/dev/null; umount -l "$w/rw" 2>/dev/null
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "e2e-nspawn: kept $w"; else rm -rf "$w"; fi
 }
@@ -75,7 +76,12 @@ for _ in $(seq 100); do
 done
 [ -n "$ct" ] || skip "no systemd appeared in the container"
 inct() { nsenter --target "$ct" --mount --uts --ipc --net --pid -- "$@"; }
-state=$(timeout 90 nsenter --target "$ct" --mount --uts --ipc --net --pid -- systemctl is-system-running --wait 2>/dev/null || true)
+state=
+for _ in $(seq 180); do  # until its bus is up and the boot has finished
+    state=$(inct systemctl is-system-running 2>/dev/null || true)
+    case "$state" in running|degraded) break;; esac
+    sleep 0.5
+done
 step "system state: ${state:-unknown}"
 case "$state" in running|degraded) ;; *) fail "the container's systemd did not finish booting ($state)";; esac
 
@@ -125,14 +131,14 @@ inct journalctl -u mtrnn-watch --no-pager | grep -q "Reloaded the configuration"
 step "reload: same pid $pid1, configuration re-read"
 
 inct mkdir -p /run/systemd/system/mtrnn-watch.service.d
-printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\n' | inct tee /run/systemd/system/mtrnn-watch.service.d/e2e-watchdog.conf >/dev/null
+printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\nTimeoutAbortSec=10s\n' | inct tee /run/systemd/system/mtrnn-watch.service.d/e2e-watchdog.conf >/dev/null
 inct systemctl daemon-reload
 inct systemctl restart mtrnn-watch || fail "restart with WatchdogSec=3s failed"
 pid2=$(inct systemctl show -P MainPID mtrnn-watch)
 inct kill -STOP "$pid2"
 step "stopped main pid $pid2 with SIGSTOP; waiting for the watchdog"
 pid3=$pid2
-for _ in $(seq 60); do
+for _ in $(seq 120); do
     pid3=$(inct systemctl show -P MainPID mtrnn-watch)
     [ "$pid3" != "$pid2" ] && [ "$pid3" != 0 ] && inct systemctl is-active -q mtrnn-watch && break
     sleep 0.5
