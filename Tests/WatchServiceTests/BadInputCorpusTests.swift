@@ -199,6 +199,34 @@ import Testing
         #expect(await d.stop() == 0)
     }
 
+    /// Deleted while queued: nothing to do, said so. Replaced while processed:
+    /// the result of the old version is kept, the new version is processed too.
+    /// A slow fake processor (1 s per photo) makes the moments reliable.
+    @Test(.timeLimit(.minutes(1)))
+    func deletedWhileQueuedAndReplacedWhileProcessed() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box, processor: "copy:1")
+        #expect(await d.waitReady())
+        box.write("inbox/a.jpg", fakeJPEG("a"))
+        #expect(await eventually { ctl(box, ["status", "--json"]).stdout.contains("\"file\" : \"a.jpg\"") }, "\(d.log)")
+        box.write("inbox/b.jpg", fakeJPEG("b"))
+        box.write("inbox/c.jpg", fakeJPEG("c-old"))
+        try await Task.sleep(for: .milliseconds(400))  // settled and queued behind a.jpg
+        unlink(box.path("inbox/b.jpg"))
+        #expect(await eventually { ctl(box, ["status", "--json"]).stdout.contains("\"file\" : \"c.jpg\"") }, "\(d.log)")
+        // Replace c.jpg the way an uploader does: new inode renamed over the old one.
+        box.write("inbox/.c.jpg.part", fakeJPEG("c-new"))
+        #expect(rename(box.path("inbox/.c.jpg.part"), box.path("inbox/c.jpg")) == 0)
+        #expect(await eventually(15) { box.read("outbox/c.jpg") == fakeJPEG("c-new") && box.list("inbox").isEmpty }, "\(d.log)")
+        #expect(box.read("archive/c.jpg") == fakeJPEG("c-new"))
+        #expect(box.list("archive") == ["a.jpg", "c.jpg"])
+        #expect(box.list("outbox") == ["a.jpg", "c.jpg"])
+        #expect(box.list("failed").isEmpty)
+        #expect(d.log.contains("b.jpg disappeared from the inbox"))
+        #expect(d.log.contains("c.jpg was replaced while it was processed"))
+        #expect(await d.stop() == 0)
+    }
+
     struct StatusJSON: Decodable { var done: Int; var failed: Int; var lastError: String? }
 
     static func decodable(_ c: Case) -> Image? {
