@@ -82,6 +82,8 @@ import Testing
         mkdir(box.path("inbox/folder.jpg"), 0o755)
         // The photo-named directory counts too once seen (its IN_CREATE is reported since the reliability work).
         #expect(await eventually { box.list("failed").filter { $0.hasSuffix(".reason") }.count >= 2 }, "\(d.log)")
+        // The three may be filed in any order: wait for the one read next.
+        #expect(await eventually { box.list("failed").contains("text.jpg.reason") }, "\(d.log)")
         let reason = try String(contentsOfFile: box.path("failed/text.jpg.reason"), encoding: .utf8)
         #expect(reason.contains("not a JPEG, PNG or TIFF"))
         // A rescan finds it in any case.
