@@ -81,6 +81,24 @@ struct DeblurCommand: ParsableCommand {
             throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
                 + "keeps the input's format; name it with .\(have.ext)")
         }
+        if let output {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("-o \(output) is a folder; use --output-dir \(output) to write into it.")
+            }
+        }
+        // With --output-dir, photos of the same name from different folders
+        // would land on one file: the second would fail, or with --overwrite
+        // silently replace the first.
+        var seen: [String: String] = [:]
+        for input in inputs {
+            let destination = outputURL(for: URL(fileURLWithPath: input)).standardizedFileURL.path
+            if let first = seen[destination] {
+                throw ValidationError("\(first) and \(input) would both be written to \(destination); "
+                    + "deblur them in separate runs or into different folders.")
+            }
+            seen[destination] = input
+        }
         if let dir = outputDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {

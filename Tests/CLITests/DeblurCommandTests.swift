@@ -186,6 +186,7 @@ import Testing
         (["-o", "x.png", "--output-dir", "."], "not both"),
         (["-o", "x.png"], "keeps the input's format"),
         (["--output-dir", "/nonexistent-mtrnnctl-dir"], "not an existing folder"),
+        (["-o", "."], "is a folder; use --output-dir"),
         (["--no-such-option"], "no-such-option"),
     ])
     func usageErrors(extra: [String], message: String) throws {
@@ -210,6 +211,38 @@ import Testing
         #expect(two.status == 64, "\(two)")
         #expect(two.stderr.contains("--output-dir"), "\(two)")
         #expect(dir.list() == ["a.png", "b.png"])
+    }
+
+    @Test("two inputs that would land on one output are refused before any work")
+    func collidingOutputs() throws {
+        let dir = try TempDir()
+        for sub in ["one", "two", "out"] {
+            try FileManager.default.createDirectory(atPath: dir.path(sub), withIntermediateDirectories: false)
+        }
+        let a = try dir.photo("one/p.png", format: .png), b = try dir.photo("two/p.png", format: .png)
+        let r = try CLI.run(["deblur", a, b, "--output-dir", dir.path("out"), "--overwrite"] + CLI.fast)
+        #expect(r.status == 64, "\(r)")
+        #expect(r.stderr.contains("would both be written to"), "\(r)")
+        #expect(dir.list("out").isEmpty)
+    }
+
+    @Test("on a terminal a progress bar shows the tiles and is cleared; in a pipe stderr stays quiet",
+          .enabled(if: CLI.which("script") != nil, "script(1) is not installed (util-linux)"))
+    func progressBar() throws {
+        let dir = try TempDir()
+        let input = try dir.photo("bar.png", format: .png)
+        let command = ([CLI.mtrnnctl, "deblur", input] + CLI.fast).map { "'\($0)'" }.joined(separator: " ")
+        // script(1) gives the command a pseudo-terminal, as a user's shell would.
+        let tty = try CLI.run(["-qec", command, "/dev/null"], executable: try #require(CLI.which("script")))
+        #expect(tty.status == 0, "\(tty)")
+        #expect(tty.stdout.contains("bar.png [") && tty.stdout.contains("2/2 tiles"), "\(tty)")
+        // The bar is erased before the result line, so the terminal keeps only that.
+        #expect(tty.stdout.contains("\r\u{1B}[K" + input + " -> "), "\(tty)")
+
+        let piped = try CLI.run(["deblur", input, "--overwrite"] + CLI.fast)
+        #expect(piped.status == 0, "\(piped)")
+        #expect(piped.stderr.isEmpty, "\(piped)")
+        #expect(piped.stdout.split(separator: "\n").count == 1, "\(piped)")
     }
 
     @Test("metadata survives: exiftool's Artist on the input reads the same on the output",
