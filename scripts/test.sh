@@ -1,7 +1,28 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): set-up, build, every test suite.
+# The test command (README, .ci/run): installs what is missing, builds, and
+# runs every suite: the Swift tests of every module (engine parity against the
+# PyTorch fixtures, codecs and metadata, tiling, daemon, CLI, bad input,
+# resource faults), the unit-file checks, a short fuzzing run, the crash
+# harness and the end-to-end test under a real systemd (systemd-nspawn).
+# Checks the machine cannot run print "SKIP: reason" and do not fail.
+#   FUZZ_SECONDS=60 (per fuzz target)   QUICK=1 (Swift tests and unit checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+export OMP_WAIT_POLICY=passive   # OpenMP spin-waiting collapses on shared cores (BENCHMARKS.md)
+
+section() { printf '\n== %s ==\n' "$1"; }
+section "build"
 swift build --build-tests
+section "swift test"
 swift test --skip-build
+section "unit files, man pages"
+scripts/check-unit.sh
+if [ "${QUICK:-0}" != 1 ]; then
+    section "fuzzing (${FUZZ_SECONDS:-30} s per target)"
+    scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+    section "crash harness"
+    SKIP_BUILD=1 scripts/crash-harness.sh
+    section "end to end under systemd-nspawn"
+    SKIP_BUILD=1 scripts/e2e-nspawn.sh
+fi

@@ -596,6 +596,14 @@ int mc_tiff_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_tif
         TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
         tmsize_t tile_size = TIFFTileSize(tif);
         if (tw == 0 || th == 0 || tile_size <= 0) return tiff_failed(tif, &context, out, "bad tile size");
+        // The pixel limit bounds the image, not its tiles: a 2x2 image may claim
+        // 0x33000004-wide tiles and have us allocate gigabytes (found by fuzzing).
+        if ((uint64_t)tw * (uint64_t)th > max_pixels) {
+            snprintf(out->message, MC_MESSAGE_SIZE, "the TIFF claims tiles of %ux%u pixels", tw, th);
+            TIFFClose(tif);
+            mc_tiff_image_free(out);
+            return MC_TOO_LARGE;
+        }
         uint8_t *tile = malloc((size_t)tile_size);
         if (!tile) { TIFFClose(tif); mc_tiff_image_free(out); return MC_NO_MEMORY; }
         size_t tile_pixel = separate ? bytes : pixel;

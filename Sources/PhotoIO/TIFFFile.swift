@@ -57,7 +57,7 @@ struct TIFFFile {
 
     /// The entries of the directory at `offset`, values resolved; the carried
     /// pointer tags get their directories attached. Entries of unknown type
-    /// or pointing outside the file are left out (libtiff ignores them too).
+    /// with no values, or pointing outside the file are left out (libtiff ignores them too).
     func directory(at offset: Int, depth: Int = 0, followPointers: Bool = false) throws -> [TIFFEntry] {
         guard offset >= 8, offset + 2 <= bytes.count else {
             throw PhotoIOError.corrupt(name, "TIFF directory offset \(offset) outside the file")
@@ -70,7 +70,9 @@ struct TIFFFile {
         for index in 0..<count {
             let at = offset + 2 + 12 * index
             let tag = u16(at), type = u16(at + 2), n = u32(at + 4)
-            guard let size = Self.typeSize(type) else { continue }
+            // No count: libtiff refuses to read such an entry back ("Null count"), so
+            // carried over it made outputs nobody can open (found by fuzzing).
+            guard n > 0, let size = Self.typeSize(type) else { continue }
             let total = Int(n).multipliedReportingOverflow(by: size)
             guard !total.overflow, total.partialValue <= bytes.count else { continue }
             let length = total.partialValue

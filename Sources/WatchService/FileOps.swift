@@ -113,9 +113,14 @@ enum FileOps {
         func taken(_ n: String) -> Bool {
             lstatInfo(directory + "/" + n) != nil || (extra.map { lstatInfo(directory + "/" + n + $0) != nil } ?? false)
         }
+        // NAME_MAX is 255 bytes, the reserved suffix (".reason") included: a name at
+        // the limit is shortened, or its .reason could never be written next to it.
+        let room = 255 - (extra?.utf8.count ?? 0) - 8
+        let name = name.utf8.count + (extra?.utf8.count ?? 0) > 255 ? InboxNames.shortened(name, toBytes: room) : name
         if !taken(name) { return name }
         let ext = (name as NSString).pathExtension
-        let stem = ext.isEmpty ? name : (name as NSString).deletingPathExtension
+        var stem = ext.isEmpty ? name : (name as NSString).deletingPathExtension
+        if name.utf8.count > room { stem = InboxNames.shortened(stem, toBytes: room - ext.utf8.count - 1) }
         var i = 1
         while true {
             let candidate = ext.isEmpty ? "\(stem)-\(i)" : "\(stem)-\(i).\(ext)"

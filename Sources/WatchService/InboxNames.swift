@@ -11,6 +11,29 @@ public enum InboxNames {
 
     /// The outbox temp name for a result: a dot-name, so that anything watching
     /// the outbox ignores it, and recognisable, so start-up can remove it.
-    public static func temporaryOutput(for name: String) -> String { ".\(name).mtrnn-tmp" }
+    /// Names at NAME_MAX (255 bytes) get a shortened temp name, made unique by a
+    /// hash of the whole name, since the dot and suffix would not fit.
+    public static func temporaryOutput(for name: String) -> String {
+        let full = ".\(name).mtrnn-tmp"
+        if full.utf8.count <= 255 { return full }
+        return ".\(shortened(name, toBytes: 200)).mtrnn-tmp"
+    }
+
+    /// `name` cut (on a character boundary) to at most `limit` UTF-8 bytes with
+    /// a hash of the whole name appended, extension kept; unchanged if it fits.
+    public static func shortened(_ name: String, toBytes limit: Int) -> String {
+        if name.utf8.count <= limit { return name }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let dot = name.lastIndex(of: ".")
+        let ext = dot.map { String(name[$0...]) }.flatMap { $0.utf8.count <= 16 ? $0 : nil } ?? ""
+        let tag = "~" + String(h, radix: 16)
+        var stem = ""
+        for ch in ext.isEmpty ? Substring(name) : name[..<dot!] {
+            if stem.utf8.count + String(ch).utf8.count + tag.utf8.count + ext.utf8.count > limit { break }
+            stem.append(ch)
+        }
+        return stem + tag + ext
+    }
     public static func isTemporaryOutput(_ name: String) -> Bool { name.hasPrefix(".") && name.hasSuffix(".mtrnn-tmp") }
 }

@@ -126,7 +126,14 @@ public final class InboxWatcher: @unchecked Sendable {
             if len > 0 {
                 let bytes = buffer[(offset + 16)..<min(offset + 16 + len, count)]
                 let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
-                name = String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
+                // A name that is not UTF-8 cannot be named as a String (decoding would
+                // replace bytes and point at no file): the scan files it under failed/.
+                guard let decoded = String(validating: bytes[bytes.startIndex..<end], as: UTF8.self) else {
+                    offset += 16 + len
+                    if mask & UInt32(IN_ISDIR) == 0 || recursive { emit(.rescan) }
+                    continue
+                }
+                name = decoded
             }
             offset += 16 + len
             handle(wd: wd, mask: mask, name: name)
@@ -162,7 +169,8 @@ public final class InboxWatcher: @unchecked Sendable {
             if recursive, mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
                 try? addWatches(relative: relative)
                 emit(.rescan)
-            } else if mask & UInt32(IN_MOVED_TO) != 0 {
+            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && WatchDaemon.looksLikePhoto(name)) {
+                // Not recursive: a directory named like a photo is reported, as the scan does.
                 emit(.file(relative))
             }
             return

@@ -4,8 +4,8 @@ import Logging
 
 /// Takes one photo through the durable steps:
 ///   open without following links -> private copy in the state directory ->
-///   processor writes a temp name in the outbox -> fsync -> ledger record ->
-///   rename into place -> fsync dir -> archive / keep / delete the original.
+///   processor writes a temp name in the outbox -> fsync -> rename into place ->
+///   fsync dir -> ledger record -> archive / keep / delete the original.
 /// A crash at any point leaves either the original in the inbox (done again
 /// on restart, same result) or the result in place and a ledger record saying
 /// so; never a half-written file under a final name.
@@ -51,7 +51,12 @@ struct JobRunner: Sendable {
         let outputDirectory = FileOps.parent(outputPath)
 
         if job.origin == .inbox, ledger.matches(relative, identity) {
-            return dispose(job, identity: identity, report: nil)
+            // A record without its result (removed by hand, or written by an older
+            // version before a crash) must not file the original away unprocessed.
+            if let out = FileOps.lstatInfo(outputPath), FileOps.isRegular(out) {
+                return dispose(job, identity: identity, report: nil)
+            }
+            ledger.remove(relative)
         }
 
         // A private copy: no writer of the inbox can change or swap what the processor reads.
@@ -86,8 +91,7 @@ struct JobRunner: Sendable {
         } catch {
             unlink(temporary)
             if Task.isCancelled { return .abandoned(reason: "stopped before it was finished") }
-            if let fe = error as? FileError, fe.errno == ENOSPC || fe.errno == EDQUOT { return .noSpace(reason: "\(fe)") }
-            if let pe = error as? POSIXError, pe.code == .ENOSPC || pe.code == .EDQUOT { return .noSpace(reason: "\(pe)") }
+            if Self.isOutOfSpace(error) { return .noSpace(reason: "\(error)") }
             return fail(job, "\(error)")
         }
 
@@ -97,8 +101,12 @@ struct JobRunner: Sendable {
                 return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)")
             }
             try FileOps.fsyncPath(temporary, directory: false)
-            if job.origin == .inbox { try ledger.record(relative, identity) }
+            // Rename first, then record: a crash between the two only means the photo
+            // is deblurred again and its result replaced by the same one. Recorded
+            // first, a crash before the rename left a record whose result start-up
+            // removed as unfinished, and the original was archived with no result.
             try FileOps.durableRename(temporary, outputPath)
+            if job.origin == .inbox { try ledger.record(relative, identity) }
         } catch {
             unlink(temporary)
             if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
@@ -166,6 +174,18 @@ struct JobRunner: Sendable {
         try? FileOps.writeAtomically(text, to: target + ".reason")
         ledger.remove(job.relativePath)
         return .failed(reason: reason, movedTo: target)
+    }
+
+    /// ENOSPC/EDQUOT however the processor reports it: our FileError, POSIXError,
+    /// or Foundation's CocoaError from Data.write (which wraps the errno).
+    static func isOutOfSpace(_ error: any Error) -> Bool {
+        if let fe = error as? FileError { return fe.errno == ENOSPC || fe.errno == EDQUOT }
+        if let pe = error as? POSIXError { return pe.code == .ENOSPC || pe.code == .EDQUOT }
+        if let ce = error as? CocoaError, ce.code == .fileWriteOutOfSpace { return true }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) { return true }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return isOutOfSpace(underlying) }
+        return false
     }
 
     enum OpenResult { case success(Int32), failure(FileError) }

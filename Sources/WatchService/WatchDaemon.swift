@@ -31,6 +31,8 @@ public actor WatchDaemon {
     private var watcher: InboxWatcher?
     private var server: ControlServer?
     private var lockFD: Int32 = -1
+    /// Non-UTF-8 names that could not be moved, reported once rather than on every scan.
+    private var reportedUnmovable: Set<String> = []
 
     /// - Parameters:
     ///   - processor: already loaded; READY=1 is sent only once there is one.
@@ -165,6 +167,7 @@ public actor WatchDaemon {
     private func scanInbox() {
         func walk(_ relativeDir: String) {
             let dir = relativeDir.isEmpty ? config.inbox : config.inbox + "/" + relativeDir
+            fileAwayUndecodableNames(in: dir, relativeDir)
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in names.sorted() where !InboxNames.isIgnored(name) {
                 let relative = relativeDir.isEmpty ? name : relativeDir + "/" + name
@@ -179,6 +182,21 @@ public actor WatchDaemon {
             }
         }
         walk("")
+    }
+
+    /// Photos whose names are not UTF-8 go to failed/ by their bytes (see UndecodableNames).
+    private func fileAwayUndecodableNames(in dir: String, _ relativeDir: String) {
+        let failedDir = relativeDir.isEmpty ? config.failed : config.failed + "/" + relativeDir
+        let (filed, unmovable) = UndecodableNames.fileAway(in: dir, to: failedDir)
+        for f in filed {
+            live.recordFailure(file: f.shownName, reason: UndecodableNames.reason)
+            logger.error("Cannot deblur \(f.shownName): \(UndecodableNames.reason); moved to \(f.movedTo)", metadata: [
+                "MTRNN_FILE": "\(f.shownName)", "MTRNN_OUTCOME": "failed", "MTRNN_REASON": "\(UndecodableNames.reason)"])
+        }
+        for u in unmovable where reportedUnmovable.insert(u.shownName).inserted {
+            live.noteError("\(u.shownName): \(UndecodableNames.reason); and it could not be moved to \(failedDir): \(u.problem)")
+            logger.error("Cannot deblur \(u.shownName): \(UndecodableNames.reason); and it could not be moved to \(failedDir): \(u.problem)")
+        }
     }
 
     static func freeBytes(_ path: String) -> UInt64 {

@@ -71,13 +71,16 @@ final class DaemonProcess: @unchecked Sendable {
     let sandbox: Sandbox
     let logPath: String
 
+    /// - Parameters:
+    ///   - processor: MTRNN_WATCH_TEST_PROCESSOR; nil runs the real pipeline.
+    ///   - launcher: a command that execs the daemon (e.g. setpriv to run it as another user).
     init(_ sandbox: Sandbox, arguments: [String] = [], environment: [String: String] = [:],
-         processor: String = "copy:0", logName: String = "daemon.log") throws {
+         processor: String? = "copy:0", logName: String = "daemon.log", launcher: [String] = []) throws {
         self.sandbox = sandbox
         logPath = sandbox.path(logName)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Products.watch)
-        process.arguments = ["--settle", "0.2"] + arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Products.watch)
+        process.arguments = launcher.dropFirst() + (launcher.isEmpty ? [] : [Products.watch]) + ["--settle", "0.2"] + arguments
         var env = ProcessInfo.processInfo.environment
         for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "RUNTIME_DIRECTORY", "MTRNN_WATCH_SOCKET"] {
             env[k] = nil

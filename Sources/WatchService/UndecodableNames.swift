@@ -1,0 +1,76 @@
+@preconcurrency import Glibc
+import Foundation
+
+/// Inbox entries whose names are not UTF-8 (written by a client using another
+/// character set). A Swift String cannot name them: decoding replaces the bad
+/// bytes and the result points at no file, so such a photo would wait in the
+/// inbox forever, unreported. The scan moves them to failed/ by their bytes,
+/// under a readable name (each stray byte as %XX), with a .reason.
+enum UndecodableNames {
+    static let reason = "its name is not valid UTF-8 (written with another character set), so it cannot be given the same name in the outbox. Rename it using UTF-8 characters and copy it into the inbox again"
+
+    struct Filed: Sendable { var shownName: String; var movedTo: String }
+    struct Unmovable: Sendable { var shownName: String; var problem: String }
+
+    /// Moves every non-directory entry of `directory` with a non-UTF-8 name to
+    /// `failedDirectory`. Dot-names and upload names are left alone like any other.
+    static func fileAway(in directory: String, to failedDirectory: String) -> (filed: [Filed], unmovable: [Unmovable]) {
+        var filed: [Filed] = [], unmovable: [Unmovable] = []
+        for name in undecodable(in: directory) {
+            let shown = escaped(name)
+            if InboxNames.isIgnored(shown) { continue }
+            let source = Array(directory.utf8) + [UInt8(ascii: "/")] + name
+            var st = stat()
+            guard withCPath(source, { lstat($0, &st) }) == 0, !FileOps.isDirectory(st) else { continue }
+            do {
+                try FileOps.makeDirectory(failedDirectory)
+                let target = failedDirectory + "/" + FileOps.uniqueName(in: failedDirectory, for: shown, reserving: ".reason")
+                guard withCPath(source, { src in rename(src, target) }) == 0 else {
+                    throw FileError(operation: "move to \(target):", path: directory + "/" + shown, errno: errno)
+                }
+                try FileOps.fsyncPath(failedDirectory, directory: true)
+                try? FileOps.fsyncPath(directory, directory: true)
+                let text = "file: \(shown)\ntime: \(ISO8601DateFormatter().string(from: Date()))\nreason: \(reason)\n"
+                try? FileOps.writeAtomically(text, to: target + ".reason")
+                filed.append(Filed(shownName: shown, movedTo: target))
+            } catch {
+                unmovable.append(Unmovable(shownName: shown, problem: "\(error)"))
+            }
+        }
+        return (filed, unmovable)
+    }
+
+    /// Names in `directory` that are not valid UTF-8, as the kernel has them.
+    static func undecodable(in directory: String) -> [[UInt8]] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if String(validating: name, as: UTF8.self) == nil { names.append(name) }
+        }
+        return names
+    }
+
+    /// The name with its valid UTF-8 kept and every other byte written as %XX.
+    static func escaped(_ name: [UInt8]) -> String {
+        var out = ""
+        var i = 0
+        while i < name.count {
+            let lead = name[i]
+            let length = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
+            if length > 0, i + length <= name.count, let s = String(validating: name[i..<i + length], as: UTF8.self) {
+                out += s
+                i += length
+            } else {
+                out += String(format: "%%%02X", lead)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    private static func withCPath<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+        (bytes + [0]).withUnsafeBufferPointer { p in p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count, body) }
+    }
+}

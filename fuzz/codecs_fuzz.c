@@ -1,0 +1,89 @@
+// libFuzzer target for the C shim of PhotoIO (Sources/CImageCodecs/codecs.c).
+// One binary per decoder, chosen at compile time (-DFUZZ_JPEG / FUZZ_PNG /
+// FUZZ_TIFF), so each corpus stays focused on one format. Every input that
+// decodes is encoded again from what the decoder delivered (pixels and, for
+// JPEG, the carried APPn/COM markers), because the daemon always does both:
+// a decoder that hands back inconsistent sizes would surface in the encoder.
+// Built by scripts/fuzz.sh with -fsanitize=fuzzer,address,undefined.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "codecs.h"
+
+// Small, so one execution stays fast and a pixel bomb is refused, not allocated.
+#define FUZZ_MAX_PIXELS (1u << 20)
+
+#if defined(FUZZ_JPEG)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    mc_jpeg_image img;
+    memset(&img, 0, sizeof img);
+    int status = mc_jpeg_decode(data, size, FUZZ_MAX_PIXELS, &img);
+    if (status == MC_OK) {
+        if (img.width == 0 || img.height == 0 || (img.components != 1 && img.components != 3) || !img.pixels)
+            __builtin_trap();  // the decoder claimed success with nothing usable
+        uint64_t n = (uint64_t)img.width * img.height * (uint64_t)img.components;
+        volatile uint8_t sink = img.pixels[0] ^ img.pixels[n - 1];  // ASan checks the whole extent
+        (void)sink;
+        uint8_t *out = NULL;
+        size_t out_size = 0;
+        char message[MC_MESSAGE_SIZE];
+        int h[3] = {2, 1, 1}, v[3] = {2, 1, 1};
+        if (img.components == 3) { memcpy(h, img.h_samp, sizeof h); memcpy(v, img.v_samp, sizeof v); }
+        int e = mc_jpeg_encode(img.pixels, img.width, img.height, img.components, 75, img.progressive,
+                               h, v, img.markers, img.marker_count, &out, &out_size, message);
+        if (e == MC_OK && (!out || out_size < 4)) __builtin_trap();
+        mc_free(out);
+    }
+    mc_jpeg_image_free(&img);
+    return 0;
+}
+#elif defined(FUZZ_PNG)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    mc_png_image img;
+    memset(&img, 0, sizeof img);
+    int status = mc_png_decode(data, size, FUZZ_MAX_PIXELS, &img);
+    if (status == MC_OK) {
+        if (img.width == 0 || img.height == 0 || img.channels < 1 || img.channels > 4 ||
+            (img.bit_depth != 8 && img.bit_depth != 16) || !img.pixels)
+            __builtin_trap();
+        uint64_t n = (uint64_t)img.width * img.height * (uint64_t)img.channels * (uint64_t)(img.bit_depth / 8);
+        volatile uint8_t sink = ((uint8_t *)img.pixels)[0] ^ ((uint8_t *)img.pixels)[n - 1];
+        (void)sink;
+        uint8_t *out = NULL;
+        size_t out_size = 0;
+        char message[MC_MESSAGE_SIZE];
+        int e = mc_png_encode(img.pixels, img.width, img.height, img.channels, img.bit_depth,
+                              img.interlaced, 1, NULL, 0, &out, &out_size, message);
+        if (e == MC_OK && (!out || out_size < 8)) __builtin_trap();
+        mc_free(out);
+    }
+    mc_png_image_free(&img);
+    return 0;
+}
+#elif defined(FUZZ_TIFF)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    mc_tiff_image img;
+    memset(&img, 0, sizeof img);
+    int status = mc_tiff_decode(data, size, FUZZ_MAX_PIXELS, &img);
+    if (status == MC_OK) {
+        if (img.width == 0 || img.height == 0 || img.channels < 1 || img.channels > 4 ||
+            (img.bit_depth != 8 && img.bit_depth != 16) || !img.pixels)
+            __builtin_trap();
+        uint64_t n = (uint64_t)img.width * img.height * (uint64_t)img.channels * (uint64_t)(img.bit_depth / 8);
+        volatile uint8_t sink = ((uint8_t *)img.pixels)[0] ^ ((uint8_t *)img.pixels)[n - 1];
+        (void)sink;
+        uint8_t *out = NULL;
+        size_t out_size = 0;
+        char message[MC_MESSAGE_SIZE];
+        int e = mc_tiff_encode(img.pixels, img.width, img.height, img.channels, img.bit_depth,
+                               img.photometric, img.compression, img.predictor, img.extra_sample,
+                               img.big_endian, "fuzz", &out, &out_size, message);
+        if (e == MC_OK && (!out || out_size < 8)) __builtin_trap();
+        mc_free(out);
+    }
+    mc_tiff_image_free(&img);
+    return 0;
+}
+#else
+#error "define FUZZ_JPEG, FUZZ_PNG or FUZZ_TIFF"
+#endif
