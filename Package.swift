@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
-        .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )
 

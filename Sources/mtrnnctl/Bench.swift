@@ -23,19 +23,19 @@ struct Bench: ParsableCommand {
     @Option(help: "f32, bf16 or all.")
     var precision: String = "f32"
 
-    @Option(help: "Tile side in pixels.")
+    @Option(parsing: .unconditional, help: "Tile side in pixels.")
     var tile: Int = 256
 
-    @Option(help: "Recurrent iterations per run.")
+    @Option(parsing: .unconditional, help: "Recurrent iterations per run.")
     var iterations: Int = 6
 
-    @Option(help: "Timed runs; the median is reported.")
+    @Option(parsing: .unconditional, help: "Timed runs; the median is reported.")
     var repeats: Int = 5
 
-    @Option(help: "Untimed runs first.")
+    @Option(parsing: .unconditional, help: "Untimed runs first.")
     var warmup: Int = 1
 
-    @Option(help: "OpenMP threads per layer (0: oneDNN's default, all cores).")
+    @Option(parsing: .unconditional, help: "OpenMP threads per layer (0: oneDNN's default, all cores).")
     var threads: Int = 0
 
     @Option(help: "A .safetensors weights file (default: seeded random weights).")
@@ -51,9 +51,12 @@ struct Bench: ParsableCommand {
         guard precision == "all" || Precision(rawValue: precision) != nil else {
             throw ValidationError("--precision must be f32, bf16 or all, not \(precision)")
         }
-        guard tile >= 4, iterations >= 1, repeats >= 1, warmup >= 0, threads >= 0 else {
-            throw ValidationError("--tile must be >= 4, --iterations and --repeats >= 1, --warmup and --threads >= 0")
-        }
+        // One message per option, so the user sees which value is wrong.
+        guard tile >= 4 else { throw ValidationError("--tile must be at least 4, not \(tile)") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, not \(iterations)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, not \(warmup)") }
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more, not \(threads)") }
     }
 
     func run() throws {

@@ -40,25 +40,27 @@ struct DeblurCommand: ParsableCommand {
     @Option(help: "MT-RNN weights (safetensors).")
     var weights: String?
 
-    @Option(help: "Recurrent iterations per tile.")
+    // Numbers are parsed `.unconditional` so a negative value reaches
+    // validate() and gets its range message, not "Missing value for --overlap".
+    @Option(parsing: .unconditional, help: "Recurrent iterations per tile.")
     var iterations = 6
 
     @Option(help: "Arithmetic: f32 or bf16 (bf16 needs a CPU with native bf16).")
     var precision = "f32"
 
-    @Option(help: "Tile size in pixels (a multiple of 4).")
+    @Option(parsing: .unconditional, help: "Tile size in pixels (a multiple of 4).")
     var tile = TilePlan.defaultTile
 
-    @Option(help: "Pixels shared by neighbouring tiles.")
+    @Option(parsing: .unconditional, help: "Pixels shared by neighbouring tiles.")
     var overlap = TilePlan.defaultOverlap
 
-    @Option(help: "JPEG quality of JPEG outputs (1-100).")
+    @Option(parsing: .unconditional, help: "JPEG quality of JPEG outputs (1-100).")
     var quality = 95
 
-    @Option(help: "Tiles processed at once (default: from the core count).")
+    @Option(parsing: .unconditional, help: "Tiles processed at once (0: from the core count).")
     var workers = 0
 
-    @Option(name: .customLong("max-megapixels"), help: "Refuse images larger than this.")
+    @Option(name: .customLong("max-megapixels"), parsing: .unconditional, help: "Refuse images larger than this.")
     var maxMegapixels = 100
 
     @Flag(help: "Replace an existing output file (never the input).")
@@ -71,6 +73,31 @@ struct DeblurCommand: ParsableCommand {
         }
         if output != nil && inputs.count > 1 {
             throw ValidationError("-o/--output takes a single input; use --output-dir for \(inputs.count) inputs.")
+        }
+        // The output is written in the input's format whatever its name says;
+        // a JPEG named out.png would mislead every program that opens it.
+        if let output, let wanted = Self.format(ofName: output), let have = Self.format(ofName: inputs[0]),
+           wanted.name != have.name {
+            throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
+                + "keeps the input's format; name it with .\(have.ext)")
+        }
+        if let output {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("-o \(output) is a folder; use --output-dir \(output) to write into it.")
+            }
+        }
+        // With --output-dir, photos of the same name from different folders
+        // would land on one file: the second would fail, or with --overwrite
+        // silently replace the first.
+        var seen: [String: String] = [:]
+        for input in inputs {
+            let destination = outputURL(for: URL(fileURLWithPath: input)).standardizedFileURL.path
+            if let first = seen[destination] {
+                throw ValidationError("\(first) and \(input) would both be written to \(destination); "
+                    + "deblur them in separate runs or into different folders.")
+            }
+            seen[destination] = input
         }
         if let dir = outputDirectory {
             var isDirectory: ObjCBool = false
@@ -85,7 +112,8 @@ struct DeblurCommand: ParsableCommand {
         guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100.") }
         guard tile >= 16, tile % 4 == 0 else { throw ValidationError("--tile must be a multiple of 4, at least 16.") }
         guard overlap >= 0, overlap < tile else { throw ValidationError("--overlap must be at least 0 and less than --tile.") }
-        guard workers >= 0, maxMegapixels > 0 else { throw ValidationError("--workers and --max-megapixels cannot be negative.") }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 (from the core count) or more.") }
+        guard maxMegapixels > 0 else { throw ValidationError("--max-megapixels must be at least 1.") }
     }
 
     func run() throws {
@@ -107,6 +135,12 @@ struct DeblurCommand: ParsableCommand {
         }
         var failed = 0
         for input in inputs {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
+                console.error("mtrnnctl: \(input): is a folder, not a photo; name the photos in it (for example \(input)/*.jpg)")
+                failed += 1
+                continue
+            }
             let source = URL(fileURLWithPath: input)
             let destination = outputURL(for: source)
             do {
@@ -125,6 +159,17 @@ struct DeblurCommand: ParsableCommand {
         if failed > 0 {
             if inputs.count > 1 { console.error("mtrnnctl: \(failed) of \(inputs.count) photos failed") }
             throw ExitCode(1)
+        }
+    }
+
+    /// The format a file name's extension claims, with its usual extension;
+    /// nil for names that claim none of ours.
+    static func format(ofName name: String) -> (name: String, ext: String)? {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "jpg", "jpeg", "jpe", "jfif": return ("JPEG", "jpg")
+        case "png": return ("PNG", "png")
+        case "tif", "tiff": return ("TIFF", "tif")
+        default: return nil
         }
     }
 
