@@ -51,6 +51,6 @@ public struct DeblurOptions: Sendable {
     }
 
     var defaultSoftwareNote: String {
-        "mtrnn-watch: deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weights.lastPathComponent), \(iterations) iterations"
+        "mtrnn-watch: deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weights.lastPathComponent), \(iterations) iteration\(iterations == 1 ? "" : "s")"
     }
 }

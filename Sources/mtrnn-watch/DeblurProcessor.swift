@@ -26,11 +26,10 @@ struct DeblurProcessor: PhotoProcessor {
             }
             precision = p
         }
-        let note = "mtrnn-watch (MT-RNN, \(config.iterations) iterations, \(precision.rawValue))"
         pipeline = try DeblurPipeline(options: DeblurOptions(
             weights: weights, iterations: config.iterations, precision: precision,
             tile: config.tile, overlap: config.overlap, jpegQuality: config.jpegQuality,
-            maxPixels: Int(config.maxMegapixels * 1_000_000), softwareNote: note))
+            maxPixels: Int(config.maxMegapixels * 1_000_000)))
         modelDescription = "MT-RNN \(weights.lastPathComponent), \(config.iterations) iterations, "
             + "\(precision.rawValue), tile \(config.tile)/\(config.overlap)"
     }
