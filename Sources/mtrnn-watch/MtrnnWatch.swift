@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MTRNN
 import WatchService
 
 /// `mtrnn-watch`: the daemon. Everything it does lives in WatchService; this
@@ -58,6 +59,7 @@ struct MtrnnWatch: AsyncParsableCommand {
     }
 
     func run() async throws {
+        OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
         let logger = Logger(label: "mtrnn-watch")
         let initial: WatchConfig

@@ -60,6 +60,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
         let w: MTRNNWeights
         if let path = weights {
             w = try MTRNNWeights.load(contentsOf: URL(fileURLWithPath: path))

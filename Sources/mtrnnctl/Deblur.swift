@@ -117,6 +117,7 @@ struct DeblurCommand: ParsableCommand {
     }
 
     func run() throws {
+        OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
         let console = Console()
         guard let weightsURL = weights.map({ URL(fileURLWithPath: $0) }) ?? WeightsLocator.locate() else {
             let looked = WeightsLocator.candidates(executable: WeightsLocator.currentExecutable()).map(\.path)
