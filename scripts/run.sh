@@ -6,6 +6,7 @@
 # Extra arguments go to mtrnn-watch, e.g. scripts/run.sh --settle 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh
 swift build -c release --product mtrnn-watch >&2
 swift build -c release --product mtrnnctl >&2
 exec .build/release/mtrnn-watch "$@"
