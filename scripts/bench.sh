@@ -14,7 +14,7 @@
 # not counted. OMP_WAIT_POLICY=passive is set for both engines (libgomp's
 # default spin-wait collapses on a shared VM; see BENCHMARKS.md).
 #
-#   scripts/bench.sh [--quick] [--no-write] [--keep-training]
+#   scripts/bench.sh [--quick] [--no-write] [--keep-training] [--no-rss]
 #     full (default): 12 MP JPEG x 6 iterations, tile x 6 iterations (5 repeats)
 #     --quick:        3 MP JPEG x 2 iterations, tile x 2 iterations (3 repeats)
 #   env: ROUNDS=1 (photo runs per engine; the table shows the median)
@@ -26,13 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-mode=full write=1 pause_training=1
+mode=full write=1 pause_training=1 rss=1
 for a in "$@"; do
     case "$a" in
         --quick) mode=quick ;;
         --full) mode=full ;;
         --no-write) write=0 ;;
         --keep-training) pause_training=0 ;;
+        --no-rss) rss=0 ;;
         -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option $a (see --help)" >&2; exit 64 ;;
     esac
@@ -81,7 +82,7 @@ PY
 }
 log "making the ${PHOTO_SIZE} and ${RSS_SIZE} test photos"
 src=$(make_photo "$PHOTO_SIZE" "$WORK/photo.jpg" 2>&1)
-make_photo "$RSS_SIZE" "$WORK/photo24.jpg" 2>/dev/null
+[[ $rss == 0 ]] || make_photo "$RSS_SIZE" "$WORK/photo24.jpg" 2>/dev/null
 
 # --- machine ------------------------------------------------------------------
 if [[ $pause_training == 1 ]] && pgrep -f training/train.py >/dev/null; then
@@ -137,6 +138,7 @@ timed() {  # timed NAME CMD...: CMD under /usr/bin/time -v; sets rss (kB) and wa
         cat "$WORK/out.txt" "$WORK/time.txt" >&2; log "$name failed"; exit 2; }
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time.txt")
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$WORK/time.txt")
 }
 precisions=(f32)
 [[ $HAS_BF16 == 1 ]] && precisions+=(bf16)
@@ -147,17 +149,17 @@ for r in $(seq "$ROUNDS"); do
             --weights "$WEIGHTS" --iterations "$ITER" --precision "$p"
         # "IN -> OUT: 12.0 MP, 285 tiles, 301.2 s (25.10 s/MP)": decode to written file.
         secs=$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")
-        jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" \
+        jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" cpu="$cpu" \
               tiles="$(sed -n 's/.* MP, \([0-9]*\) tiles.*/\1/p' "$WORK/out.txt")"
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: PyTorch tiled"
         timed torch python3 training/bench_torch_tiled.py "$WORK/photo.jpg" \
             -o "$WORK/out-torch.jpg" --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" \
             --threads "$CORES" --json
-        python3 - "$WORK/out.txt" "$p" "$wall" "$rss" >>"$RES" <<'PY'
+        python3 - "$WORK/out.txt" "$p" "$wall" "$rss" "$cpu" >>"$RES" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 print(json.dumps({"kind": "photo", "engine": "pytorch", "precision": sys.argv[2], "seconds": r["seconds"],
-                  "wall": sys.argv[3], "rss_kb": sys.argv[4], "tiles": r["tiles"]}))
+                  "wall": sys.argv[3], "rss_kb": sys.argv[4], "cpu": r["cpu_seconds"], "tiles": r["tiles"]}))
 PY
     done
 done
@@ -167,6 +169,7 @@ fi
 
 # --- memory: 24 MP --------------------------------------------------------------
 for p in "${precisions[@]}"; do
+    [[ $rss == 1 ]] || break
     log "peak RSS, $RSS_SIZE, 1 iteration, $p"
     timed rss "$BIN" deblur "$WORK/photo24.jpg" -o "$WORK/out24.jpg" --overwrite \
         --weights "$WEIGHTS" --iterations 1 --precision "$p"
@@ -200,15 +203,16 @@ out.append("")
 out.append("Peak (`scripts/peak/peak.c`, register-only FMA chains, best of 3): " + "; ".join(
     f"{v} {t} thread{'s' if t > 1 else ''} {g:.1f} GFLOP/s" for (v, t), g in sorted(peak.items())) + ".")
 out.append("")
-out.append("| job | engine | precision | threads | median s | GFLOP/s | % of peak | PyTorch / Swift | peak RSS MB |")
-out.append("|---|---|---|---|---|---|---|---|---|")
-med = {}
+out.append("| job | engine | precision | threads | median s | GFLOP/s | % of peak | PyTorch / Swift | CPU s | GFLOP per CPU-s | peak RSS MB |")
+out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+med, cpu_of = {}, {}
 torch_version = next((r["torch"] for r in rows if r.get("torch")), "")
 tiles = [r for r in rows if r["kind"] == "tile"]
 for key in sorted({(r["threads"], r["precision"], r["engine"]) for r in tiles}, key=lambda k: (-k[0], k[1], k[2] != "mtrnn-swift-onednn")):
     rs = [r for r in tiles if (r["threads"], r["precision"], r["engine"]) == key]
     s = statistics.median(r["median_seconds"] for r in rs)
     med[("tile",) + key] = s
+    cpu_of[key] = statistics.median(r["cpu_seconds"] for r in rs)
 for key, s in med.items():
     _, t, p, e = key
     g = FLOP * 256 * 256 * it / s / 1e9
@@ -216,7 +220,8 @@ for key, s in med.items():
     other = med.get(("tile", t, p, "pytorch"))
     ratio = f"**{other / s:.2f}**" if swift and other else ""
     out.append(f"| tile 256x256 x {it} | {'Swift + oneDNN' if swift else 'PyTorch ' + torch_version} | {p} | {t} | "
-               f"{s:.3f} | {g:.1f} | {pct(g, p, t)} | {ratio} | |")
+               f"{s:.3f} | {g:.1f} | {pct(g, p, t)} | {ratio} | {cpu_of[(t, p, e)]:.2f} | "
+               f"{FLOP * 256 * 256 * it / cpu_of[(t, p, e)] / 1e9:.1f} | |")
 photos = [r for r in rows if r["kind"] == "photo"]
 w, h = map(int, m["photo"].split("x"))
 pmed = {}
@@ -224,11 +229,12 @@ for e, p in sorted({(r["engine"], r["precision"]) for r in photos}, key=lambda k
     rs = [r for r in photos if (r["engine"], r["precision"]) == (e, p)]
     s = statistics.median(float(r["seconds"]) for r in rs)
     rss = max(int(r["rss_kb"]) for r in rs) / 1024
+    cpu = statistics.median(float(r["cpu"]) for r in rs)
     pmed[(e, p)] = s
     g = FLOP * w * h * it / s / 1e9
     out.append(f"| photo {m['photo']} JPEG x {it}, decode to encode ({rs[0]['tiles']} tiles, {len(rs)} run{'s' if len(rs) > 1 else ''}) | "
                f"{'Swift `mtrnnctl deblur`' if e == 'swift' else 'PyTorch tiled'} | {p} | {cores} | {s:.1f} | {g:.1f} | "
-               f"{pct(g, p, cores)} | @{e}{p}@ | {rss:.0f} |")
+               f"{pct(g, p, cores)} | @{e}{p}@ | {cpu:.1f} | {FLOP * w * h * it / cpu / 1e9:.1f} | {rss:.0f} |")
 text = "\n".join(out)
 for (e, p), s in pmed.items():
     other = pmed.get(("pytorch", p))
@@ -237,7 +243,7 @@ out = text.split("\n")
 for r in rows:
     if r["kind"] == "rss":
         out.append(f"| peak RSS, {r['size']} JPEG x 1, `mtrnnctl deblur` | Swift | {r['precision']} | {cores} | "
-                   f"{r['wall']} (wall) | | | | **{int(r['rss_kb']) / 1024:.0f}** |")
+                   f"{r['wall']} (wall) | | | | | | **{int(r['rss_kb']) / 1024:.0f}** |")
 out.append("")
 ratio_f32 = (pmed.get(("pytorch", "f32")) or 0) / pmed[("swift", "f32")] if ("swift", "f32") in pmed else None
 if ratio_f32:

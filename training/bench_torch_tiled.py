@@ -2,7 +2,8 @@
 side-by-side benchmark of issue 6 (scripts/bench.sh).
 
 Identical work to the Swift pipeline (Sources/Deblur/TilePlan.swift and
-TiledRunner.swift): the same tile grid (first tile at 0, last ending at the
+TiledRunner.swift): the same tile grid (TilePlan(fitToImage: true) as DeblurPipeline uses it; --no-fit
+for plain TilePlan: first tile at 0, last ending at the
 image edge, the ones between spread evenly so that every overlap is at least
 --overlap), a dimension smaller than a tile reflect-padded up to a multiple
 of 4, each tile run through MT-RNN for --iterations, the outputs blended with
@@ -42,17 +43,35 @@ FLOPS_PER_PIXEL_PER_ITERATION = 736_320
 
 # --- TilePlan.swift, line for line -------------------------------------------
 
-def starts(length, tile, overlap):
+def count(length, tile, overlap):
     if length <= tile:
-        return [0]
+        return 1
     stride = tile - overlap
-    count = (length - overlap + stride - 1) // stride
-    last = length - tile
-    return [(i * last) // (count - 1) for i in range(count)]
+    return (length - overlap + stride - 1) // stride
+
+
+def starts(length, tile, overlap):
+    return spread(length, tile, count(length, tile, overlap))
+
+
+def spread(length, ext, n):
+    if length <= ext or n <= 1:
+        return [0]
+    last = length - ext
+    return [(i * last) // (n - 1) for i in range(n)]
 
 
 def extent(length, tile, alignment=4):
     return tile if length >= tile else (length + alignment - 1) // alignment * alignment
+
+
+def fitted_extent(length, tile, overlap, alignment=4, fit=True):
+    """TilePlan(fitToImage: true): same count, smallest aligned extent keeping the overlap."""
+    n = count(length, tile, overlap)
+    if not fit or n <= 1:
+        return extent(length, tile, alignment)
+    needed = (length + (n - 1) * overlap + n - 1) // n
+    return min(tile, (needed + alignment - 1) // alignment * alignment)
 
 
 def raised_cosine(i, band):
@@ -93,12 +112,12 @@ def reflect(i, length):
 
 
 class Plan:
-    def __init__(self, width, height, tile=256, overlap=32, alignment=4):
+    def __init__(self, width, height, tile=256, overlap=32, alignment=4, fit=True):
         self.width, self.height = width, height
-        self.cols = starts(width, tile, overlap)
-        self.rows = starts(height, tile, overlap)
-        self.tw = extent(width, tile, alignment)
-        self.th = extent(height, tile, alignment)
+        self.tw = fitted_extent(width, tile, overlap, alignment, fit)
+        self.th = fitted_extent(height, tile, overlap, alignment, fit)
+        self.cols = spread(width, self.tw, count(width, tile, overlap))
+        self.rows = spread(height, self.th, count(height, tile, overlap))
         self.wx, self.sum_x = axis_weights(self.cols, self.tw, width)
         self.wy, self.sum_y = axis_weights(self.rows, self.th, height)
 
@@ -175,6 +194,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precision", default="f32", choices=["f32", "bf16"])
     ap.add_argument("--quality", type=int, default=95)
+    ap.add_argument("--no-fit", action="store_true",
+                    help="tiles of exactly --tile (TilePlan without fitToImage; the pipeline fits)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -184,14 +205,14 @@ def main(argv=None):
     cpu_start = time.process_time()
     planar, like = decode(args.input)
     _, H, W = planar.shape
-    plan = Plan(W, H, args.tile, args.overlap)
+    plan = Plan(W, H, args.tile, args.overlap, fit=not args.no_fit)
     result = run_tiled(model, planar, plan, args.iterations, args.precision)
     encode(result, like, args.output, args.quality)
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     flop = FLOPS_PER_PIXEL_PER_ITERATION * W * H * args.iterations
     record = {"engine": "pytorch-tiled", "precision": args.precision, "width": W, "height": H,
-              "tiles": len(plan.tiles), "tile": args.tile, "overlap": args.overlap,
+              "tiles": len(plan.tiles), "tile": args.tile, "tile_extent": [plan.tw, plan.th], "overlap": args.overlap,
               "iterations": args.iterations, "threads": args.threads, "seconds": seconds,
               "cpu_seconds": cpu, "gflops": flop / seconds / 1e9, "torch": torch.__version__}
     if args.json:
