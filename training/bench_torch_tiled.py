@@ -2,14 +2,15 @@
 side-by-side benchmark of issue 6 (scripts/bench.sh).
 
 Identical work to the Swift pipeline (Sources/Deblur/TilePlan.swift and
-TiledRunner.swift): the same tile grid (TilePlan(fitToImage: true) as DeblurPipeline uses it; --no-fit
-for plain TilePlan: first tile at 0, last ending at the
-image edge, the ones between spread evenly so that every overlap is at least
---overlap), a dimension smaller than a tile reflect-padded up to a multiple
-of 4, each tile run through MT-RNN for --iterations, the outputs blended with
-the same separable raised-cosine weights and normalised by their sum, then
-rounded and clamped to 8 bits and encoded in the input's format. Decoding and
-encoding use Pillow (libjpeg-turbo, the same default IDCT as ours).
+TiledRunner.swift): the same tile grid as DeblurPipeline's
+TilePlan(fitToImage: true) (--no-fit: the plain TilePlan): first tile at 0,
+last ending at the image edge, the ones between spread evenly so that every
+overlap is at least --overlap; a dimension smaller than a tile reflect-padded
+up to a multiple of 4; each tile run through MT-RNN for --iterations; the
+outputs blended with the same separable raised-cosine weights and normalised
+by their sum, then rounded and clamped to 8 bits and encoded in the input's
+format. Decoding and encoding use Pillow (libjpeg-turbo, the same default
+IDCT as ours).
 
 Tiles run one after another with every core inside each layer
 (torch.set_num_threads), PyTorch's own way to use the cores; channels_last,
@@ -32,7 +33,7 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_io  # noqa: E402
@@ -176,7 +177,9 @@ def encode(planar, like, path, quality):
     u8 = np.clip(np.floor(planar + 0.5), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     out = Image.fromarray(np.ascontiguousarray(u8), "RGB")
     if (like.format or "").upper() == "JPEG":
-        out.save(path, "JPEG", quality=quality, subsampling="keep" if like.mode == "RGB" else 0,
+        # The input's chroma subsampling, as the Swift encoder keeps it.
+        sampling = JpegImagePlugin.get_sampling(like)
+        out.save(path, "JPEG", quality=quality, subsampling=sampling if sampling >= 0 else 0,
                  optimize=True, exif=like.info.get("exif", b""), icc_profile=like.info.get("icc_profile"))
     else:
         out.save(path, like.format or "PNG")
