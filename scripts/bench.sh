@@ -26,14 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-mode=full write=1 pause_training=1 rss=1
+mode=full write=1 pause_training=1 do_rss=1
 for a in "$@"; do
     case "$a" in
         --quick) mode=quick ;;
         --full) mode=full ;;
         --no-write) write=0 ;;
         --keep-training) pause_training=0 ;;
-        --no-rss) rss=0 ;;
+        --no-rss) do_rss=0 ;;
         -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option $a (see --help)" >&2; exit 64 ;;
     esac
@@ -82,7 +82,7 @@ PY
 }
 log "making the ${PHOTO_SIZE} and ${RSS_SIZE} test photos"
 src=$(make_photo "$PHOTO_SIZE" "$WORK/photo.jpg" 2>&1)
-[[ $rss == 0 ]] || make_photo "$RSS_SIZE" "$WORK/photo24.jpg" 2>/dev/null
+[[ $do_rss == 0 ]] || make_photo "$RSS_SIZE" "$WORK/photo24.jpg" 2>/dev/null
 
 # --- machine ------------------------------------------------------------------
 if [[ $pause_training == 1 ]] && pgrep -f training/train.py >/dev/null; then
@@ -169,7 +169,7 @@ fi
 
 # --- memory: 24 MP --------------------------------------------------------------
 for p in "${precisions[@]}"; do
-    [[ $rss == 1 ]] || break
+    [[ $do_rss == 1 ]] || break
     log "peak RSS, $RSS_SIZE, 1 iteration, $p"
     timed rss "$BIN" deblur "$WORK/photo24.jpg" -o "$WORK/out24.jpg" --overwrite \
         --weights "$WEIGHTS" --iterations 1 --precision "$p"
@@ -252,7 +252,12 @@ if ratio_f32:
 if ("swift", "bf16") in pmed and ("pytorch", "f32") in pmed:
     r = pmed[("pytorch", "f32")] / pmed[("swift", "bf16")]
     out.append(f"Swift bf16 vs PyTorch f32: {r:.2f}x (target >= 2.2x: {'met' if r >= 2.2 else 'not met'}).")
+seen = set()
 for r in rows:
+    key = json.dumps(r, sort_keys=True)
+    if key in seen:
+        continue  # the same skip is recorded once per thread count
+    seen.add(key)
     if r["kind"] == "peak-skip":
         out.append(f"- peak {r['variant']} skipped: {r['reason']}")
     if r["kind"] == "skip":
