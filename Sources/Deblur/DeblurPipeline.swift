@@ -78,8 +78,10 @@ public final class DeblurPipeline: Sendable {
         let planar = image.planarRGB().data
         let plan: TilePlan
         do {
+            // Fitted tiles: the same tile count, the smallest extent that keeps
+            // the overlap (fewer overlap pixels through the network).
             plan = try TilePlan(imageWidth: image.width, imageHeight: image.height,
-                                tile: options.tile, overlap: options.overlap)
+                                tile: options.tile, overlap: options.overlap, fitToImage: true)
         } catch {
             throw DeblurError.read(input, underlying: error.description)
         }

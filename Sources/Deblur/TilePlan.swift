@@ -35,6 +35,13 @@ public struct TileRect: Sendable, Hashable {
 /// the last tile is shifted inward instead). Only a dimension smaller than a
 /// tile is reflect-padded, up to the next multiple of `alignment` (MT-RNN
 /// needs sizes divisible by 4).
+///
+/// With `fitToImage`, `tile` is the largest extent rather than the extent:
+/// the tile count along an axis stays the same (as few as `tile` and
+/// `overlap` allow) but the extent shrinks to the smallest multiple of
+/// `alignment` that still covers the axis with at least `overlap` between
+/// neighbours. A 4000x3000 photo at 256/32 then needs 256x244 tiles instead
+/// of 256x256: 4.7 % fewer pixels through the network, for the same seams.
 public struct TilePlan: Sendable {
     public let imageWidth: Int
     public let imageHeight: Int
@@ -57,7 +64,8 @@ public struct TilePlan: Sendable {
     public static let defaultOverlap = 32
 
     public init(imageWidth: Int, imageHeight: Int, tile: Int = TilePlan.defaultTile,
-                overlap: Int = TilePlan.defaultOverlap, alignment: Int = 4) throws(TilingError) {
+                overlap: Int = TilePlan.defaultOverlap, alignment: Int = 4,
+                fitToImage: Bool = false) throws(TilingError) {
         guard imageWidth > 0, imageHeight > 0 else {
             throw .invalidPlan("image size \(imageWidth)x\(imageHeight) is empty")
         }
@@ -72,12 +80,14 @@ public struct TilePlan: Sendable {
         self.tile = tile
         self.overlap = overlap
         self.alignment = alignment
-        let columns = Self.starts(length: imageWidth, tile: tile, overlap: overlap)
-        let rows = Self.starts(length: imageHeight, tile: tile, overlap: overlap)
+        let tw = Self.extent(length: imageWidth, tile: tile, overlap: overlap, alignment: alignment, fit: fitToImage)
+        let th = Self.extent(length: imageHeight, tile: tile, overlap: overlap, alignment: alignment, fit: fitToImage)
+        let columns = Self.starts(length: imageWidth, tile: tw, count: Self.count(length: imageWidth, tile: tile, overlap: overlap))
+        let rows = Self.starts(length: imageHeight, tile: th, count: Self.count(length: imageHeight, tile: tile, overlap: overlap))
         columnStarts = columns
         rowStarts = rows
-        tileWidth = Self.extent(length: imageWidth, tile: tile, alignment: alignment)
-        tileHeight = Self.extent(length: imageHeight, tile: tile, alignment: alignment)
+        tileWidth = tw
+        tileHeight = th
         var tiles: [TileRect] = []
         tiles.reserveCapacity(columns.count * rows.count)
         for (r, y) in rows.enumerated() {
@@ -91,15 +101,38 @@ public struct TilePlan: Sendable {
     /// Tile starts along one axis: evenly spread between 0 and `length - tile`,
     /// as few as keep every overlap at least `overlap`.
     static func starts(length: Int, tile: Int, overlap: Int) -> [Int] {
-        guard length > tile else { return [0] }
-        let stride = tile - overlap
-        let count = (length - overlap + stride - 1) / stride   // ceil((L - o) / (T - o))
-        let last = length - tile
+        starts(length: length, tile: tile, count: count(length: length, tile: tile, overlap: overlap))
+    }
+
+    /// `count` starts evenly spread between 0 and `length - extent`.
+    static func starts(length: Int, tile extent: Int, count: Int) -> [Int] {
+        guard length > extent, count > 1 else { return [0] }
+        let last = length - extent
         return (0..<count).map { i in (i * last) / (count - 1) }
+    }
+
+    /// Tiles along one axis: ceil((L - o) / (T - o)), the fewest that keep
+    /// every overlap at least `overlap`.
+    static func count(length: Int, tile: Int, overlap: Int) -> Int {
+        guard length > tile else { return 1 }
+        let stride = tile - overlap
+        return (length - overlap + stride - 1) / stride
     }
 
     static func extent(length: Int, tile: Int, alignment: Int) -> Int {
         length >= tile ? tile : (length + alignment - 1) / alignment * alignment
+    }
+
+    /// The tile extent along one axis. Fitted: the smallest multiple of
+    /// `alignment` with n * e - (n - 1) * overlap >= length for the same
+    /// tile count n, so every overlap stays at least `overlap` (consecutive
+    /// starts differ by at most ceil((L - e) / (n - 1)) <= e - overlap); never
+    /// more than `tile`, since n tiles of `tile` already cover the axis.
+    static func extent(length: Int, tile: Int, overlap: Int, alignment: Int, fit: Bool) -> Int {
+        let n = count(length: length, tile: tile, overlap: overlap)
+        guard fit, n > 1 else { return extent(length: length, tile: tile, alignment: alignment) }
+        let needed = (length + (n - 1) * overlap + n - 1) / n
+        return min(tile, (needed + alignment - 1) / alignment * alignment)
     }
 
     /// Blending weights along one axis for the tile starting at `starts[index]`:
