@@ -1,0 +1,106 @@
+"""Writes Models/MODEL_CARD.md from an evaluate.py JSON and the training logs.
+
+    python3 training/model_card.py EVAL.json Models/MODEL_CARD.md --log training/logs/run1.tsv \
+        --steps N --hours H --weights Models/mtrnn.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+
+import numpy as np
+
+from evaluate import LEVELS, markdown
+
+
+def curve(log_path):
+    """Validation lines of the log: step, wall, and the 6-iteration gain per set/TL."""
+    rows = []
+    for line in open(log_path):
+        parts = line.rstrip("\n").split("\t")
+        if parts[0] != "val":
+            continue
+        step, wall, v = int(parts[1]), float(parts[2]), json.loads(parts[4])
+        gains = {k: r[6] - r[0] for k, r in v.items() if len(r) > 6}
+        best = {k: max(r[1:]) - r[0] for k, r in v.items()}
+        rows.append((step, wall, gains, best))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("eval_json")
+    ap.add_argument("out")
+    ap.add_argument("--log", action="append", default=[])
+    ap.add_argument("--steps", required=True)
+    ap.add_argument("--hours", required=True)
+    ap.add_argument("--weights", default="Models/mtrnn.safetensors")
+    ap.add_argument("--status", default="")
+    a = ap.parse_args(argv)
+    res = json.load(open(a.eval_json))
+    sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
+    lines = [
+        "# Model card: Models/mtrnn.safetensors",
+        "",
+        "MT-RNN (Park, Kang, Kim, Chun, ECCV 2020), the authors' architecture and",
+        "parameter names (`training/mtrnn_model.py`), trained by us with incremental",
+        "temporal training (`training/train.py`, recipe in `training/README.md`).",
+        "",
+        f"- file: `{a.weights}`, float32 safetensors, SHA-256 `{sha}`",
+        f"- training: {a.steps} optimiser steps (one per recurrent iteration), {a.hours} h of",
+        "  wall time on a shared 2-core AVX2 VM (PyTorch 2.15, f32, `nice 19`)",
+        "- inference: 6 iterations (the daemon's default), pixel values 0..255",
+        "",
+    ]
+    if a.status:
+        lines += ["## Status", "", a.status, ""]
+    lines += [
+        "## Data and licences",
+        "",
+        "Sharp images from `shared/data` (see its README and MANIFEST.tsv files); blur is",
+        "synthesised as temporal levels (TL N = mean of N sub-frames):",
+        "",
+        "| source | use | licence |",
+        "|---|---|---|",
+        "| GoPro GOPR0477_11_00 frames 1-259 (GOPRO_Large, Nah et al. 2017) | train | GOPRO dataset terms (commonly CC BY 4.0) |",
+        "| GoPro GOPR0477_11_00 frames 260-299 | validation only | same |",
+        "| Debian wallpapers (34) | train | CC-BY / CC-BY-SA / CC0 / GPL-2+ / LGPL-3, per file |",
+        "| scikit-image samples (5) | train | public domain / CC0 |",
+        "| Kodak suite: 14 images | train | customarily unrestricted |",
+        "| Kodak suite: kodim01, 03, ..., 19 | validation only | customarily unrestricted |",
+        "| BSDS300 train (200) | train | non-commercial research |",
+        "| Sun-Hays 80 | train | research use, unstated |",
+        "| Urban100 | train | research use, unstated |",
+        "",
+        "Because BSDS300, Sun-Hays 80 and Urban100 are research-only, these weights are",
+        "for research and evaluation; retrain without them for commercial use.",
+        "",
+        "## Validation",
+        "",
+        "`python3 training/evaluate.py Models/mtrnn.safetensors`: PSNR (dB) and SSIM against",
+        "the sharp TL 1 frame, of the blurred input and after iterations 1..8, for each",
+        "start TL. GoPro: every 4th validation frame, a 384x384 centre crop each, half",
+        "linear-light and half sRGB averaging. Photos: the ten validation photos with",
+        "fixed synthetic camera paths, 256x256.",
+        "",
+        markdown(res),
+        "",
+        "## Learning curve",
+        "",
+        "Quick validation during training (128x128 crops; TL 7 and 13; gain = PSNR after 6",
+        "iterations minus the blurred input's PSNR):",
+        "",
+        "| step | hours | GoPro TL7 | GoPro TL13 | photos TL7 | photos TL13 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for log in a.log:
+        for step, wall, gains, _ in curve(log):
+            g = [gains.get(k, float("nan")) for k in ("gopro_TL7", "gopro_TL13", "photos_TL7", "photos_TL13")]
+            lines.append(f"| {step} | {wall / 3600:.2f} | " + " | ".join(f"{x:+.2f}" for x in g) + " |")
+    open(a.out, "w").write("\n".join(lines) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
