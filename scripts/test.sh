@@ -23,6 +23,8 @@ if [ "${QUICK:-0}" != 1 ]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
     section "crash harness"
     SKIP_BUILD=1 scripts/crash-harness.sh
+    # and once through the real MT-RNN pipeline (it caught a crash the fakes could not)
+    PIPELINE=real WEIGHTS=Models/mtrnn.safetensors PHOTOS=30 KILLS=12 SKIP_BUILD=1 scripts/crash-harness.sh
     section "end to end under systemd-nspawn"
     SKIP_BUILD=1 scripts/e2e-nspawn.sh
 fi

@@ -36,19 +36,24 @@ struct DeblurProcessor: PhotoProcessor {
 
     func process(input: URL, output: URL,
                  progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
-        // The pipeline finishes before this returns, so the closure does not outlive the call.
-        try await withoutActuallyEscaping(progress) { progress in
-            try await run(input: input, output: output, progress: progress)
-        }
+        // `progress` may not escape this call, so the Dispatch thread never
+        // holds it: it posts to a stream that this task drains and forwards.
+        // (withoutActuallyEscaping trapped here: the Dispatch block could
+        // still be alive when the continuation resumed.)
+        let (events, sink) = AsyncStream<ProcessingProgress>.makeStream(bufferingPolicy: .bufferingNewest(8))
+        async let report = run(input: input, output: output, sink: sink)
+        for await p in events { progress(p) }
+        return try await report
     }
 
     private func run(input: URL, output: URL,
-                     progress: @escaping @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+                     sink: AsyncStream<ProcessingProgress>.Continuation) async throws -> ProcessingReport {
         let cancelled = CancelFlag()
         let pipeline = self.pipeline
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessingReport, any Error>) in
                 DispatchQueue.global(qos: .utility).async {
+                    defer { sink.finish() }
                     do {
                         let r = try pipeline.deblur(input: input, output: output, overwrite: true, progress: { p in
                             let fraction: Double
@@ -58,7 +63,7 @@ struct DeblurProcessor: PhotoProcessor {
                             case .encoding, .writing: fraction = 0.98
                             case .done: fraction = 1
                             }
-                            progress(ProcessingProgress(fractionDone: fraction, tilesDone: p.tilesDone, tilesTotal: p.tilesTotal))
+                            sink.yield(ProcessingProgress(fractionDone: fraction, tilesDone: p.tilesDone, tilesTotal: p.tilesTotal))
                         }, isCancelled: { cancelled.isSet })
                         cont.resume(returning: ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds))
                     } catch {
