@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
+import st_io  # noqa: E402
 from mtrnn_model import MTRNN  # noqa: E402
 
 STARTS = (13, 11, 9, 7)
@@ -59,7 +60,7 @@ def parse(argv=None):
     ap.add_argument("--run-dir", default=os.path.expanduser("/work/runs/mtrnn"))
     ap.add_argument("--log", default=os.path.join(os.path.dirname(__file__), "logs", "run.tsv"))
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init-from", help="start from these weights (a .pt checkpoint) instead of the identity")
+    ap.add_argument("--init-from", help="start from these weights (.pt checkpoint or .safetensors) instead of the identity")
     ap.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--amp", default="none", choices=["none", "bf16"])
@@ -108,8 +109,13 @@ class Trainer:
         if a.resume and os.path.exists(self.ckpt_path("last")):
             self.load(self.ckpt_path("last"))
         elif a.init_from:
-            sd = torch.load(a.init_from, map_location="cpu", weights_only=False)
-            self.model.load_state_dict(sd.get("model", sd))
+            if a.init_from.endswith(".safetensors"):  # e.g. the shipped Models/mtrnn.safetensors
+                t, _ = st_io.load(a.init_from)
+                sd = {k: torch.from_numpy(v) for k, v in t.items()}
+            else:
+                sd = torch.load(a.init_from, map_location="cpu", weights_only=False)
+                sd = sd.get("model", sd)
+            self.model.load_state_dict(sd)
         t0 = time.time()
         self.gopro = data.GoProFrames(split="train")
         self.photos = data.Photos(split="train")
