@@ -35,5 +35,11 @@ public enum InboxNames {
         }
         return stem + tag + ext
     }
-    public static func isTemporaryOutput(_ name: String) -> Bool { name.hasPrefix(".") && name.hasSuffix(".mtrnn-tmp") }
+    /// Our temp result, or the temp file a pipeline writes on its way to it
+    /// (`DeblurPipeline` writes `.<output>.<pid>-<random>.tmp`, then renames):
+    /// a kill between the two leaves the latter, and start-up must remove it too.
+    public static func isTemporaryOutput(_ name: String) -> Bool {
+        guard name.hasPrefix(".") else { return false }
+        return name.hasSuffix(".mtrnn-tmp") || (name.contains(".mtrnn-tmp.") && name.hasSuffix(".tmp"))
+    }
 }

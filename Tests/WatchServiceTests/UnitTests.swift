@@ -74,6 +74,10 @@ import Testing
         #expect(InboxNames.isTemporaryOutput(t))
         #expect(InboxNames.isIgnored(t))
         #expect(!InboxNames.isTemporaryOutput("IMG.jpg"))
+        // the pipeline's own temp file on its way to our temp result (left by a kill)
+        #expect(InboxNames.isTemporaryOutput("." + t + ".11974-4205832182.tmp"))
+        #expect(!InboxNames.isTemporaryOutput(".IMG.jpg.part"))
+        #expect(!InboxNames.isTemporaryOutput("IMG.mtrnn-tmp.1.tmp"))
     }
 
     @Test func magicBytes() {
