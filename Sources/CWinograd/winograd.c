@@ -1,0 +1,242 @@
+// Winograd F(4x4, 3x3) for the ResBlock convolutions of MT-RNN on AVX2 + FMA.
+//
+// Why: oneDNN 2.6.3 has Winograd only for AVX-512; on AVX2 its direct 3x3
+// convolution needs 9 multiply-adds per output per input channel, F(4,3)
+// needs 36/16 = 2.25 (4x fewer), plus transforms that cost O(C) per pixel
+// against the GEMM's O(C^2).
+//
+// Scheme (per group of tiles, sized so the transformed data stays near L2):
+//   input transform  V[p][t][cin]  = B^T d_t B        (36 positions p)
+//   36 GEMMs         M[p][t][cout] = V[p] x U[p]      (U transformed once)
+//   output transform y_t = A^T M_t A + bias, then LeakyReLU or += into dst.
+// nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
+// is plain vector arithmetic over 8 channels at a time.
+#include "winograd.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+
+// Transformed input + output of a group should stay within about this many
+// bytes (Zen 3: 512 KB L2 per core, leaving room for the weights' panels).
+#ifndef WINO_GROUP_BYTES
+#define WINO_GROUP_BYTES (320 * 1024)
+#endif
+// Rows of the GEMM micro-kernel (tiles) and its columns (output channels).
+#define MR 6
+#ifndef PREFETCH_PIXELS
+#define PREFETCH_PIXELS 16
+#endif
+#define NR 16
+
+int wino_cpu_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+size_t wino_weights_floats(int cin, int cout) { return (size_t)36 * cin * cout; }
+
+static int group_tiles(int cin, int cout) {
+    int t = (int)(WINO_GROUP_BYTES / ((size_t)36 * 4 * (size_t)(cin + cout)));
+    t = t / MR * MR;
+    if (t < 2 * MR) t = 2 * MR;
+    if (t > 16 * MR) t = 16 * MR;
+    return t;
+}
+
+size_t wino_scratch_floats(int cin, int cout) {
+    return (size_t)36 * group_tiles(cin, cout) * (size_t)(cin + cout);
+}
+
+int wino_tile_count(int height, int width) { return ((height + 3) / 4) * ((width + 3) / 4); }
+
+// U = G g G^T in double, stored as u[p][cout/NR][cin][NR]: the kernel reads
+// one NR-wide row per input channel, contiguous along k.
+void wino_transform_weights(const float *w, int cin, int cout, float *u) {
+    static const double G[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    const int panels = cout / NR;
+    for (int o = 0; o < cout; o++) {
+        for (int i = 0; i < cin; i++) {
+            const float *g = w + ((size_t)o * cin + i) * 9;
+            double t[6][3];
+            for (int a = 0; a < 6; a++)
+                for (int l = 0; l < 3; l++)
+                    t[a][l] = G[a][0] * g[0 * 3 + l] + G[a][1] * g[1 * 3 + l] + G[a][2] * g[2 * 3 + l];
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++) {
+                    double v = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
+                    int p = a * 6 + b;
+                    u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
+                }
+        }
+    }
+}
+
+// B^T x for 6 values (F(4,3) with points 0, +-1, +-2).
+TARGET static inline void bt6(const __m256 x[6], __m256 y[6]) {
+    const __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+    __m256 a = _mm256_fnmadd_ps(four, x[2], x[4]);           // x4 - 4 x2
+    __m256 b = _mm256_fnmadd_ps(four, x[1], x[3]);           // x3 - 4 x1
+    __m256 c = _mm256_sub_ps(x[4], x[2]);                    // x4 - x2
+    __m256 d = _mm256_mul_ps(two, _mm256_sub_ps(x[3], x[1])); // 2 (x3 - x1)
+    y[0] = _mm256_fmadd_ps(four, x[0], _mm256_fnmadd_ps(five, x[2], x[4]));
+    y[1] = _mm256_add_ps(a, b);
+    y[2] = _mm256_sub_ps(a, b);
+    y[3] = _mm256_add_ps(c, d);
+    y[4] = _mm256_sub_ps(c, d);
+    y[5] = _mm256_fmadd_ps(four, x[1], _mm256_fnmadd_ps(five, x[3], x[5]));
+}
+
+// A^T m for 6 values -> 4.
+TARGET static inline void at6(const __m256 m[6], __m256 y[4]) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
+    __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
+    __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), s34);
+    y[1] = _mm256_fmadd_ps(two, d34, d12);
+    y[2] = _mm256_fmadd_ps(four, s34, s12);
+    y[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), m[5]);
+}
+
+// One tile, one block of 8 input channels: v[p * pstride] for the 36 p.
+TARGET static void input_tile(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
+    __m256 d[6][6], t[6][6];
+    if (y0 >= 0 && x0 >= 0 && y0 + 6 <= height && x0 + 6 <= width) {
+        for (int i = 0; i < 6; i++) {
+            const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;
+            // The next tiles along x: 4 pixels (two lines) each. Prefetching
+            // past the row's end only touches the next row, which is harmless.
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
+            for (int j = 0; j < 6; j++) d[i][j] = _mm256_load_ps(row + j * 8);
+        }
+    } else {
+        // Image border: the zero padding, and rows/columns past the edge.
+        for (int i = 0; i < 6; i++) {
+            int y = y0 + i;
+            for (int j = 0; j < 6; j++) {
+                int x = x0 + j;
+                d[i][j] = (y >= 0 && y < height && x >= 0 && x < width)
+                    ? _mm256_load_ps(src + ((size_t)y * width + x) * 8) : _mm256_setzero_ps();
+            }
+        }
+    }
+    for (int i = 0; i < 6; i++) bt6(d[i], t[i]);  // along x
+    for (int b = 0; b < 6; b++) {
+        __m256 col[6], r[6];
+        for (int i = 0; i < 6; i++) col[i] = t[i][b];
+        bt6(col, r);                               // along y
+        for (int a = 0; a < 6; a++) _mm256_store_ps(v + (size_t)(a * 6 + b) * pstride, r[a]);
+    }
+}
+
+// One tile, one block of 8 output channels.
+TARGET static void output_tile(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
+                               __m256 bias, int mode) {
+    __m256 s[6][4], y[4][4];
+    for (int a = 0; a < 6; a++) {
+        __m256 row[6];
+        for (int b = 0; b < 6; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 6 + b) * pstride);
+        at6(row, s[a]);                            // along x
+    }
+    for (int c = 0; c < 4; c++) {
+        __m256 col[6], r[4];
+        for (int a = 0; a < 6; a++) col[a] = s[a][c];
+        at6(col, r);                               // along y
+        for (int q = 0; q < 4; q++) y[q][c] = r[q];
+    }
+    const __m256 slope = _mm256_set1_ps(0.1f);
+    const int rows = height - y0 < 4 ? height - y0 : 4, cols = width - x0 < 4 ? width - x0 : 4;
+    for (int q = 0; q < rows; q++) {
+        float *out = dst + ((size_t)(y0 + q) * width + x0) * 8;
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8), _MM_HINT_T0);
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
+        for (int c = 0; c < cols; c++) {
+            __m256 v = _mm256_add_ps(y[q][c], bias);
+            if (mode == WINO_LEAKY_RELU) {
+                // slope < 1: LeakyReLU(v) = max(v, 0.1 v)
+                v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));
+            } else {
+                v = _mm256_add_ps(v, _mm256_load_ps(out + c * 8));
+            }
+            _mm256_store_ps(out + c * 8, v);
+        }
+    }
+}
+
+// c[MR][NR] = a[MR][k] x b[k][NR], k = K whole (<= a few hundred): the sums
+// stay in 12 registers and are written once.
+TARGET static void kernel_6x16(const float *a, int lda, const float *b, int k, float *c, int ldc) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+    for (int l = 0; l < k; l++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 x;
+        x = _mm256_broadcast_ss(a0 + l); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(a1 + l); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(a2 + l); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(a3 + l); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+        x = _mm256_broadcast_ss(a4 + l); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+        x = _mm256_broadcast_ss(a5 + l); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+        b += NR;
+    }
+    _mm256_store_ps(c + 0 * ldc, c00); _mm256_store_ps(c + 0 * ldc + 8, c01);
+    _mm256_store_ps(c + 1 * ldc, c10); _mm256_store_ps(c + 1 * ldc + 8, c11);
+    _mm256_store_ps(c + 2 * ldc, c20); _mm256_store_ps(c + 2 * ldc + 8, c21);
+    _mm256_store_ps(c + 3 * ldc, c30); _mm256_store_ps(c + 3 * ldc + 8, c31);
+    _mm256_store_ps(c + 4 * ldc, c40); _mm256_store_ps(c + 4 * ldc + 8, c41);
+    _mm256_store_ps(c + 5 * ldc, c50); _mm256_store_ps(c + 5 * ldc + 8, c51);
+}
+
+TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const float *bias,
+                         int cin, int cout, int height, int width, int mode,
+                         int tile_begin, int tile_end, float *scratch) {
+    const int group = group_tiles(cin, cout);
+    const int tiles_w = (width + 3) / 4;
+    const size_t plane = (size_t)height * width * 8;  // one channel block
+    const size_t vstride = (size_t)group * cin, mstride = (size_t)group * cout;
+    float *v = scratch, *m = scratch + 36 * vstride;
+    const int panels = cout / NR;
+
+    for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
+        const int n = tile_end - t0 < group ? tile_end - t0 : group;
+        const int rows = (n + MR - 1) / MR * MR;
+        // Rows past n (up to the next MR) hold stale but finite values
+        // from the previous group (or zeros): computed, never written out.
+        // Channel block outer: each block is its own H x W x 8 plane, so the
+        // tiles of a group then walk 6 rows forward, which the prefetchers follow.
+        for (int cb = 0; cb < cin / 8; cb++)
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, v + (size_t)t * cin + cb * 8, vstride);
+            }
+        for (int p = 0; p < 36; p++) {
+            const float *vp = v + p * vstride;
+            float *mp = m + p * mstride;
+            for (int j = 0; j < panels; j++) {
+                const float *b = u + ((size_t)p * panels + j) * cin * NR;
+                for (int r = 0; r < rows; r += MR)
+                    kernel_6x16(vp + (size_t)r * cin, cin, b, cin, mp + (size_t)r * cout + j * NR, cout);
+            }
+        }
+        for (int cb = 0; cb < cout / 8; cb++) {
+            const __m256 bv = _mm256_loadu_ps(bias + cb * 8);
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                output_tile(m + (size_t)t * cout + cb * 8, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
+            }
+        }
+    }
+}
