@@ -27,8 +27,13 @@ let package = Package(
                 path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("tiff")]),
 
+        // Winograd 3x3 kernels: AVX2 code only inside functions marked for it
+        // (checked at run time), and optimised even in debug builds so the
+        // tests do not crawl.
+        .target(name: "CWinograd", path: "Sources/CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
+
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
-        .target(name: "MTRNN", dependencies: ["CDNNL"]),
+        .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
         .target(name: "WatchService", dependencies: [
             "Deblur", "CSystemd",

@@ -1,13 +1,21 @@
 /// x + conv3x3(LReLU(conv3x3(x))), keys `stem.0.*` and `stem.2.*`. The second
 /// convolution writes into x's own buffer with a sum post-op, so the residual
 /// add costs no extra pass and no copy.
+///
+/// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
+/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct`; the
+/// oneDNN direct ones are always made, as the fallback and for comparison.
 final class ResBlock {
     let name: String
     let conv0: Convolution
     let conv2: Convolution
+    /// The algorithm that runs (direct when Winograd does not apply here).
+    let algorithm: Conv3x3Algorithm
+    private let winograd: (conv0: WinogradConvolution, conv2: WinogradConvolution, scratch: WinogradConvolution.Scratch)?
 
+    /// - algorithm: nil reads `MTRNN_CONV3X3` (default: `Conv3x3Algorithm.standard`).
     init(engine: Engine, name: String, channels: Int, size: (h: Int, w: Int), weights: MTRNNWeights,
-         dataType: DataType, layout: Layout) throws {
+         dataType: DataType, layout: Layout, algorithm requested: Conv3x3Algorithm? = nil) throws {
         self.name = name
         let shape = Convolution.Shape(cin: channels, cout: channels, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1))
         conv0 = try Convolution(engine: engine, name: "\(name).stem.0", shape: shape, input: size,
@@ -18,10 +26,28 @@ final class ResBlock {
                                 weights: weights.values("\(name).stem.2.weight"), bias: weights.values("\(name).stem.2.bias"),
                                 postOp: .sum, srcType: dataType, srcLayout: layout, dstType: dataType,
                                 dstLayout: layout, weightsType: dataType)
+        let wanted = try requested ?? Conv3x3Algorithm.configured()
+        if wanted == .winograd && WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
+            func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
+                WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
+                                    weights: weights.values("\(name).stem.\(i).weight"),
+                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post)
+            }
+            winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
+            algorithm = .winograd
+        } else {
+            winograd = nil
+            algorithm = .direct
+        }
     }
 
     /// x <- x + stem(x), using `scratch` (same shape) for the middle activation.
     func execute(_ x: Tensor, scratch: Tensor) throws {
+        if let winograd {
+            winograd.conv0.execute(src: x, dst: scratch, scratch: winograd.scratch)
+            winograd.conv2.execute(src: scratch, dst: x, scratch: winograd.scratch)
+            return
+        }
         try conv0.execute(src: x, dst: scratch)
         try conv2.execute(src: scratch, dst: x)
     }

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+@testable import MTRNN
+
+/// Winograd F(4,3) for the ResBlock convolutions against oneDNN's direct
+/// convolution (per layer) and against the float64 reference (whole network).
+@Suite(.enabled(if: WinogradConvolution.cpuSupported, "this CPU has no AVX2 + FMA: the Winograd path is never taken"))
+struct WinogradTests {
+    let engine = try! Engine()
+
+    /// Seeded values in [-scale, scale): a tiny LCG so the test is the same everywhere.
+    static func random(_ count: Int, seed: UInt64, scale: Float) -> [Float] {
+        var s = seed &* 6364136223846793005 &+ 1442695040888963407
+        return (0..<count).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(s >> 40) / Float(1 << 24) * 2 - 1) * scale
+        }
+    }
+
+    func tensor(_ c: Int, _ h: Int, _ w: Int, _ values: [Float]) throws -> Tensor {
+        let t = try Tensor(engine: engine, channels: c, height: h, width: w, dataType: .f32, layout: .blocked(8), name: "t")
+        t.fill(fromNCHW: values)
+        return t
+    }
+
+    /// Runs one layer both ways and returns the Winograd result's error against oneDNN direct.
+    func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1) throws -> ErrorStats {
+        // He-like scale, as trained weights have, so activations stay O(1).
+        let weights = Self.random(c * c * 9, seed: UInt64(c * 1000 + h), scale: (6.0 / Float(c * 9)).squareRoot())
+        let bias = Self.random(c, seed: 7, scale: 0.1)
+        let x = Self.random(c * h * w, seed: UInt64(w), scale: 1)
+        let prior = Self.random(c * h * w, seed: 99, scale: 1)  // what the sum post-op adds to
+
+        let direct = try Convolution(engine: engine, name: "direct",
+                                     shape: .init(cin: c, cout: c, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1)),
+                                     input: (h, w), weights: weights, bias: bias, postOp: postOp,
+                                     srcType: .f32, srcLayout: .blocked(8), dstType: .f32, dstLayout: .blocked(8), weightsType: .f32)
+        let want = try tensor(c, h, w, prior)
+        DNNL.setThreadsForCurrentThread(1)
+        try direct.execute(src: try tensor(c, h, w, x), dst: want)
+        try engine.wait()
+
+        let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias, postOp: postOp)
+        let got = try tensor(c, h, w, prior)
+        DNNL.setThreadsForCurrentThread(threads)
+        defer { DNNL.setThreadsForCurrentThread(1) }
+        wino.execute(src: try tensor(c, h, w, x), dst: got, scratch: WinogradConvolution.Scratch())
+        let e = ErrorStats(got.toNCHW(), want.toNCHW())
+        print("winograd \(c) ch \(h)x\(w) \(postOp) (\(threads) threads) vs oneDNN direct: \(e)")
+        return e
+    }
+
+    @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
+    func matchesDirectWithLeakyReLU(_ channels: Int, _ size: (Int, Int)) throws {
+        let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .leakyReLU)
+        // Measured 1e-6 to 2e-6 (F(4,3)'s transform constants cost ~10x f32's
+        // rounding of a direct sum); a wrong tap or border gives ~1e-1.
+        #expect(e.relativeL2 <= 1e-5)
+    }
+
+    @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
+    func matchesDirectWithResidualSum(_ channels: Int, _ size: (Int, Int)) throws {
+        let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .sum)
+        #expect(e.relativeL2 <= 1e-5)
+    }
+
+    @Test func tilesPastTheEdgeAndThreadsSplittingTheTiles() throws {
+        // Sizes the engine never makes (not multiples of 4): partial tiles at
+        // the right and bottom must be cut, not written past the rows' ends.
+        #expect(try compare(channels: 32, height: 13, width: 22, postOp: .sum).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 16, height: 5, width: 3, postOp: .leakyReLU).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 64, height: 36, width: 28, postOp: .leakyReLU, threads: 2).relativeL2 <= 1e-5)
+    }
+
+    @Test func resBlockAgainstTheFloat64Reference() throws {
+        // layers.safetensors' ResBlock (32 ch, 16x8), computed in float64 by PyTorch.
+        let l = Fixtures.layers
+        var t = Fixtures.weights.tensors
+        for (k, v) in ["blk.stem.0.weight": "res_w0", "blk.stem.0.bias": "res_b0", "blk.stem.2.weight": "res_w2", "blk.stem.2.bias": "res_b2"] {
+            t[k] = .init(shape: l.tensors[v]!.shape, values: l.tensors[v]!.values)
+        }
+        let s = l.tensors["res_x"]!.shape
+        var errors: [Conv3x3Algorithm: ErrorStats] = [:]
+        for a in Conv3x3Algorithm.allCases {
+            let block = try ResBlock(engine: engine, name: "blk", channels: s[1], size: (s[2], s[3]),
+                                     weights: WeightsView(t).weights, dataType: .f32, layout: .blocked(8), algorithm: a)
+            #expect(block.algorithm == a)
+            let x = try tensor(s[1], s[2], s[3], l.tensors["res_x"]!.values)
+            try block.execute(x, scratch: try tensor(s[1], s[2], s[3], [Float](repeating: 0, count: s[1] * s[2] * s[3])))
+            try engine.wait()
+            errors[a] = ErrorStats(x.toNCHW(), l.tensors["res_y"]!.values)
+            print("ResBlock \(a) vs float64: \(errors[a]!)")
+        }
+        #expect(errors[.winograd]!.relativeL2 <= 1e-5)
+        #expect(errors[.direct]!.relativeL2 <= 1e-5)
+    }
+
+    /// The whole network with each algorithm against the float64 fixtures,
+    /// at every iteration; the same bounds as NetworkTests.
+    @Test(arguments: ["a", "b"])
+    func networkParityWithWinograd(_ name: String) throws {
+        let input = Fixtures.image(name)
+        var outputs: [Conv3x3Algorithm: [Float]] = [:]
+        for a in Conv3x3Algorithm.allCases {
+            try Conv3x3Algorithm.$override.withValue(a) {
+                let net = try MTRNNNetwork(weights: Fixtures.weights, threads: 1)
+                var stats: [ErrorStats] = []
+                let out = try net.run(input, iterations: 6) { i, img in
+                    let e = ErrorStats(img.data, Fixtures.network.tensors["\(name)_out\(i)"]!.values)
+                    print("\(a) \(name) (\(input.width)x\(input.height)) iteration \(i): \(e)")
+                    stats.append(e)
+                }
+                for (i, e) in stats.enumerated() { #expect(e.relativeL2 <= 1e-5, "\(a) iteration \(i + 1): \(e)") }
+                #expect(stats.last!.maxAbs <= 0.01, "\(a) after 6 iterations: \(stats.last!)")
+                outputs[a] = out.data
+            }
+        }
+        // Proof that the Winograd path ran: its rounding differs from oneDNN's.
+        #expect(outputs[.winograd] != outputs[.direct])
+    }
+
+    @Test func recurrentFeaturesWithWinograd() throws {
+        try Conv3x3Algorithm.$override.withValue(.winograd) {
+            let net = try MTRNNNetwork(weights: Fixtures.weights, threads: 1)
+            let input = Fixtures.image("a")
+            _ = try net.run(input, iterations: 1)
+            let (f1, f2) = try net.lastFeatures(width: input.width, height: input.height)
+            let e1 = ErrorStats(f1, Fixtures.network.tensors["a_f1_1"]!.values)
+            let e2 = ErrorStats(f2, Fixtures.network.tensors["a_f2_1"]!.values)
+            print("winograd: F1 after iteration 1: \(e1); F2: \(e2)")
+            #expect(e1.relativeL2 <= 1e-5)
+            #expect(e2.relativeL2 <= 1e-5)
+        }
+    }
+
+    @Test func transformedWeightsAreSharedOnlyForTheSameArray() {
+        let w = Self.random(32 * 32 * 9, seed: 1, scale: 0.1), b = [Float](repeating: 0, count: 32)
+        var copy = w
+        copy[0] += 1  // its own storage, other values
+        let a = WinogradConvolution(name: "a", channels: 32, size: (8, 8), weights: w, bias: b, postOp: .sum)
+        let same = TransformedWeights.shared(for: w, channels: 32)
+        let other = TransformedWeights.shared(for: copy, channels: 32)
+        #expect(same === TransformedWeights.shared(for: w, channels: 32))
+        #expect(same !== other)
+        #expect(same.buffer[0] != other.buffer[0] || same.buffer[1] != other.buffer[1])
+        _ = a
+    }
+
+    @Test func environmentVariableChoosesOrExplains() throws {
+        #expect(try Conv3x3Algorithm.configured(environment: [:]) == Conv3x3Algorithm.standard)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "direct"]) == .direct)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "winograd"]) == .winograd)
+        do {
+            _ = try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "fft"])
+            Issue.record("an unknown algorithm was accepted")
+        } catch let e as MTRNNError {
+            #expect("\(e)".contains("MTRNN_CONV3X3=fft"))
+            #expect("\(e)".contains("direct or winograd"))
+        }
+    }
+}
