@@ -5,9 +5,11 @@
 // needs 36/16 = 2.25 (4x fewer), plus transforms that cost O(C) per pixel
 // against the GEMM's O(C^2).
 //
-// Scheme (per group of tiles, sized so the transformed data stays near L2):
+// Scheme (per group of 6-12 tiles, whose transformed data stays in L2):
 //   input transform  V[p][t][cin]  = B^T d_t B        (36 positions p)
 //   36 GEMMs         M[p][t][cout] = V[p] x U[p]      (U transformed once)
+// V and M are stored channel-blocked, [p][c / 8][t][8], so that each
+// transform writes or reads 36 sequential streams, one per p.
 //   output transform y_t = A^T M_t A + bias, then LeakyReLU or += into dst.
 // nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
 // is plain vector arithmetic over 8 channels at a time.
@@ -17,11 +19,6 @@
 
 #define TARGET __attribute__((target("avx2,fma")))
 
-// Transformed input + output of a group should stay within about this many
-// bytes (Zen 3: 512 KB L2 per core, leaving room for the weights' panels).
-#ifndef WINO_GROUP_BYTES
-#define WINO_GROUP_BYTES (320 * 1024)
-#endif
 // Rows of the GEMM micro-kernel (tiles) and its columns (output channels).
 #define MR 6
 #ifndef PREFETCH_PIXELS
@@ -36,12 +33,16 @@ int wino_cpu_supported(void) {
 
 size_t wino_weights_floats(int cin, int cout) { return (size_t)36 * cin * cout; }
 
+// Tiles per group. Small groups won on Zen 3 (BENCHMARKS.md): 6 or 12
+// tiles keep a group's transformed data (36 x tiles x (cin + cout) floats,
+// 110 KB at 12 x 64 or 6 x 256) well inside L2, next to the weights'
+// panels (up to 64 KB per position at 128 channels), which stream from
+// L2/L3 well enough; groups of 24-36 tiles were 10-30 % slower.
 static int group_tiles(int cin, int cout) {
-    int t = (int)(WINO_GROUP_BYTES / ((size_t)36 * 4 * (size_t)(cin + cout)));
-    t = t / MR * MR;
-    if (t < 2 * MR) t = 2 * MR;
-    if (t > 16 * MR) t = 16 * MR;
-    return t;
+#ifdef WINO_GROUP_TILES
+    return WINO_GROUP_TILES;
+#endif
+    return cin + cout <= 128 ? 2 * MR : MR;
 }
 
 size_t wino_scratch_floats(int cin, int cout) {
@@ -171,33 +172,37 @@ TARGET static void output_tile(const float *m, size_t pstride, float *dst, int h
     }
 }
 
-// c[MR][NR] = a[MR][k] x b[k][NR], k = K whole (<= a few hundred): the sums
-// stay in 12 registers and are written once.
-TARGET static void kernel_6x16(const float *a, int lda, const float *b, int k, float *c, int ldc) {
+// c[MR][NR] = a[MR][k] x b[k][NR], k whole (<= a few hundred): the sums
+// stay in 12 registers and are written once. a and c are channel-blocked
+// like the transforms' data: element (i, l) of a is at a[(l / 8) * ablock +
+// i * 8 + l % 8]; columns 0-7 of c row i at c[i * 8], 8-15 at c[cblock + i * 8].
+TARGET static void kernel_6x16(const float *a, size_t ablock, const float *b, int k, float *c, size_t cblock) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
-    for (int l = 0; l < k; l++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        __m256 x;
-        x = _mm256_broadcast_ss(a0 + l); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a1 + l); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a2 + l); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a3 + l); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(a4 + l); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(a5 + l); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-        b += NR;
+    for (int lb = 0; lb < k; lb += 8, a += ablock) {
+        for (int l = 0; l < 8; l++) {
+            __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+            __m256 x;
+            x = _mm256_broadcast_ss(a + 0 * 8 + l); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+            x = _mm256_broadcast_ss(a + 1 * 8 + l); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+            x = _mm256_broadcast_ss(a + 2 * 8 + l); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+            x = _mm256_broadcast_ss(a + 3 * 8 + l); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+            x = _mm256_broadcast_ss(a + 4 * 8 + l); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+            x = _mm256_broadcast_ss(a + 5 * 8 + l); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+            b += NR;
+        }
     }
-    _mm256_store_ps(c + 0 * ldc, c00); _mm256_store_ps(c + 0 * ldc + 8, c01);
-    _mm256_store_ps(c + 1 * ldc, c10); _mm256_store_ps(c + 1 * ldc + 8, c11);
-    _mm256_store_ps(c + 2 * ldc, c20); _mm256_store_ps(c + 2 * ldc + 8, c21);
-    _mm256_store_ps(c + 3 * ldc, c30); _mm256_store_ps(c + 3 * ldc + 8, c31);
-    _mm256_store_ps(c + 4 * ldc, c40); _mm256_store_ps(c + 4 * ldc + 8, c41);
-    _mm256_store_ps(c + 5 * ldc, c50); _mm256_store_ps(c + 5 * ldc + 8, c51);
+    float *d = c + cblock;
+    _mm256_store_ps(c + 0 * 8, c00); _mm256_store_ps(d + 0 * 8, c01);
+    _mm256_store_ps(c + 1 * 8, c10); _mm256_store_ps(d + 1 * 8, c11);
+    _mm256_store_ps(c + 2 * 8, c20); _mm256_store_ps(d + 2 * 8, c21);
+    _mm256_store_ps(c + 3 * 8, c30); _mm256_store_ps(d + 3 * 8, c31);
+    _mm256_store_ps(c + 4 * 8, c40); _mm256_store_ps(d + 4 * 8, c41);
+    _mm256_store_ps(c + 5 * 8, c50); _mm256_store_ps(d + 5 * 8, c51);
 }
 
 TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const float *bias,
@@ -220,7 +225,7 @@ TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const flo
         for (int cb = 0; cb < cin / 8; cb++)
             for (int t = 0; t < n; t++) {
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, v + (size_t)t * cin + cb * 8, vstride);
+                input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, v + ((size_t)cb * group + t) * 8, vstride);
             }
         for (int p = 0; p < 36; p++) {
             const float *vp = v + p * vstride;
@@ -228,14 +233,14 @@ TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const flo
             for (int j = 0; j < panels; j++) {
                 const float *b = u + ((size_t)p * panels + j) * cin * NR;
                 for (int r = 0; r < rows; r += MR)
-                    kernel_6x16(vp + (size_t)r * cin, cin, b, cin, mp + (size_t)r * cout + j * NR, cout);
+                    kernel_6x16(vp + (size_t)r * 8, (size_t)group * 8, b, cin, mp + ((size_t)2 * j * group + r) * 8, (size_t)group * 8);
             }
         }
         for (int cb = 0; cb < cout / 8; cb++) {
             const __m256 bv = _mm256_loadu_ps(bias + cb * 8);
             for (int t = 0; t < n; t++) {
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                output_tile(m + (size_t)t * cout + cb * 8, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
+                output_tile(m + ((size_t)cb * group + t) * 8, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
             }
         }
     }

@@ -125,8 +125,8 @@ final class WinogradConvolution {
 
     static func openMPThreads() -> Int { Int(ompGetMaxThreads?() ?? 1) }
 
-    /// Per-thread work space of the transforms (about 320 KB each, sized in
-    /// C to stay in L2). One per ResBlock: its two convolutions never run
+    /// Per-thread work space of the transforms (110 KB each, sized in C to
+    /// stay in L2). One per ResBlock: its two convolutions never run
     /// at the same time, and a network runs on one thread at a time.
     final class Scratch {
         private var allocated: [UnsafeMutablePointer<Float>] = []
