@@ -113,9 +113,6 @@ final class WinogradConvolution {
 
     private struct SendableBuffers: @unchecked Sendable { let pointers: [UnsafeMutablePointer<Float>] }
 
-    /// FLOPs the direct convolution would do (the network's real FLOPs).
-    var flops: Double { 2.0 * Double(channels * channels * 9 * size.h * size.w) }
-
     /// OpenMP's thread count for this thread: what oneDNN would use for a
     /// layer here (the network sets it per thread; libgomp comes with libdnnl).
     private static let ompGetMaxThreads: (@convention(c) () -> Int32)? = {
