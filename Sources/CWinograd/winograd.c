@@ -8,14 +8,13 @@
 // Scheme (per group of 6-12 tiles, whose transformed data stays in L2):
 //   input transform  V[p][t][cin]  = B^T d_t B        (36 positions p)
 //   36 GEMMs         M[p][t][cout] = V[p] x U[p]      (U transformed once)
+//   output transform y_t = A^T M_t A + bias, then LeakyReLU or += into dst.
 // V and M are stored channel-blocked, [p][c / 8][t][8], so that each
 // transform writes or reads 36 sequential streams, one per p.
-//   output transform y_t = A^T M_t A + bias, then LeakyReLU or += into dst.
 // nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
 // is plain vector arithmetic over 8 channels at a time.
 #include "winograd.h"
 #include <immintrin.h>
-#include <string.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
 
@@ -37,7 +36,7 @@ size_t wino_weights_floats(int cin, int cout) { return (size_t)36 * cin * cout; 
 // tiles keep a group's transformed data (36 x tiles x (cin + cout) floats,
 // 110 KB at 12 x 64 or 6 x 256) well inside L2, next to the weights'
 // panels (up to 64 KB per position at 128 channels), which stream from
-// L2/L3 well enough; groups of 24-36 tiles were 10-30 % slower.
+// L2/L3 well enough; groups of 24-96 tiles were 10-30 % slower (noisy runs).
 static int group_tiles(int cin, int cout) {
 #ifdef WINO_GROUP_TILES
     return WINO_GROUP_TILES;
