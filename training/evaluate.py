@@ -34,7 +34,7 @@ def load_model(path):
         sd = {k: torch.from_numpy(v) for k, v in t.items()}
     else:
         obj = torch.load(path, map_location="cpu", weights_only=False)
-        sd = obj.get("model", obj)
+        sd = obj.get("ema", obj.get("model", obj))  # the averaged weights when the checkpoint has them
     m.load_state_dict(sd)
     return m.eval().to(memory_format=torch.channels_last)
 

@@ -24,7 +24,10 @@ class CheckpointError(Exception):
 
 
 def extract_state_dict(obj):
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+    # our training checkpoints: the averaged weights are the ones validated and shipped
+    if isinstance(obj, dict) and "ema" in obj and isinstance(obj["ema"], dict):
+        obj = obj["ema"]
+    elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

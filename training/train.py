@@ -27,6 +27,7 @@ goes to a TSV in the repo so that every run is on record.
 from __future__ import annotations
 
 import argparse
+import copy
 import collections
 import shutil
 import json
@@ -84,6 +85,10 @@ def parse(argv=None):
     ap.add_argument("--val-crop", type=int, default=160)
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of the exponential moving average of the weights that is validated and shipped (0: off)")
+    ap.add_argument("--pick", type=int, default=2,
+                    help="draw this many candidate crops per sample and keep the most blurred (|TL13 - TL1|)")
     return ap.parse_args(argv)
 
 
@@ -97,6 +102,13 @@ class Trainer:
         self.model = MTRNN().to(self.dev).to(memory_format=torch.channels_last)
         identity_init(self.model)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # The averaged weights: with small CPU batches each Adam step jitters every
+        # weight by about lr, which costs more than the step gains; the average
+        # keeps the drift and drops the jitter. It is what is validated and shipped.
+        self.ema = copy.deepcopy(self.model).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.ema_n = 0
         self.opt = torch.optim.Adam(self.params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
         self.step = 0
         self.wall = 0.0          # training seconds over all invocations
@@ -114,8 +126,9 @@ class Trainer:
                 sd = {k: torch.from_numpy(v) for k, v in t.items()}
             else:
                 sd = torch.load(a.init_from, map_location="cpu", weights_only=False)
-                sd = sd.get("model", sd)
+                sd = sd.get("ema", sd.get("model", sd))
             self.model.load_state_dict(sd)
+            self.ema.load_state_dict(sd)
         t0 = time.time()
         self.gopro = data.GoProFrames(split="train")
         self.photos = data.Photos(split="train")
@@ -127,7 +140,8 @@ class Trainer:
         return os.path.join(self.a.run_dir, f"{name}.pt")
 
     def save(self, name):
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+        state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "ema_n": self.ema_n,
+                 "opt": self.opt.state_dict(), "step": self.step,
                  "wall": self.wall, "lr_scale": self.lr_scale, "best": self.best, "rng": self.rng.bit_generator.state,
                  "torch_rng": torch.get_rng_state(), "args": vars(self.a)}
         tmp = self.ckpt_path(name) + ".tmp"
@@ -137,6 +151,9 @@ class Trainer:
     def load(self, path):
         s = torch.load(path, map_location=self.dev, weights_only=False)
         self.model.load_state_dict(s["model"])
+        # checkpoints from before the average existed start it at the raw weights
+        self.ema.load_state_dict(s.get("ema", s["model"]))
+        self.ema_n = s.get("ema_n", 0)
         self.opt.load_state_dict(s["opt"])
         self.step, self.wall, self.lr_scale = s["step"], s["wall"], s.get("lr_scale", 1.0)
         self.best = s.get("best", -1e9)
@@ -153,7 +170,11 @@ class Trainer:
         for i in range(self.a.batch):
             lin = self.rng.random() < 0.5
             src = self.photos if i < n_photo else self.gopro
-            lads.append(data.augment(src.random_ladder(self.rng, self.a.crop, lin), self.rng))
+            # Flat or static crops carry no deblurring signal; of `pick`
+            # candidates keep the one whose TL13 differs most from its TL1.
+            cands = [src.random_ladder(self.rng, self.a.crop, lin) for _ in range(max(1, self.a.pick))]
+            lad = max(cands, key=lambda c: float((c[13] - c[1]).abs().mean()))
+            lads.append(data.augment(lad, self.rng))
         return {n: t.to(self.dev).contiguous(memory_format=torch.channels_last) for n, t in data.stack(lads).items()}
 
     def autocast(self):
@@ -193,6 +214,7 @@ class Trainer:
                 self.gnorms.append(gn)
             if ok:
                 self.opt.step()
+                self.update_ema()
             self.step += 1
             recs.append((loss.item(), base, gn, ok, s, i))
             if not ok:
@@ -202,8 +224,21 @@ class Trainer:
         return recs
 
     @torch.no_grad()
-    def validate(self, levels=(7, 13), max_iter=8):
-        self.model.eval()
+    def update_ema(self):
+        if self.a.ema <= 0:
+            self.ema.load_state_dict(self.model.state_dict())
+            return
+        self.ema_n += 1
+        d = min(self.a.ema, (1 + self.ema_n) / (10 + self.ema_n))  # short memory at first
+        for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+            if pm.requires_grad:
+                pe.lerp_(pm, 1 - d)
+
+    @torch.no_grad()
+    def validate(self, levels=(7, 13), max_iter=8, model=None):
+        model = self.ema if model is None else model
+        was_training = model.training
+        model.eval()
         res = {}
         for name, lad in self.val.items():
             tgt = lad[1].to(self.dev)
@@ -213,11 +248,11 @@ class Trainer:
                 x_d, f1, f2 = x, None, None
                 for _ in range(max_iter):
                     with self.autocast():
-                        x_d, f1, f2 = self.model(x, x_d, f1, f2)
+                        x_d, f1, f2 = model(x, x_d, f1, f2)
                     x_d, f1, f2 = x_d.float(), f1.float(), f2.float()
                     row.append(data.psnr(x_d, tgt).mean().item())
                 res[f"{name}_TL{s}"] = row
-        self.model.train()
+        model.train(was_training)
         return res
 
     @staticmethod
@@ -231,7 +266,11 @@ class Trainer:
         return float(np.mean([r[6] - r[0] for r in v.values()]))
 
     def validated(self, v):
-        """Log a validation; keep `good` (healthy) and `best` (best stable score)."""
+        """Log a validation of the averaged weights (and, for comparison, of the
+        raw ones); keep `good` (healthy) and `best` (best stable score)."""
+        raw = self.validate(model=self.model)
+        self.log(f"val_raw\t{self.step}\t{self.wall:.0f}\t{self.lr():.2e}\t{json.dumps(raw)}")
+        print("val raw", json.dumps({k: [round(x, 2) for x in r] for k, r in raw.items()}), flush=True)
         self.log(f"val\t{self.step}\t{self.wall:.0f}\t{self.lr():.2e}\t{json.dumps(v)}")
         print("val", json.dumps({k: [round(x, 2) for x in r] for k, r in v.items()}), flush=True)
         if all(math.isfinite(x) for r in v.values() for x in r):

@@ -26,7 +26,7 @@ public struct WatchConfig: Sendable, Equatable {
     public var iterations = 6
     public var precision = "auto"
     public var tile = 256
-    public var overlap = 32
+    public var overlap = 16  // TilePlan.defaultOverlap (WatchService does not link Deblur)
     public var jpegQuality = 95
     public var maxMegapixels = 100.0
 
