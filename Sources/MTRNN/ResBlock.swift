@@ -3,12 +3,13 @@
 /// add costs no extra pass and no copy.
 ///
 /// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
-/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct`; the
-/// oneDNN direct ones are always made, as the fallback and for comparison.
+/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct`, and as
+/// oneDNN direct convolutions otherwise; only the ones that run are made (the
+/// oneDNN primitives and their reordered weights cost memory in every worker).
 final class ResBlock {
     let name: String
-    let conv0: Convolution
-    let conv2: Convolution
+    /// The oneDNN convolutions, when the direct algorithm runs; empty otherwise.
+    let directConvolutions: [Convolution]
     /// The algorithm that runs (direct when Winograd does not apply here).
     let algorithm: Conv3x3Algorithm
     private let winograd: (conv0: WinogradConvolution, conv2: WinogradConvolution, scratch: WinogradConvolution.Scratch)?
@@ -17,15 +18,6 @@ final class ResBlock {
     init(engine: Engine, name: String, channels: Int, size: (h: Int, w: Int), weights: MTRNNWeights,
          dataType: DataType, layout: Layout, algorithm requested: Conv3x3Algorithm? = nil) throws {
         self.name = name
-        let shape = Convolution.Shape(cin: channels, cout: channels, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1))
-        conv0 = try Convolution(engine: engine, name: "\(name).stem.0", shape: shape, input: size,
-                                weights: weights.values("\(name).stem.0.weight"), bias: weights.values("\(name).stem.0.bias"),
-                                postOp: .leakyReLU, srcType: dataType, srcLayout: layout, dstType: dataType,
-                                dstLayout: layout, weightsType: dataType)
-        conv2 = try Convolution(engine: engine, name: "\(name).stem.2", shape: shape, input: size,
-                                weights: weights.values("\(name).stem.2.weight"), bias: weights.values("\(name).stem.2.bias"),
-                                postOp: .sum, srcType: dataType, srcLayout: layout, dstType: dataType,
-                                dstLayout: layout, weightsType: dataType)
         let wanted = try requested ?? Conv3x3Algorithm.configured()
         if wanted == .winograd && WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
@@ -35,10 +27,27 @@ final class ResBlock {
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             algorithm = .winograd
+            directConvolutions = []
         } else {
+            let shape = Convolution.Shape(cin: channels, cout: channels, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1))
+            func make(_ i: Int, _ post: Convolution.PostOp) throws -> Convolution {
+                try Convolution(engine: engine, name: "\(name).stem.\(i)", shape: shape, input: size,
+                                weights: weights.values("\(name).stem.\(i).weight"),
+                                bias: weights.values("\(name).stem.\(i).bias"), postOp: post, srcType: dataType,
+                                srcLayout: layout, dstType: dataType, dstLayout: layout, weightsType: dataType)
+            }
             winograd = nil
             algorithm = .direct
+            directConvolutions = [try make(0, .leakyReLU), try make(2, .sum)]
         }
+    }
+
+    /// (layer, kernel) for each of the two convolutions, for the benchmark's report.
+    var implementations: [(String, String)] {
+        if winograd != nil {
+            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(4,3) avx2+fma (CWinograd)") }
+        }
+        return directConvolutions.map { ($0.name, $0.implementation) }
     }
 
     /// x <- x + stem(x), using `scratch` (same shape) for the middle activation.
@@ -48,7 +57,7 @@ final class ResBlock {
             winograd.conv2.execute(src: scratch, dst: x, scratch: winograd.scratch)
             return
         }
-        try conv0.execute(src: x, dst: scratch)
-        try conv2.execute(src: scratch, dst: x)
+        try directConvolutions[0].execute(src: x, dst: scratch)
+        try directConvolutions[1].execute(src: scratch, dst: x)
     }
 }
