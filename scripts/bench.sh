@@ -47,6 +47,9 @@ ROUNDS=${ROUNDS:-1}
 RSS_SIZE=6000x4000
 PHOTOS=${PHOTOS:-$ROOT/../shared/data/photos/debian_wallpapers}
 WEIGHTS=Models/mtrnn.safetensors
+# Both engines get the same plan explicitly, so a changed default on one side
+# can never make the jobs differ.
+TILE=256 OVERLAP=16
 CORES=$(nproc)
 export OMP_WAIT_POLICY=passive
 
@@ -146,7 +149,7 @@ for r in $(seq "$ROUNDS"); do
     for p in "${precisions[@]}"; do
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: mtrnnctl deblur"
         timed swift "$BIN" deblur "$WORK/photo.jpg" -o "$WORK/out-swift.jpg" --overwrite \
-            --weights "$WEIGHTS" --iterations "$ITER" --precision "$p"
+            --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" --tile "$TILE" --overlap "$OVERLAP"
         # "IN -> OUT: 12.0 MP, 285 tiles, 301.2 s (25.10 s/MP)": decode to written file.
         secs=$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")
         jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" cpu="$cpu" \
@@ -154,7 +157,7 @@ for r in $(seq "$ROUNDS"); do
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: PyTorch tiled"
         timed torch python3 training/bench_torch_tiled.py "$WORK/photo.jpg" \
             -o "$WORK/out-torch.jpg" --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" \
-            --threads "$CORES" --json
+            --tile "$TILE" --overlap "$OVERLAP" --threads "$CORES" --json
         python3 - "$WORK/out.txt" "$p" "$wall" "$rss" "$cpu" >>"$RES" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])

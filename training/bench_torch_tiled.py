@@ -17,7 +17,7 @@ Tiles run one after another with every core inside each layer
 inference_mode; --precision bf16 wraps the network in CPU autocast.
 
     python3 training/bench_torch_tiled.py IN -o OUT [--weights W] [--iterations 6]
-        [--tile 256] [--overlap 32] [--threads N] [--precision f32|bf16] [--quality 95] [--json]
+        [--tile 256] [--overlap 16] [--threads N] [--precision f32|bf16] [--quality 95] [--json]
 
 Prints the seconds from decode to the written file (the span `mtrnnctl deblur`
 reports), without loading the weights; --json prints one JSON object.
@@ -193,7 +193,7 @@ def main(argv=None):
     ap.add_argument("--weights", default=os.path.join(here, "..", "Models", "mtrnn.safetensors"))
     ap.add_argument("--iterations", type=int, default=6)
     ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--overlap", type=int, default=16)  # TilePlan.defaultOverlap
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precision", default="f32", choices=["f32", "bf16"])
     ap.add_argument("--quality", type=int, default=95)
