@@ -34,16 +34,20 @@ import Testing
         #expect(stats.last!.maxAbs <= 0.01, "after 6 iterations: \(stats.last!)")
     }
 
-    @Test func recurrentFeaturesAfterFirstIteration() throws {
-        let net = try MTRNNNetwork(weights: Fixtures.weights)
-        let input = Fixtures.image("a")
-        _ = try net.run(input, iterations: 1)
-        let (f1, f2) = try net.lastFeatures(width: input.width, height: input.height)
-        let e1 = ErrorStats(f1, Fixtures.network.tensors["a_f1_1"]!.values)
-        let e2 = ErrorStats(f2, Fixtures.network.tensors["a_f2_1"]!.values)
-        print("F1 after iteration 1: \(e1); F2: \(e2)")
-        #expect(e1.relativeL2 <= 1e-5)
-        #expect(e2.relativeL2 <= 1e-5)
+    /// With each 3x3 algorithm (Winograd where it applies, oneDNN direct).
+    @Test(arguments: Conv3x3Algorithm.allCases)
+    func recurrentFeaturesAfterFirstIteration(algorithm: Conv3x3Algorithm) throws {
+        try Conv3x3Algorithm.$override.withValue(algorithm) {
+            let net = try MTRNNNetwork(weights: Fixtures.weights)
+            let input = Fixtures.image("a")
+            _ = try net.run(input, iterations: 1)
+            let (f1, f2) = try net.lastFeatures(width: input.width, height: input.height)
+            let e1 = ErrorStats(f1, Fixtures.network.tensors["a_f1_1"]!.values)
+            let e2 = ErrorStats(f2, Fixtures.network.tensors["a_f2_1"]!.values)
+            print("\(algorithm): F1 after iteration 1: \(e1); F2: \(e2)")
+            #expect(e1.relativeL2 <= 1e-5)
+            #expect(e2.relativeL2 <= 1e-5)
+        }
     }
 
     @Test(.enabled(if: MTRNNNetwork.bf16Supported(), "\(MTRNNNetwork.bf16UnsupportedReason ?? "")"),
