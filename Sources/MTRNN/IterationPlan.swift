@@ -125,10 +125,10 @@ final class IterationPlan {
         f2 = [try tensor(c3, s3, "F2 a"), try tensor(c3, s3, "F2 b")]
 
         // One scratchpad for all layers: they never run at the same time.
-        var all: [Convolution] = [conv1_1, conv2_1, conv3_1, conv5_1.conv, conv6_1.conv, img_prd]
-        for s in [conv2_c, conv3_c, conv5_c, conv6_c] { all += [s.first, s.second] }
+        let outsideBlocks = [conv1_1, conv2_1, conv3_1, conv5_1.conv, conv6_1.conv, img_prd]
+            + [conv2_c, conv3_c, conv5_c, conv6_c].flatMap { [$0.first, $0.second] }
         let blocks = level1Encoder + level2Encoder + level3 + level2Decoder + level1Decoder
-        for r in blocks { all += r.directConvolutions }
+        let all = outsideBlocks + blocks.flatMap(\.directConvolutions)
         let bytes = all.map(\.scratchpadBytes).max() ?? 0
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(bytes, 64)) == 0, let raw else {
@@ -137,10 +137,7 @@ final class IterationPlan {
         scratchpad = raw
         for c in all { try c.useScratchpad(raw) }
         layers = all
-        implementations = [conv1_1, conv2_1, conv3_1, conv5_1.conv, conv6_1.conv, img_prd].map { ($0.name, $0.implementation) }
-            + [conv2_c, conv3_c, conv5_c, conv6_c].flatMap { [($0.first.name, $0.first.implementation),
-                                                                ($0.second.name, $0.second.implementation)] }
-            + blocks.flatMap(\.implementations)
+        implementations = outsideBlocks.map { ($0.name, $0.implementation) } + blocks.flatMap(\.implementations)
 
         subMean = (w("sub_mean.weight"), w("sub_mean.bias"))
         addMean = (w("add_mean.weight"), w("add_mean.bias"))
@@ -170,7 +167,7 @@ final class IterationPlan {
 
     deinit { free(scratchpad) }
 
-    /// Which oneDNN kernel runs each layer (for the benchmark's report).
+    /// Which kernel runs each layer (for the benchmark's report).
     let implementations: [(String, String)]
 
     /// One recurrent iteration. `x` is the padded input and `xd` the previous

@@ -10,8 +10,6 @@ final class ResBlock {
     let name: String
     /// The oneDNN convolutions, when the direct algorithm runs; empty otherwise.
     let directConvolutions: [Convolution]
-    /// The algorithm that runs (direct when Winograd does not apply here).
-    let algorithm: Conv3x3Algorithm
     private let winograd: (conv0: WinogradConvolution, conv2: WinogradConvolution, scratch: WinogradConvolution.Scratch)?
 
     /// - algorithm: nil reads `MTRNN_CONV3X3` (default: `Conv3x3Algorithm.standard`).
@@ -26,7 +24,6 @@ final class ResBlock {
                                     bias: weights.values("\(name).stem.\(i).bias"), postOp: post)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
-            algorithm = .winograd
             directConvolutions = []
         } else {
             let shape = Convolution.Shape(cin: channels, cout: channels, kernel: (3, 3), padLow: (1, 1), padHigh: (1, 1))
@@ -37,10 +34,12 @@ final class ResBlock {
                                 srcLayout: layout, dstType: dataType, dstLayout: layout, weightsType: dataType)
             }
             winograd = nil
-            algorithm = .direct
             directConvolutions = [try make(0, .leakyReLU), try make(2, .sum)]
         }
     }
+
+    /// The algorithm that runs (direct when Winograd does not apply here).
+    var algorithm: Conv3x3Algorithm { winograd == nil ? .direct : .winograd }
 
     /// (layer, kernel) for each of the two convolutions, for the benchmark's report.
     var implementations: [(String, String)] {
