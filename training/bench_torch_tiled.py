@@ -36,8 +36,7 @@ import torch
 from PIL import Image, JpegImagePlugin
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
-from mtrnn_model import MTRNN  # noqa: E402
+from evaluate import load_model  # noqa: E402
 
 FLOPS_PER_PIXEL_PER_ITERATION = 736_320
 
@@ -129,13 +128,6 @@ class Plan:
 
 
 # --- the tiled run -----------------------------------------------------------
-
-def load_model(path):
-    m = MTRNN()
-    t, _ = st_io.load(path)
-    m.load_state_dict({k: torch.from_numpy(v) for k, v in t.items()})
-    return m.eval().to(memory_format=torch.channels_last)
-
 
 def run_tiled(model, planar, plan, iterations, precision):
     """planar: float32 [3, H, W] on 0..255; returns the blended [3, H, W]."""

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-import st_io  # noqa: E402
+from export import load_weights  # noqa: E402
 from mtrnn_model import MTRNN  # noqa: E402
 
 LEVELS = (7, 9, 11, 13)
@@ -29,13 +29,7 @@ LEVELS = (7, 9, 11, 13)
 
 def load_model(path):
     m = MTRNN()
-    if path.endswith(".safetensors"):
-        t, _ = st_io.load(path)
-        sd = {k: torch.from_numpy(v) for k, v in t.items()}
-    else:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-        sd = obj.get("ema", obj.get("model", obj))  # the averaged weights when the checkpoint has them
-    m.load_state_dict(sd)
+    m.load_state_dict(load_weights(path))
     return m.eval().to(memory_format=torch.channels_last)
 
 

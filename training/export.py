@@ -1,8 +1,8 @@
 """Convert an MT-RNN checkpoint to the safetensors file mtrnn-watch loads.
 
 Accepts the authors' `model_best.pt` (a bare state_dict), a state_dict wrapped
-in {"model": ...} or {"state_dict": ...} (our training checkpoints), with or
-without a DataParallel `module.` prefix. Strict: any missing, unexpected or
+in {"state_dict": ...}, or our training checkpoints (their averaged weights,
+"ema", else "model"), with or without a DataParallel `module.` prefix. Strict: any missing, unexpected or
 mis-shaped tensor is named and the conversion refused.
 
     python3 training/export.py CHECKPOINT.pt OUT.safetensors [--note TEXT]
@@ -34,6 +34,15 @@ def extract_state_dict(obj):
     if not isinstance(obj, dict):
         raise CheckpointError(f"not a state_dict: found {type(obj).__name__}")
     return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def load_weights(path):
+    """The state_dict of a .safetensors file or of any checkpoint export accepts:
+    the one reading of weight files shared by export, evaluate and train."""
+    if path.endswith(".safetensors"):
+        t, _ = st_io.load(path)
+        return {k: torch.from_numpy(v) for k, v in t.items()}
+    return extract_state_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 def validate(sd):

@@ -16,13 +16,13 @@ import torch
 
 import data
 import st_io
+from export import load_weights
 from mtrnn_model import MTRNN
 
 
 def main(weights="Models/mtrnn.safetensors", out="Tests/MTRNNTests/Fixtures/shipped.safetensors"):
-    t, _ = st_io.load(weights)
     m = MTRNN()
-    m.load_state_dict({k: torch.from_numpy(v) for k, v in t.items()})
+    m.load_state_dict(load_weights(weights))
     m = m.double().eval()
     g = data.GoProFrames(split="val")
     x = g.ladder(g.centres[10], 300, 600, 128, linear=True)[9][:, :96, :].unsqueeze(0).double()

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-import st_io  # noqa: E402
+from export import load_weights  # noqa: E402
 from mtrnn_model import MTRNN  # noqa: E402
 
 STARTS = (13, 11, 9, 7)
@@ -121,12 +121,7 @@ class Trainer:
         if a.resume and os.path.exists(self.ckpt_path("last")):
             self.load(self.ckpt_path("last"))
         elif a.init_from:
-            if a.init_from.endswith(".safetensors"):  # e.g. the shipped Models/mtrnn.safetensors
-                t, _ = st_io.load(a.init_from)
-                sd = {k: torch.from_numpy(v) for k, v in t.items()}
-            else:
-                sd = torch.load(a.init_from, map_location="cpu", weights_only=False)
-                sd = sd.get("ema", sd.get("model", sd))
+            sd = load_weights(a.init_from)  # e.g. the shipped Models/mtrnn.safetensors
             self.model.load_state_dict(sd)
             self.ema.load_state_dict(sd)
         t0 = time.time()
