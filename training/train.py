@@ -76,6 +76,9 @@ def parse(argv=None):
     ap.add_argument("--spike", type=float, default=20.0,
                     help="skip a step whose gradient norm exceeds this multiple of the recent median")
     ap.add_argument("--max-iters", type=int, default=7)
+    ap.add_argument("--train-iters", type=int, default=0,
+                    help="train only this many randomly chosen iterations of each sequence; the ones before "
+                         "the last trained one run forward only (0: every iteration, the paper)")
     ap.add_argument("--direct-start", type=float, default=0.5,
                     help="probability, at step 0, that a sequence trains every iteration straight to TL 1")
     ap.add_argument("--direct-until", type=int, default=6000,
@@ -134,8 +137,11 @@ class Trainer:
     def ckpt_path(self, name):
         return os.path.join(self.a.run_dir, f"{name}.pt")
 
-    def save(self, name):
-        state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "ema_n": self.ema_n,
+    def save(self, name, ship_raw=False):
+        """`ship_raw`: store the raw weights as the `ema` entry too, which is what
+        export.load_weights reads: for a `best` whose raw weights validated better."""
+        ema = self.model.state_dict() if ship_raw else self.ema.state_dict()
+        state = {"model": self.model.state_dict(), "ema": ema, "ema_n": self.ema_n, "shipped_raw": ship_raw,
                  "opt": self.opt.state_dict(), "step": self.step,
                  "wall": self.wall, "lr_scale": self.lr_scale, "best": self.best, "rng": self.rng.bit_generator.state,
                  "torch_rng": torch.get_rng_state(), "args": vars(self.a)}
@@ -188,8 +194,21 @@ class Trainer:
         x = lad[s]
         x_d, f1, f2 = x, None, None
         recs = []
-        for i in range(1, iters + 1):
+        # The recurrent inputs are detached, so the gradient of iteration i does
+        # not depend on whether iterations 1..i-1 were trained: training a random
+        # subset keeps each iteration's gradient and spends the saved backward
+        # passes on fresh crops (see README, item 8).
+        trained = set(range(1, iters + 1))
+        if 0 < self.a.train_iters < iters:
+            trained = {int(i) + 1 for i in self.rng.choice(iters, size=self.a.train_iters, replace=False)}
+        for i in range(1, max(trained) + 1):
             tgt = lad[1] if direct else lad[max(s - 2 * i, 1)]
+            if i not in trained:
+                with torch.no_grad(), self.autocast():
+                    out, f1n, f2n = self.model(x, x_d, f1, f2)
+                x_d = out.float().clamp(0, 255)
+                f1, f2 = f1n.float(), f2n.float()
+                continue
             for g in self.opt.param_groups:
                 g["lr"] = self.lr()
             with self.autocast():
@@ -270,11 +289,17 @@ class Trainer:
         print("val", json.dumps({k: [round(x, 2) for x in r] for k, r in v.items()}), flush=True)
         if all(math.isfinite(x) for r in v.values() for x in r):
             self.save("good")
-        sc = self.score(v)
-        if sc is not None and sc > self.best:
-            self.best = sc
-            self.save("best")
-            print(f"best so far: +{sc:.3f} dB at 6 iterations (step {self.step})", flush=True)
+        # the average lags the raw weights while they improve fast, and leads
+        # them while they jitter: keep whichever validates better as `best`
+        cands = [(self.score(v), False), (self.score(raw), True)]
+        cands = [c for c in cands if c[0] is not None]
+        if cands:
+            sc, use_raw = max(cands)
+            if sc > self.best:
+                self.best = sc
+                self.save("best", ship_raw=use_raw)
+                print(f"best so far: +{sc:.3f} dB at 6 iterations (step {self.step}, "
+                      f"{'raw' if use_raw else 'averaged'} weights)", flush=True)
 
     def healthy(self, factor):
         """Recent training loss no worse than `factor` x the do-nothing loss (+0.5)."""
