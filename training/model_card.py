@@ -16,16 +16,26 @@ from evaluate import LEVELS, markdown
 
 def curve(log_path):
     """Validation lines of the log: step, wall, and the 6-iteration gain per set/TL."""
-    rows = []
+    rows, raw = [], {}
     for line in open(log_path):
         parts = line.rstrip("\n").split("\t")
-        if parts[0] != "val":
+        if parts[0] not in ("val", "val_raw"):
             continue
         step, wall, v = int(parts[1]), float(parts[2]), json.loads(parts[4])
         gains = {k: r[6] - r[0] for k, r in v.items() if len(r) > 6}
+        if parts[0] == "val_raw":
+            raw[step] = float(np.mean(list(gains.values())))
+            continue
         best = {k: max(r[1:]) - r[0] for k, r in v.items()}
         rows.append((step, wall, gains, best))
-    return rows
+    # the raw weights' mean gain, where the log has it (averaging began in session 2)
+    return [(step, wall, gains, best, raw.get(step)) for step, wall, gains, best in rows]
+
+
+def full_gains(res):
+    """Mean PSNR gain at 6 iterations over TL 7-13 per set, from an evaluate.py JSON."""
+    return {name: float(np.mean([res[f"{name}/TL{s}"]["psnr"][6] - res[f"{name}/TL{s}"]["psnr"][0]
+                                 for s in (7, 9, 11, 13)])) for name in ("gopro", "photos")}
 
 
 def main(argv=None):
@@ -37,6 +47,8 @@ def main(argv=None):
     ap.add_argument("--hours", required=True)
     ap.add_argument("--weights", default="Models/mtrnn.safetensors")
     ap.add_argument("--status", default="")
+    ap.add_argument("--eval", action="append", default=[], metavar="STEP:HOURS:JSON",
+                    help="a full evaluation of an earlier checkpoint, for the learning curve (repeatable)")
     a = ap.parse_args(argv)
     res = json.load(open(a.eval_json))
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
@@ -88,16 +100,33 @@ def main(argv=None):
         "",
         "## Learning curve",
         "",
+    ]
+    if a.eval:
+        lines += [
+            "Full evaluations (the table above, for each checkpoint evaluated; mean gain at 6",
+            "iterations over TL 7-13):",
+            "",
+            "| step | hours | GoPro | photos |",
+            "|---|---|---|---|",
+        ]
+        for spec in a.eval:
+            step, hours, path = spec.split(":", 2)
+            g = full_gains(json.load(open(path)))
+            lines.append(f"| {step} | {hours} | {g['gopro']:+.2f} | {g['photos']:+.2f} |")
+        lines.append("")
+    lines += [
         "Quick validation during training (128x128 crops; TL 7 and 13; gain = PSNR after 6",
-        "iterations minus the blurred input's PSNR):",
+        "iterations minus the blurred input's PSNR), of the averaged weights from step 1766",
+        "on; the last column is the raw weights' mean over the four, where logged:",
         "",
-        "| step | hours | GoPro TL7 | GoPro TL13 | photos TL7 | photos TL13 |",
-        "|---|---|---|---|---|---|",
+        "| step | hours | GoPro TL7 | GoPro TL13 | photos TL7 | photos TL13 | raw, mean |",
+        "|---|---|---|---|---|---|---|",
     ]
     for log in a.log:
-        for step, wall, gains, _ in curve(log):
+        for step, wall, gains, _, raw in curve(log):
             g = [gains.get(k, float("nan")) for k in ("gopro_TL7", "gopro_TL13", "photos_TL7", "photos_TL13")]
-            lines.append(f"| {step} | {wall / 3600:.2f} | " + " | ".join(f"{x:+.2f}" for x in g) + " |")
+            lines.append(f"| {step} | {wall / 3600:.2f} | " + " | ".join(f"{x:+.2f}" for x in g)
+                         + f" | {'' if raw is None else f'{raw:+.2f}'} |")
     open(a.out, "w").write("\n".join(lines) + "\n")
     print(f"wrote {a.out}")
 
