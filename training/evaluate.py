@@ -86,6 +86,12 @@ def evaluate(model, sets, max_iter=8, chunk=4):
     return out
 
 
+def mean_gains(res):
+    """Mean PSNR gain at 6 iterations over the start TLs, per set in `res`."""
+    return {name: float(np.mean([res[f"{name}/TL{s}"]["psnr"][6] - res[f"{name}/TL{s}"]["psnr"][0] for s in LEVELS]))
+            for name in ("gopro", "photos") if f"{name}/TL7" in res}
+
+
 def markdown(res, max_iter=8):
     head = "| set | start TL | metric | blurred | " + " | ".join(f"it {i}" for i in range(1, max_iter + 1)) + " |"
     lines = [head, "|" + "---|" * (max_iter + 4)]
@@ -93,8 +99,7 @@ def markdown(res, max_iter=8):
         name, tl = key.split("/")
         for metric, fmt in (("psnr", "{:.2f}"), ("ssim", "{:.4f}")):
             lines.append(f"| {name} | {tl[2:]} | {metric.upper()} | " + " | ".join(fmt.format(v) for v in r[metric]) + " |")
-    gains = {name: np.mean([res[f'{name}/TL{s}']['psnr'][6] - res[f'{name}/TL{s}']['psnr'][0] for s in LEVELS])
-             for name in ("gopro", "photos") if f"{name}/TL7" in res}
+    gains = mean_gains(res)
     lines.append("")
     lines.append("Mean PSNR gain at 6 iterations over TL 7-13: " +
                  ", ".join(f"{k} {v:+.2f} dB" for k, v in gains.items()))

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from evaluate import LEVELS, markdown
+from evaluate import markdown, mean_gains
 
 
 def curve(log_path):
@@ -30,12 +30,6 @@ def curve(log_path):
         rows.append((step, wall, gains, best))
     # the raw weights' mean gain, where the log has it (averaging began in session 2)
     return [(step, wall, gains, best, raw.get(step)) for step, wall, gains, best in rows]
-
-
-def full_gains(res):
-    """Mean PSNR gain at 6 iterations over TL 7-13 per set, from an evaluate.py JSON."""
-    return {name: float(np.mean([res[f"{name}/TL{s}"]["psnr"][6] - res[f"{name}/TL{s}"]["psnr"][0]
-                                 for s in (7, 9, 11, 13)])) for name in ("gopro", "photos")}
 
 
 def main(argv=None):
@@ -111,7 +105,7 @@ def main(argv=None):
         ]
         for spec in a.eval:
             step, hours, path = spec.split(":", 2)
-            g = full_gains(json.load(open(path)))
+            g = mean_gains(json.load(open(path)))
             lines.append(f"| {step} | {hours} | {g['gopro']:+.2f} | {g['photos']:+.2f} |")
         lines.append("")
     lines += [

@@ -202,40 +202,39 @@ class Trainer:
         if 0 < self.a.train_iters < iters:
             trained = {int(i) + 1 for i in self.rng.choice(iters, size=self.a.train_iters, replace=False)}
         for i in range(1, max(trained) + 1):
-            tgt = lad[1] if direct else lad[max(s - 2 * i, 1)]
-            if i not in trained:
-                with torch.no_grad(), self.autocast():
-                    out, f1n, f2n = self.model(x, x_d, f1, f2)
-                x_d = out.float().clamp(0, 255)
-                f1, f2 = f1n.float(), f2n.float()
-                continue
-            for g in self.opt.param_groups:
-                g["lr"] = self.lr()
-            with self.autocast():
+            train = i in trained
+            with torch.set_grad_enabled(train), self.autocast():
                 out, f1n, f2n = self.model(x, x_d, f1, f2)
             out = out.float()
-            loss = F.l1_loss(out, tgt)
-            base = F.l1_loss(x_d, tgt).item()       # the do-nothing loss for this step
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(self.params, self.a.clip).item()
-            ok = math.isfinite(loss.item()) and math.isfinite(gn)
-            # a gradient far above its recent median comes from a step that is
-            # about to throw the net off; skip it rather than let Adam take it
-            if ok and len(self.gnorms) >= 50 and gn > self.a.spike * float(np.median(self.gnorms)):
-                ok = False
-            if ok:
-                self.gnorms.append(gn)
-            if ok:
-                self.opt.step()
-                self.update_ema()
-            self.step += 1
-            recs.append((loss.item(), base, gn, ok, s, i))
-            if not ok:
-                break
+            if train:
+                ok = self.train_step(out, x_d, lad[1] if direct else lad[max(s - 2 * i, 1)], s, i, recs)
+                if not ok:
+                    break
             x_d = out.detach().clamp(0, 255)
             f1, f2 = f1n.detach().float(), f2n.detach().float()
         return recs
+
+    def train_step(self, out, x_d, tgt, s, i, recs):
+        """One optimiser step on iteration i's output; appends its record, False if skipped."""
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr()
+        loss = F.l1_loss(out, tgt)
+        base = F.l1_loss(x_d, tgt).item()       # the do-nothing loss for this step
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(self.params, self.a.clip).item()
+        ok = math.isfinite(loss.item()) and math.isfinite(gn)
+        # a gradient far above its recent median comes from a step that is
+        # about to throw the net off; skip it rather than let Adam take it
+        if ok and len(self.gnorms) >= 50 and gn > self.a.spike * float(np.median(self.gnorms)):
+            ok = False
+        if ok:
+            self.gnorms.append(gn)
+            self.opt.step()
+            self.update_ema()
+        self.step += 1
+        recs.append((loss.item(), base, gn, ok, s, i))
+        return ok
 
     @torch.no_grad()
     def update_ema(self):
