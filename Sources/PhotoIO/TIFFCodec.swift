@@ -7,9 +7,12 @@ enum TIFFCodec {
     /// the new data and never copied from the input. Also left out: SubIFDs
     /// (330) and Photoshop's layer data (37724), which would describe
     /// pictures other than the processed one, and GlobalParametersIFD (400).
+    /// InkSet, InkNames and NumberOfInks (332-334) count the input's ink
+    /// channels; copied beside a SamplesPerPixel that differs, libtiff
+    /// refuses to read the output back (found by the photoio fuzzer).
     static let encodingTags: Set<UInt16> = [
         254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284,
-        288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347,
+        288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 332, 333, 334, 338, 339, 340, 341, 347,
         400, 512, 513, 514, 515, 517, 518, 519, 520, 521, 529, 530, 531, 532,
         32995, 32996, 32997, 32998, 37724,
     ]
