@@ -19,6 +19,11 @@ repo=$PWD
 skip() { echo "e2e-nspawn: SKIP: $*"; exit 0; }
 fail() { echo "e2e-nspawn: FAIL: $*"; [ -n "${ct:-}" ] && inct journalctl --no-pager -n 400 2>/dev/null | grep -E "mtrnn-watch(\.service)?[:\[]" | grep -vE "  (r[a-z0-9]+|cs|rflags) 0x|^.{0,60}0x0000|Thread [0-9]|: \.\.\.|^\s*$" | tail -40 | sed "s/^/  | /"; exit 1; }
 step() { echo "e2e-nspawn: $*"; }
+# Reads the unit's journal in full before matching: with pipefail, a
+# `journalctl | grep -q` fails when grep exits at the first match and
+# journalctl, still writing (the SIGABRT backtrace makes the journal long),
+# dies of SIGPIPE (status 141), so a line that is there reads as missing.
+journal_has() { local j; j=$(inct journalctl -u mtrnn-watch --no-pager) || return 1; grep -qi -- "$1" <<<"$j"; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (systemd-nspawn and overlay mounts)"
 [ -x /lib/systemd/systemd ] || skip "the host tree has no systemd to boot (/lib/systemd/systemd)"
@@ -127,7 +132,7 @@ inct systemctl reload mtrnn-watch || fail "systemctl reload failed"
 sleep 1
 inct systemctl is-active -q mtrnn-watch || fail "not active after reload"
 [ "$(inct systemctl show -P MainPID mtrnn-watch)" = "$pid1" ] || fail "reload restarted the daemon"
-inct journalctl -u mtrnn-watch --no-pager | grep -q "Reloaded the configuration" || fail "no 'Reloaded the configuration' in the journal"
+journal_has "Reloaded the configuration" || fail "no 'Reloaded the configuration' in the journal"
 step "reload: same pid $pid1, configuration re-read"
 
 inct mkdir -p /run/systemd/system/mtrnn-watch.service.d
@@ -147,7 +152,7 @@ done
 # journald may write systemd's own line a moment after the restart: give it time.
 seen=0
 for _ in $(seq 20); do
-    inct journalctl -u mtrnn-watch --no-pager | grep -qi "watchdog timeout" && { seen=1; break; }
+    journal_has "watchdog timeout" && { seen=1; break; }
     sleep 0.5
 done
 [ "$seen" = 1 ] || { inct journalctl -u mtrnn-watch --no-pager | tail -20; fail "no watchdog timeout in the journal"; }
