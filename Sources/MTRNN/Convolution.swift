@@ -32,8 +32,16 @@ final class Convolution {
     private let primitive: dnnl_primitive_t
     private let weights: Tensorless
     private let bias: Tensorless?
-    /// Set by the owner once it has allocated the shared scratchpad.
+    /// oneDNN memory over the scratchpad: the owner's shared buffer
+    /// (`useScratchpad`), or, for a layer used on its own, `ownScratchpad`.
     private var scratchpad: dnnl_memory_t?
+    /// This layer's own scratchpad, allocated at the first `execute` of a
+    /// layer whose owner never shared one. The primitives are made with a
+    /// user-managed scratchpad, so running one that needs a scratchpad
+    /// without it makes oneDNN write through a null pointer (the SIGSEGV of
+    /// issue 14: nhwc's brgconv kernels on AVX-512 and nchw's gemm kernels
+    /// on AVX2 need one; the blocked jit kernels mostly do not).
+    private var ownScratchpad: UnsafeMutableRawPointer?
 
     /// - weights: [cout, cin, kh, kw] f32 (PyTorch Conv2d order).
     /// - bias: [cout] f32, or nil for none.
@@ -133,6 +141,7 @@ final class Convolution {
 
     deinit {
         if let scratchpad { dnnl_memory_destroy(scratchpad) }
+        free(ownScratchpad)
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(pd)
     }
@@ -145,6 +154,8 @@ final class Convolution {
     /// Points this layer's scratchpad at a buffer of at least `scratchpadBytes`.
     func useScratchpad(_ buffer: UnsafeMutableRawPointer) throws {
         if let scratchpad { dnnl_memory_destroy(scratchpad); self.scratchpad = nil }
+        free(ownScratchpad)
+        ownScratchpad = nil
         guard scratchpadBytes > 0 else { return }
         var m: dnnl_memory_t?
         var md = scratchpadMD
@@ -155,6 +166,14 @@ final class Convolution {
     /// Runs the convolution; with the sum post-op, `dst` must already hold
     /// the addend. The tensors must have the formats this layer was made for.
     func execute(src: Tensor, dst: Tensor) throws {
+        if scratchpad == nil && scratchpadBytes > 0 {
+            var raw: UnsafeMutableRawPointer?
+            guard posix_memalign(&raw, 64, scratchpadBytes) == 0, let raw else {
+                throw MTRNNError.invalidInput("\(name): out of memory allocating a \(scratchpadBytes)-byte scratchpad")
+            }
+            do { try useScratchpad(raw) } catch { free(raw); throw error }
+            ownScratchpad = raw
+        }
         var args: [dnnl_exec_arg_t] = [
             dnnl_exec_arg_t(arg: DNNL.argSrc, memory: src.memory),
             dnnl_exec_arg_t(arg: DNNL.argWeights, memory: weights.memory),
