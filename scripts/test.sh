@@ -16,6 +16,20 @@ section "build"
 swift build --build-tests
 section "swift test"
 swift test --skip-build
+# The engine picks its activation layout at run time (nChw8c on AVX2, nhwc on
+# AVX-512 machines, where nhwc once crashed: issue 14). Run the engine tests in
+# every layout it can pick, whatever this CPU would pick itself. Where this CPU
+# has no oneDNN kernels for a layout (nChw16c on AVX2: reference loops, about
+# 100x slower), only the per-layer tests run in it.
+has_avx512=0; grep -qw avx512f /proc/cpuinfo && has_avx512=1
+for layout in nhwc nchw nChw8c nChw16c; do
+    filter=MTRNNTests
+    if [ "$layout" = nChw16c ] && [ "$has_avx512" = 0 ]; then
+        filter="MTRNNTests.LayerTests|MTRNNTests.TensorTests"
+    fi
+    section "engine tests, MTRNN_LAYOUT=$layout ($filter)"
+    MTRNN_LAYOUT=$layout swift test --skip-build --filter "$filter"
+done
 section "unit files, man pages"
 scripts/check-unit.sh
 if [ "${QUICK:-0}" != 1 ]; then

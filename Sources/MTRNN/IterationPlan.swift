@@ -147,14 +147,19 @@ final class IterationPlan {
 
     /// The activation layout oneDNN picks for a typical layer (32 -> 32, 3x3)
     /// when left free; every 32/64/128-channel tensor then uses it.
-    static func preferredLayout(engine: Engine, dataType: DataType, size: (h: Int, w: Int)) throws -> Layout {
-        // MTRNN_LAYOUT=nhwc|nchw|nChw8c|nChw16c overrides the choice, for measuring (issue 6).
-        switch ProcessInfo.processInfo.environment["MTRNN_LAYOUT"] {
+    static func preferredLayout(engine: Engine, dataType: DataType, size: (h: Int, w: Int),
+                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Layout {
+        // MTRNN_LAYOUT=nhwc|nchw|nChw8c|nChw16c overrides the choice: for measuring
+        // (issue 6), and for testing on one CPU the layouts other CPUs pick (issue 14).
+        switch environment["MTRNN_LAYOUT"] {
         case "nhwc": return .nhwc
         case "nchw": return .nchw
         case "nChw8c": return .blocked(8)
         case "nChw16c": return .blocked(16)
-        default: break
+        case nil, "": break
+        case let value?:
+            throw MTRNNError.invalidInput("MTRNN_LAYOUT=\(value) is not a layout: set it to nhwc, nchw, nChw8c "
+                + "or nChw16c, or unset it to let the engine choose for this CPU")
         }
         let c = Architecture.c1
         let probe = try Convolution(engine: engine, name: "layout probe",

@@ -85,6 +85,19 @@ import Testing
         check("ConvTranspose2d k4 s2 p1 as 2x2 + shuffle", out, "deconv_y")
     }
 
+    @Test func layoutOverrideIsReadOrRefused() throws {
+        func pick(_ v: String?) throws -> Layout {
+            try IterationPlan.preferredLayout(engine: engine, dataType: .f32, size: (16, 16),
+                                              environment: v.map { ["MTRNN_LAYOUT": $0] } ?? [:])
+        }
+        #expect(try pick("nhwc") == .nhwc)
+        #expect(try pick("nchw") == .nchw)
+        #expect(try pick("nChw8c") == .blocked(8))
+        #expect(try pick("nChw16c") == .blocked(16))
+        #expect(try pick("") == pick(nil))
+        #expect(throws: MTRNNError.self) { try pick("NHWC") }
+    }
+
     @Test func pixelShuffleInEveryLayout() throws {
         // The shuffle has one path per layout; the plain ones must agree with the blocked one.
         let (c, h, w) = (16, 3, 5)

@@ -95,7 +95,13 @@ import Testing
         for r in results { #expect(r == reference) }
     }
 
-    @Test func noLayerFallsBackToReferenceKernels() throws {
+    /// MTRNN_LAYOUT forces a layout this CPU may have no kernels for (on
+    /// AVX2, oneDNN runs nChw16c entirely on reference loops): the check is
+    /// about the layout the engine picks by itself.
+    static let layoutForced = ProcessInfo.processInfo.environment["MTRNN_LAYOUT"] != nil
+
+    @Test(.disabled(if: layoutForced, "MTRNN_LAYOUT forces a layout; the engine's own choice is checked without it"))
+    func noLayerFallsBackToReferenceKernels() throws {
         // oneDNN silently picks its C++ reference loops (100x slower) when a
         // layer's shape/format has no optimised kernel; catch that here.
         let net = try MTRNNNetwork(weights: Fixtures.weights)

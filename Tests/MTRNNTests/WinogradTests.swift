@@ -101,9 +101,12 @@ struct WinogradTests {
     func networkParityWithWinograd(_ name: String) throws {
         let input = Fixtures.image(name)
         var outputs: [Conv3x3Algorithm: [Float]] = [:]
+        var ranWinograd: [Conv3x3Algorithm: Bool] = [:]
         for a in Conv3x3Algorithm.allCases {
             try Conv3x3Algorithm.$override.withValue(a) {
                 let net = try MTRNNNetwork(weights: Fixtures.weights, threads: 1)
+                ranWinograd[a] = try net.prepare(width: input.width, height: input.height)
+                    .contains { $0.kernel.hasPrefix("winograd") }
                 var stats: [ErrorStats] = []
                 let out = try net.run(input, iterations: 6) { i, img in
                     let e = ErrorStats(img.data, Fixtures.network.tensors["\(name)_out\(i)"]!.values)
@@ -115,8 +118,21 @@ struct WinogradTests {
                 outputs[a] = out.data
             }
         }
-        // Proof that the Winograd path ran: its rounding differs from oneDNN's.
-        #expect(outputs[.winograd] != outputs[.direct])
+        // Winograd runs exactly where it applies: this CPU (AVX2 + FMA), f32
+        // and the layout the engine picks here (nChw8c). Elsewhere (nhwc on
+        // AVX-512, or any MTRNN_LAYOUT override) asking for it runs direct.
+        let layout = try IterationPlan.preferredLayout(engine: try Engine(), dataType: .f32,
+                                                       size: (input.height, input.width))
+        let applies = WinogradConvolution.applies(channels: 32, dataType: .f32, layout: layout)
+        print("layout \(layout): Winograd \(applies ? "applies" : "does not apply")")
+        #expect(ranWinograd[.direct] == false)
+        #expect(ranWinograd[.winograd] == applies)
+        if applies {
+            // Proof that the Winograd path ran: its rounding differs from oneDNN's.
+            #expect(outputs[.winograd] != outputs[.direct])
+        } else {
+            #expect(outputs[.winograd] == outputs[.direct])
+        }
     }
 
     @Test func transformedWeightsAreSharedOnlyForTheSameArray() {
