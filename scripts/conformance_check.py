@@ -18,6 +18,10 @@ A file in a set folder that expected.tsv does not list is a failure.
 Prints one line per file and "N passed, N failed"; exits 1 on any failure.
 Needs numpy, Pillow and the exiftool command; no PyTorch.
 
+A new set: a folder under Tests/Conformance with the files (subfolders are
+fine), SOURCE.md and expected.tsv; tags that legitimately change for a new
+format go in IGNORED_TAGS below.
+
 Usage: conformance_check.py MTRNNCTL WEIGHTS [SET ...]
 """
 import json
@@ -50,6 +54,9 @@ IGNORED_TAGS = {
     # a tRNS key as an alpha channel (documented in mtrnnctl(1)).
     "PNG:BitDepth", "PNG:ColorType", "PNG:Compression", "PNG:Filter", "PNG:Transparency",
     "PNG:Palette",
+    # TIFF: where and how the pixels are stored, which our encoder decides.
+    "IFD0:StripOffsets", "IFD0:StripByteCounts", "IFD0:RowsPerStrip", "IFD0:TileOffsets",
+    "IFD0:TileByteCounts", "IFD0:PlanarConfiguration",
 }
 IGNORED_GROUPS = ("System:", "Composite:", "ExifTool:", "MPF", "MPImage")
 # Our processing note is appended to these: the input's values must remain.
@@ -193,6 +200,19 @@ def png_transparent_set(path):
     return np.all(pixels == np.array(key).reshape(1, 1, samples), axis=2)
 
 
+def transparent_set(path, fmt):
+    if fmt == "png":
+        return png_transparent_set(path)
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("LA", "La", "RGBA", "RGBa", "PA"):
+                return np.asarray(im.getchannel("A")) == 0
+            width, height = im.size
+    except Exception:  # a layout Pillow cannot read: no alpha check
+        return np.zeros((0, 0), dtype=bool)
+    return np.zeros((height, width), dtype=bool)
+
+
 def png_header(path):
     with open(path, "rb") as f:
         data = f.read(33)
@@ -210,10 +230,11 @@ def dimensions(path, fmt):
 # ---------------------------------------------------------------- metadata
 
 def exiftool(paths):
-    """exiftool -j -G1 -a: every tag, duplicates kept (as lists)."""
+    """exiftool -j -G1 -a: every tag, duplicates kept (as lists, in file order)."""
     if not paths:
         return {}
-    out = subprocess.run(["exiftool", "-j", "-G1", "-a", "-n"] + paths, capture_output=True, check=False).stdout
+    # -G1:4 names duplicates "Group:CopyN:Tag" (plain -j would drop them).
+    out = subprocess.run(["exiftool", "-j", "-G1:4", "-a", "-n"] + paths, capture_output=True, check=False).stdout
     pairs = json.loads(out.decode("utf-8", "replace"), object_pairs_hook=lambda items: items)
     result = {}
     for items in pairs:
@@ -221,6 +242,7 @@ def exiftool(paths):
         for key, value in items:
             # exiftool names a language-tagged iTXt "Licensing" in the first
             # file it reads and "Licensing-en" in later ones: compare without.
+            key = re.sub(r":Copy\d+:", ":", key)
             key = re.sub(r"^(PNG:[A-Za-z]+)-[a-z]{2}(-[A-Za-z]{2})?$", r"\1", key)
             tags[key].append(json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else str(value))
         result[os.path.realpath(tags["SourceFile"][0])] = tags
@@ -246,10 +268,15 @@ def metadata_problems(before, after, source_png):
                 scaled = [str(int(v) * 255 // ((1 << depth) - 1)) for v in values]
                 if scaled == now:
                     continue
+            if len(values) > 1 and now == values[:1]:
+                continue  # a chunk allowed once (gAMA, iCCP, pHYs, ...) is written once, the first
             if key == "PNG:SignificantBits" and now and all(n.startswith(v) for v, n in zip(values, now)):
                 continue  # an alpha channel's bits were added
         if now != values:
             problems.append(f"{key} was {values[0][:60]!r}, now {now[0][:60] if now else 'missing'!r}")
+    if any(key.startswith("MPF") for key in before) and not any(
+            "not carried: MPF" in value for value in after.get("File:Comment", [])):
+        problems.append("MPF was dropped without saying so in the processing note")
     new_warnings = [w for w in after.get("ExifTool:Warning", []) if w not in before.get("ExifTool:Warning", [])]
     if new_warnings:
         problems.append(f"exiftool warns about the output: {new_warnings[0]}")
@@ -310,8 +337,8 @@ def run_set(name, mtrnnctl, weights, work):
         else:
             if dimensions(path, fmt_in) != dimensions(output, fmt_out):
                 problems.append(f"size {dimensions(path, fmt_in)} became {dimensions(output, fmt_out)}")
-            elif fmt_in == "png":
-                a, b = png_transparent_set(path), png_transparent_set(output)
+            else:
+                a, b = transparent_set(path, fmt_in), transparent_set(output, fmt_out)
                 if not np.array_equal(a, b):
                     problems.append(f"transparent set: {int((a & ~b).sum())} lost, {int((b & ~a).sum())} gained"
                                     f" (of {int(a.sum())})")

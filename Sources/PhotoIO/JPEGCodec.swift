@@ -33,7 +33,7 @@ enum JPEGCodec {
             metadata.notCarried.append("MPF index" + (trailers.droppedBytes > 0
                 ? " and the \(trailers.droppedBytes) bytes of images it appends" : ""))
         } else if trailers.droppedBytes > 0 {
-            metadata.notCarried.append("\(trailers.droppedBytes) bytes of unrecognised data after the image")
+            metadata.notCarried.append("\(trailers.droppedBytes) byte\(trailers.droppedBytes == 1 ? "" : "s") of unrecognised data after the image")
         }
         var encoding = EncodingInfo()
         encoding.jpegProgressive = result.progressive != 0

@@ -13,6 +13,8 @@
 /// images, vendor blobs) is not carried: it shows the unprocessed picture or
 /// indexes data we do not keep.
 enum JPEGTrailers {
+    /// The recognised trailers, and how many bytes before them are not
+    /// carried (zero and 0xFF padding, as FotoStation leaves, not counted).
     static func split(_ data: [UInt8], from start: Int) -> (kept: [JPEGTrailer], droppedBytes: Int) {
         guard start < data.count else { return ([], 0) }
         var end = data.count
@@ -48,7 +50,8 @@ enum JPEGTrailers {
                 break
             }
         }
-        return (kept, end - start)
+        let padding = data[start..<end].allSatisfy { $0 == 0 || $0 == 0xFF }
+        return (kept, padding ? 0 : end - start)
     }
 
     /// The trailers as they are appended to a new JPEG of `imageSize` bytes,

@@ -70,7 +70,8 @@ enum PNGCodec {
         for chunk in walk.chunks where chunk.crcValid && !regenerated.contains(chunk.type) {
             if sourceType == 3 && paletteOnly.contains(chunk.type) { continue }
             guard known.contains(chunk.type) || safeToCopy(chunk.type) else {
-                metadata.notCarried.append("\(chunk.type) chunk (unsafe to copy once the pixels change)")
+                let what = "\(chunk.type) chunk (unsafe to copy once the pixels change)"
+                if !metadata.notCarried.contains(what) { metadata.notCarried.append(what) }
                 continue
             }
             if onlyOnce.contains(chunk.type) {
