@@ -220,11 +220,17 @@ def png_header(path):
     return width, height, depth, colour
 
 
-def dimensions(path, fmt):
+def dimensions(path, fmt, tags):
     if fmt == "png":
         return png_header(path)[:2]
-    with Image.open(path) as im:
-        return im.size
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # a layout Pillow cannot read (e.g. 16-bit RGB TIFF): ask exiftool
+        for group in ("IFD0", "File"):
+            if f"{group}:ImageWidth" in tags and f"{group}:ImageHeight" in tags:
+                return int(tags[f"{group}:ImageWidth"][0]), int(tags[f"{group}:ImageHeight"][0])
+        return None
 
 
 # ---------------------------------------------------------------- metadata
@@ -335,8 +341,10 @@ def run_set(name, mtrnnctl, weights, work):
         if fmt_in != fmt_out:
             problems.append(f"format {fmt_in} became {fmt_out}")
         else:
-            if dimensions(path, fmt_in) != dimensions(output, fmt_out):
-                problems.append(f"size {dimensions(path, fmt_in)} became {dimensions(output, fmt_out)}")
+            size_in = dimensions(path, fmt_in, tags.get(os.path.realpath(path), {}))
+            size_out = dimensions(output, fmt_out, tags.get(os.path.realpath(output), {}))
+            if size_in is None or size_in != size_out:
+                problems.append(f"size {size_in} became {size_out}")
             else:
                 a, b = transparent_set(path, fmt_in), transparent_set(output, fmt_out)
                 if not np.array_equal(a, b):
