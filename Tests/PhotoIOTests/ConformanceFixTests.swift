@@ -121,6 +121,7 @@ struct JPEGTrailerTests {
     @Test func trailersSurviveAndMPFIsNamedInTheNote() throws {
         var source = syntheticImage(width: 48, height: 32, channels: 3, bitDepth: 8, format: .jpeg)
         source.metadata.jpegMarkers = [JPEGMarker(code: 0xE2, payload: Array("MPF\0".utf8) + [0x4D, 0x4D, 0, 0x2A])]
+        source.encoding.jpegProgressive = true   // the end of the image is found after the last scan
         let main = try PhotoIO.encode(source)
         let secondImage = try PhotoIO.encode(syntheticImage(width: 8, height: 8, channels: 3, bitDepth: 8, format: .jpeg))
         var file = main + secondImage
@@ -133,7 +134,7 @@ struct JPEGTrailerTests {
         #expect(image.metadata.notCarried.count == 1 && image.metadata.notCarried[0].contains("MPF"))
 
         var processed = image
-        processed.encoding.jpegProgressive = true   // a different size: AFCP offsets must move
+        processed.encoding.jpegProgressive = false   // a different size: AFCP offsets must move
         let out = try PhotoIO.encode(processed, options: EncodeOptions(softwareNote: "note"))
         #expect(Array(out.suffix(Self.photoMechanic.count)) == Self.photoMechanic)
         #expect(Array(out.suffix(Self.photoMechanic.count + Self.fotoStation.count).prefix(Self.fotoStation.count))
