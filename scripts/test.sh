@@ -2,10 +2,11 @@
 # The test command (README, .ci/run): installs what is missing, builds, and
 # runs every suite: the Swift tests of every module (engine parity against the
 # PyTorch fixtures, codecs and metadata, tiling, daemon, CLI, bad input,
-# resource faults), the unit-file checks, a short fuzzing run, the crash
-# harness and the end-to-end test under a real systemd (systemd-nspawn).
+# resource faults), the conformance run over the public test suites
+# (scripts/conformance.sh), the unit-file checks, a short fuzzing run, the
+# crash harness and the end-to-end test under a real systemd (systemd-nspawn).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
-#   FUZZ_SECONDS=60 (per fuzz target)   QUICK=1 (Swift tests and unit checks only)
+#   FUZZ_SECONDS=60 (per fuzz target)   QUICK=1 (Swift tests, conformance run and unit checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -30,6 +31,8 @@ for layout in nhwc nchw nChw8c nChw16c; do
     section "engine tests, MTRNN_LAYOUT=$layout ($filter)"
     MTRNN_LAYOUT=$layout swift test --skip-build --filter "$filter"
 done
+section "conformance (public test suites, Tests/Conformance)"
+scripts/conformance.sh
 section "unit files, man pages"
 scripts/check-unit.sh
 if [ "${QUICK:-0}" != 1 ]; then

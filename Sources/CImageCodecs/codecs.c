@@ -137,6 +137,9 @@ int mc_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_jpe
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
     jpeg_finish_decompress(&cinfo);
+    // jpeg_finish_decompress has read up to and including EOI: what the
+    // memory source has left is data appended after the image.
+    out->end_offset = size - cinfo.src->bytes_in_buffer;
     jpeg_destroy_decompress(&cinfo);
     return MC_OK;
 }
@@ -284,6 +287,14 @@ int mc_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_png_
         if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     } else if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) {
         png_set_expand_gray_1_2_4_to_8(png);
+    }
+    // A colour key (tRNS on grey or RGB) becomes an explicit alpha channel:
+    // deblurred values would no longer match the key (and a key below 8 bits
+    // would not match the widened samples), so only an alpha channel keeps
+    // exactly the transparent set.
+    if ((color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_RGB)
+        && png_get_valid(png, info, PNG_INFO_tRNS)) {
+        png_set_tRNS_to_alpha(png);
     }
     if (bit_depth == 16) png_set_swap(png);
     if (out->interlaced) png_set_interlace_handling(png);

@@ -41,4 +41,17 @@ public struct Image: Sendable {
 
     public var hasAlpha: Bool { channels == 2 || channels == 4 }
     public var maxSample: UInt16 { bitDepth == 16 ? 65535 : 255 }
+
+    /// The same image without its alpha channel (grey+alpha -> grey, RGBA -> RGB).
+    func droppingAlpha() -> Image {
+        guard hasAlpha else { return self }
+        var result = self
+        result.channels = channels - 1
+        result.samples = []
+        result.samples.reserveCapacity(width * height * result.channels)
+        for (index, sample) in samples.enumerated() where index % channels != channels - 1 {
+            result.samples.append(sample)
+        }
+        return result
+    }
 }

@@ -2,6 +2,9 @@ import CImageCodecs
 
 /// JPEG through libjpeg-turbo. APPn and COM segments are carried in file
 /// order, byte-for-byte; the encoder adds no JFIF or Adobe segment of its own.
+/// AFCP, FotoStation and Photo Mechanic trailers after EOI are appended
+/// again (`JPEGTrailers`); MPF and its appended images are not, and the
+/// processing note says so.
 enum JPEGCodec {
     static func decode(_ data: [UInt8], name: String, maxPixels: Int) throws -> Image {
         var result = mc_jpeg_image()
@@ -17,11 +20,20 @@ enum JPEGCodec {
         let width = Int(result.width), height = Int(result.height), channels = Int(result.components)
         let pixels = UnsafeBufferPointer(start: result.pixels, count: width * height * channels)
         var metadata = Metadata()
+        var droppedMPF = false
         for index in 0..<Int(result.marker_count) {
             let marker = result.markers[index]
             let payload = Array(UnsafeBufferPointer(start: marker.data, count: Int(marker.length)))
-            if marker.code == 0xE2 && payload.starts(with: Array("MPF\0".utf8)) { continue }
+            if marker.code == 0xE2 && payload.starts(with: Array("MPF\0".utf8)) { droppedMPF = true; continue }
             metadata.jpegMarkers.append(JPEGMarker(code: marker.code, payload: payload))
+        }
+        let trailers = JPEGTrailers.split(data, from: min(Int(result.end_offset), data.count))
+        metadata.jpegTrailers = trailers.kept
+        if droppedMPF {
+            metadata.notCarried.append("MPF index" + (trailers.droppedBytes > 0
+                ? " and the \(trailers.droppedBytes) bytes of images it appends" : ""))
+        } else if trailers.droppedBytes > 0 {
+            metadata.notCarried.append("\(trailers.droppedBytes) byte\(trailers.droppedBytes == 1 ? "" : "s") of unrecognised data after the image")
         }
         var encoding = EncodingInfo()
         encoding.jpegProgressive = result.progressive != 0
@@ -46,7 +58,7 @@ enum JPEGCodec {
             }
             return marker
         }
-        if let note = options.softwareNote {
+        if let note = options.softwareNote.map({ Self.note($0, notCarried: image.metadata.notCarried) }) {
             let comment = Array(note.utf8)
             if !markers.contains(where: { $0.code == 0xFE && $0.payload == comment }) {
                 markers.append(JPEGMarker(code: 0xFE, payload: comment))
@@ -79,7 +91,13 @@ enum JPEGCodec {
                                what: "libjpeg could not write the image (\(text(of: message)))",
                                remedy: "Check free memory; if it persists, report it")
         }
-        return Array(UnsafeBufferPointer(start: out, count: size))
+        let encoded = Array(UnsafeBufferPointer(start: out, count: size))
+        return encoded + JPEGTrailers.bytes(image.metadata.jpegTrailers, after: encoded.count)
+    }
+
+    /// The processing note, naming what the input held that is not carried.
+    static func note(_ note: String, notCarried: [String]) -> String {
+        notCarried.isEmpty ? note : note + "; not carried: " + notCarried.joined(separator: ", ")
     }
 
     static func remedy(for message: String) -> String {

@@ -7,8 +7,16 @@ public struct Metadata: Sendable, Equatable {
     /// IPTC/Photoshop, JFIF, COM, ...). APP2 "MPF" is not kept: it points at
     /// images appended after the main one, which are not carried.
     public var jpegMarkers: [JPEGMarker] = []
+    /// Data appended after a JPEG's EOI that is carried: AFCP, FotoStation
+    /// and Photo Mechanic trailers (IPTC captions, keywords, copyright), in
+    /// file order. They hold no offsets into the image data; AFCP's offsets
+    /// to its own records are moved with it on encode.
+    public var jpegTrailers: [JPEGTrailer] = []
     /// PNG ancillary chunks in file order, with whether each came after IDAT.
     public var pngChunks: [PNGChunk] = []
+    /// What the input held that the output will not (e.g. "MPF index and
+    /// 1 appended image"); named in the processing note.
+    public var notCarried: [String] = []
     /// TIFF first-directory tags that describe the photo rather than its
     /// encoding (resolution, description, ICC, XMP, IPTC, Orientation, ...),
     /// with the EXIF and GPS directories attached to their pointer tags.
@@ -27,6 +35,23 @@ public struct JPEGMarker: Sendable, Equatable {
     public init(code: UInt8, payload: [UInt8]) {
         self.code = code
         self.payload = payload
+    }
+}
+
+public struct JPEGTrailer: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case afcp = "AFCP", fotoStation = "FotoStation", photoMechanic = "PhotoMechanic"
+    }
+
+    public var kind: Kind
+    public var bytes: [UInt8]
+    /// Where it started in the input file (AFCP offsets are relative to it).
+    public var fileOffset: Int
+
+    public init(kind: Kind, bytes: [UInt8], fileOffset: Int) {
+        self.kind = kind
+        self.bytes = bytes
+        self.fileOffset = fileOffset
     }
 }
 

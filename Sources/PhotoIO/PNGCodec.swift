@@ -1,17 +1,36 @@
 import CImageCodecs
 
-/// PNG through libpng. Every ancillary chunk with a valid CRC is carried in
-/// file order, before or after the image data as it was; libpng writes only
+/// PNG through libpng. Ancillary chunks with a valid CRC are carried in file
+/// order, before or after the image data as it was; libpng writes only
 /// IHDR, IDAT and IEND.
 ///
-/// Palette images come out as 8-bit RGB (RGBA when tRNS gives the palette
-/// transparency): deblurred colours no longer fit a palette. Their
-/// palette-indexed chunks (bKGD, hIST, sBIT) are then dropped. Grey below 8
-/// bits comes out as 8-bit grey. A tRNS colour key on grey or RGB is kept as
-/// it is, with the channel count.
+/// What changes (PNG 3rd edition, 14.2 "behaviour of PNG editors"):
+/// - Palette images come out as 8-bit RGB (RGBA when tRNS gives the palette
+///   transparency): deblurred colours no longer fit a palette. Their
+///   palette-indexed chunks (bKGD, hIST, sBIT) are then dropped.
+/// - Grey below 8 bits comes out as 8-bit grey, its bKGD rescaled.
+/// - A tRNS colour key on grey or RGB becomes an explicit alpha channel
+///   (grey+alpha, RGBA) holding exactly the key's transparent set: deblurred
+///   values would no longer match the key. A key no pixel matches is dropped.
+/// - Unknown chunks whose name marks them unsafe to copy (fourth letter
+///   upper-case, e.g. juNK, dSIG) are dropped: they may depend on the pixels.
+/// - A chunk that may appear only once (cHRM, gAMA, iCCP, sRGB, pHYs, ...)
+///   is written once, the first occurrence.
 enum PNGCodec {
-    static let regenerated: Set<String> = ["IHDR", "PLTE", "IDAT", "IEND"]
-    static let paletteOnly: Set<String> = ["tRNS", "bKGD", "hIST", "sBIT"]
+    static let regenerated: Set<String> = ["IHDR", "PLTE", "IDAT", "IEND", "tRNS", "acTL", "fcTL", "fdAT"]
+    static let paletteOnly: Set<String> = ["bKGD", "hIST", "sBIT"]
+    /// Chunks we know and keep valid after deblurring, even though their
+    /// names mark them unsafe to copy.
+    static let known: Set<String> = ["cHRM", "gAMA", "iCCP", "sBIT", "sRGB", "cICP", "mDCv", "cLLI", "bKGD",
+                                     "hIST", "pHYs", "sPLT", "eXIf", "tIME", "tEXt", "zTXt", "iTXt", "oFFs",
+                                     "pCAL", "sCAL", "sTER"]
+    static let onlyOnce: Set<String> = ["cHRM", "gAMA", "iCCP", "sBIT", "sRGB", "cICP", "mDCv", "cLLI", "bKGD",
+                                        "hIST", "pHYs", "eXIf", "tIME", "oFFs", "pCAL", "sCAL", "sTER"]
+
+    /// Safe to copy: the fourth letter of the name is lower-case.
+    static func safeToCopy(_ type: String) -> Bool {
+        type.utf8.count == 4 && Array(type.utf8)[3] & 0x20 != 0
+    }
 
     static func decode(_ data: [UInt8], name: String, maxPixels: Int) throws -> Image {
         let walk = try PNGChunks(data, name: name)
@@ -37,24 +56,53 @@ enum PNGCodec {
         } else {
             samples = UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count).map { UInt16($0) }
         }
-        let palette = result.source_color_type == 3
+        let sourceType = Int(result.source_color_type), sourceDepth = Int(result.source_bit_depth)
+        var image = Image(width: width, height: height, channels: channels, bitDepth: Int(result.bit_depth),
+                          samples: samples, format: .png, name: name)
+        // A colour key became alpha (grey -> 2 channels, RGB -> 4); if no
+        // pixel matched it, the alpha channel says nothing and is removed.
+        let keyedAlpha = (sourceType == 0 && channels == 2) || (sourceType == 2 && channels == 4)
+        if keyedAlpha && !image.samples.enumerated().contains(where: { $0.offset % channels == channels - 1 && $0.element == 0 }) {
+            image = image.droppingAlpha()
+        }
         var metadata = Metadata()
-        for chunk in walk.chunks where chunk.crcValid && !regenerated.contains(chunk.type)
-            && !(palette && paletteOnly.contains(chunk.type)) && !["acTL", "fcTL", "fdAT"].contains(chunk.type) {
-            metadata.pngChunks.append(PNGChunk(type: chunk.type, data: Array(chunk.data),
-                                               afterImageData: chunk.afterImageData))
+        var seen: Set<String> = []
+        for chunk in walk.chunks where chunk.crcValid && !regenerated.contains(chunk.type) {
+            if sourceType == 3 && paletteOnly.contains(chunk.type) { continue }
+            guard known.contains(chunk.type) || safeToCopy(chunk.type) else {
+                let what = "\(chunk.type) chunk (unsafe to copy once the pixels change)"
+                if !metadata.notCarried.contains(what) { metadata.notCarried.append(what) }
+                continue
+            }
+            if onlyOnce.contains(chunk.type) {
+                if seen.contains(chunk.type) { continue }
+                seen.insert(chunk.type)
+            }
+            var data = Array(chunk.data)
+            if chunk.type == "bKGD" && sourceType == 0 && sourceDepth < 8 && data.count == 2 {
+                // The background grey is in the source's depth: widen it as the samples were.
+                let value = (Int(data[0]) << 8 | Int(data[1])) * 255 / ((1 << sourceDepth) - 1)
+                data = [UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+            }
+            if chunk.type == "sBIT" && image.channels != (sourceType == 2 ? 3 : 1) && data.count == (sourceType == 2 ? 3 : 1) {
+                // The key became an alpha channel, whose bits are all significant.
+                data.append(UInt8(image.bitDepth))
+            }
+            metadata.pngChunks.append(PNGChunk(type: chunk.type, data: data, afterImageData: chunk.afterImageData))
         }
         var encoding = EncodingInfo()
         encoding.pngInterlaced = result.interlaced != 0
         encoding.pngSourceColourType = Int(result.source_color_type)
         encoding.pngSourceBitDepth = Int(result.source_bit_depth)
-        return Image(width: width, height: height, channels: channels, bitDepth: Int(result.bit_depth),
-                     samples: samples, format: .png, metadata: metadata, encoding: encoding, name: name)
+        image.metadata = metadata
+        image.encoding = encoding
+        return image
     }
 
     static func encode(_ image: Image, options: EncodeOptions) throws -> [UInt8] {
         var chunks = image.metadata.pngChunks
-        if let note = options.softwareNote, let chunk = noteChunk(note, existing: chunks) {
+        if let note = options.softwareNote.map({ JPEGCodec.note($0, notCarried: image.metadata.notCarried) }),
+           let chunk = noteChunk(note, existing: chunks) {
             chunks.append(chunk)
         }
         let pixels = [UInt8].bytes(of: image)

@@ -7,19 +7,26 @@ import Foundation
 /// (so EXIF Orientation stays true), and metadata byte-for-byte:
 /// - JPEG: every APPn and COM segment in order (JFIF, EXIF, XMP, ICC chunks,
 ///   IPTC/Photoshop, ...), except APP2 "MPF" (it indexes images after the
-///   main one, which are not carried). An Adobe APP14's transform flag is set
-///   to YCbCr for colour, since colour is always written as YCbCr. The note
-///   is a COM segment; the EXIF blob is never rewritten. Quality is
-///   `EncodeOptions.jpegQuality` (95); chroma sampling is the input's
-///   (4:4:4 stays 4:4:4), 4:2:0 for images that were not JPEG; progressive
-///   stays progressive.
+///   main one, which are not carried), and the AFCP, FotoStation and Photo
+///   Mechanic trailers after EOI (AFCP's offsets to itself moved); other
+///   data after EOI is not carried. What is left out is named in the note
+///   ("...; not carried: MPF index and ..."). An Adobe APP14's transform
+///   flag is set to YCbCr for colour, since colour is always written as
+///   YCbCr. The note is a COM segment; the EXIF blob is never rewritten.
+///   Quality is `EncodeOptions.jpegQuality` (95); chroma sampling is the
+///   input's (4:4:4 stays 4:4:4), 4:2:0 for images that were not JPEG;
+///   progressive stays progressive.
 /// - PNG: every ancillary chunk with a valid CRC, before or after IDAT as it
 ///   was (iCCP, sRGB, gAMA, cHRM, pHYs, tEXt/zTXt/iTXt, eXIf, tIME, private
-///   chunks). The note is a tEXt "Software" chunk, or "Comment" when the
-///   file already has a Software keyword. Palette images are written as 8-bit
-///   RGB, or RGBA when tRNS made palette entries transparent (their bKGD,
-///   hIST and sBIT are dropped, as they index the palette); 1/2/4-bit grey
-///   as 8-bit grey. Interlacing is kept.
+///   chunks), except unknown chunks unsafe to copy (PNG 14.2: fourth letter
+///   upper-case) and repeats of chunks allowed once. The note is a tEXt
+///   "Software" chunk, or "Comment" when the file already has a Software
+///   keyword. Palette images are written as 8-bit RGB, or RGBA when tRNS
+///   made palette entries transparent (their bKGD, hIST and sBIT are
+///   dropped, as they index the palette); 1/2/4-bit grey as 8-bit grey (bKGD
+///   widened alike); a tRNS colour key on grey or RGB as an alpha channel
+///   (grey+alpha, RGBA) with exactly the key's transparent pixels.
+///   Interlacing is kept.
 /// - TIFF: the first directory's descriptive tags as raw entries (resolution
 ///   and unit, ImageDescription, Artist, Copyright, DateTime, Make, Model,
 ///   Orientation, ICC, XMP, IPTC, Photoshop resources, any private tag) and

@@ -12,11 +12,18 @@ struct DeblurCommand: ParsableCommand {
         commandName: "deblur",
         abstract: "Deblur photos with MT-RNN, keeping their format and metadata.",
         discussion: """
-        Each INPUT is written in its own format, bit depth and channels with its \
-        metadata: to OUTPUT with -o (one input only), to DIR/NAME with --output-dir, \
-        or next to the input as NAME-deblurred.EXT. The input is never overwritten, \
-        and an existing output only with --overwrite. Outputs are written to a hidden \
-        temporary file and renamed into place.
+        Each INPUT is written in its own format with its metadata: to OUTPUT with -o \
+        (one input only), to DIR/NAME with --output-dir, or next to the input as \
+        NAME-deblurred.EXT. The input is never overwritten, and an existing output \
+        only with --overwrite. Outputs are written to a hidden temporary file and \
+        renamed into place.
+
+        8- and 16-bit samples keep their depth, grey stays grey and alpha is kept, \
+        except for PNG: palette images come out as 8-bit RGB (RGBA when they have \
+        transparency), 1/2/4-bit grey as 8-bit grey, and a transparency key (tRNS) \
+        as an alpha channel with the same transparent pixels. A JPEG's MPF images \
+        and other data after the image (except AFCP, FotoStation and Photo \
+        Mechanic trailers) are not carried; the processing note says so.
 
         Weights: --weights, else $MTRNN_WEIGHTS, else mtrnn.safetensors from \
         ../share/mtrnn-watch/ next to the executable, else Models/ of the checkout \

@@ -19,6 +19,24 @@ import Testing
         }
     }
 
+    /// The help and the manual must not promise the same bit depth and
+    /// colour type for every file: palette, 1/2/4-bit and keyed PNGs change.
+    @Test func deblurHelpAndManualSayWhatChanges() throws {
+        let help = try CLI.run(["deblur", "--help"])
+        try #require(help.status == 0)
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for phrase in ["palette images come out as 8-bit RGB", "1/2/4-bit grey as 8-bit grey",
+                       "transparency key (tRNS) as an alpha channel", "MPF"] {
+            #expect(text.contains(phrase), "deblur --help does not say: \(phrase)")
+        }
+        #expect(!text.contains("its own format, bit depth and channels"))
+        let man = Self.manual.replacingOccurrences(of: "\\-", with: "-").split(whereSeparator: \.isWhitespace)
+            .joined(separator: " ")
+        for phrase in ["palette images come out as 8-bit RGB", "4-bit grey as 8-bit grey", "as an alpha channel", "MPF"] {
+            #expect(man.contains(phrase), "man/mtrnnctl.1 does not say: \(phrase)")
+        }
+    }
+
     static var manual: String {
         (try? String(contentsOfFile: CLI.packageRoot + "/man/mtrnnctl.1", encoding: .utf8)) ?? ""
     }

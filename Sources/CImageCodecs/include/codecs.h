@@ -47,6 +47,7 @@ typedef struct {
     uint8_t *pixels;       // width*height*components, interleaved
     mc_jpeg_marker *markers;
     int marker_count;
+    size_t end_offset;     // bytes up to and including EOI; anything after is a trailer
     char message[MC_MESSAGE_SIZE];
 } mc_jpeg_image;
 
@@ -62,7 +63,8 @@ int mc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int c
 
 typedef struct {
     uint32_t width, height;
-    int channels;          // delivered: 1..4
+    int channels;          // delivered: 1..4 (grey or RGB with a tRNS colour key
+                           // comes with an explicit alpha channel from the key)
     int bit_depth;         // delivered: 8 or 16 (16-bit in host byte order)
     int source_color_type;
     int source_bit_depth;
