@@ -56,6 +56,8 @@ public enum PhotoIO {
 
     public static func decode(data: [UInt8], name: String, maxPixels: Int = defaultMaxPixels) throws -> Image {
         let format = try sniff(data, name: name)
+        // A raw is refused before its preview's size or pixels are looked at.
+        if format == .tiff { try CameraRaw.checkTIFF(TIFFFile(data, name: name), name: name) }
         // The header check runs before any decoder allocates a pixel buffer.
         let size = try HeaderProbe.dimensions(format: format, bytes: data, name: name)
         if size.width.multipliedReportingOverflow(by: size.height).partialValue > maxPixels
@@ -119,6 +121,7 @@ public enum PhotoIO {
             throw PhotoIOError(.unsupported, file: name, what: "BigTIFF files are not supported",
                                remedy: "Save it as a classic TIFF (under 4 GB), PNG or JPEG")
         }
+        try CameraRaw.checkSignature(data, name: name)
         if data.starts(with: [0xFF, 0xD8]) {
             throw PhotoIOError.corrupt(name, "JPEG start marker not followed by a segment")
         }
