@@ -16,7 +16,7 @@ enum CameraRaw {
         "srf": "Sony SRF", "sr2": "Sony SR2", "pef": "Pentax PEF", "srw": "Samsung SRW", "iiq": "Phase One IIQ",
         "3fr": "Hasselblad 3FR", "fff": "Hasselblad FFF", "erf": "Epson ERF", "kdc": "Kodak KDC",
         "dcr": "Kodak DCR", "mef": "Mamiya MEF", "mos": "Leaf MOS", "rwl": "Leica RWL",
-        "orf": "Olympus ORF", "rw2": "Panasonic RW2", "raw": "camera raw",
+        "orf": "Olympus ORF", "rw2": "Panasonic RW2", "raw": "RAW",
     ]
 
     /// Raw extensions of formats that are not TIFF, for raws whose first

@@ -53,7 +53,8 @@ enum TIFFCodec {
         var metadata = Metadata()
         let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true)
         metadata.tiffEntries = entries.filter { entry in
-            if encodingTags.contains(entry.tag) { return false }
+            // Tag 0 is no tag; libtiff skips it with an error, so it is not carried.
+            if encodingTags.contains(entry.tag) || entry.tag == 0 { return false }
             // A pointer whose directory could not be read, or one we do not
             // know how to move, would point at garbage in the output.
             if TIFFFile.subdirectoryTags.contains(entry.tag) { return entry.subdirectory != nil }
