@@ -181,4 +181,30 @@ struct TIFFKindsTests {
         let back = try PhotoIO.decode(data: PhotoIO.encode(inverted), name: "white.tif")
         #expect(back.samples == inverted.samples && back.encoding.tiffPhotometric == 0)
     }
+
+    static let expanded: [(String, [UInt8])] = [
+        ("palette.tif", TIFFFixtures.paletteTIFF), ("bilevel.tif", TIFFFixtures.bilevelTIFF),
+        ("g4.tif", TIFFFixtures.group4TIFF), ("jpeg.tif", TIFFFixtures.jpegQuadrantsTIFF),
+    ]
+
+    /// The new read paths (libtiff's RGBA reader, JPEG) must treat a cut file
+    /// as an error like the others: a photo still being copied is never processed.
+    @Test(arguments: expanded.map(\.0))
+    func truncatedOrDamagedExpandedTIFFsThrow(name: String) throws {
+        let bytes = Self.expanded.first { $0.0 == name }!.1
+        #expect(try PhotoIO.decode(data: bytes, name: name).width > 0)
+        var survivors: [Int] = []
+        for cut in 0..<bytes.count where error({ try PhotoIO.decode(data: Array(bytes[..<cut]), name: name) }) == nil {
+            survivors.append(cut)
+        }
+        #expect(survivors.isEmpty, "\(name) (\(bytes.count) bytes) decoded when cut at \(survivors)")
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<200 {
+            var damaged = bytes
+            for _ in 0..<3 {
+                damaged[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+            }
+            _ = error { try PhotoIO.decode(data: damaged, name: name, maxPixels: 1_000_000) }
+        }
+    }
 }
