@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char message[MC_MESSAGE_SIZE];
         int e = mc_tiff_encode(img.pixels, img.width, img.height, img.channels, img.bit_depth,
                                img.photometric, img.compression, img.predictor, img.extra_sample,
-                               img.big_endian, "fuzz", &out, &out_size, message);
+                               img.big_endian, 90, "fuzz", &out, &out_size, message);
         if (e == MC_OK && (!out || out_size < 8)) __builtin_trap();
         mc_free(out);
     }

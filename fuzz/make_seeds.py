@@ -58,3 +58,9 @@ def be_tiff():
         out += struct.pack(">HHI", tag, typ, n) + (struct.pack(">HH", v, 0) if typ == 3 else struct.pack(">I", v))
     return out + struct.pack(">I", 0) + exif + bytes(range(12))
 put("tiff", "be_exif.tif", be_tiff())
+# The kinds read through libtiff's RGBA reader and the JPEG codec.
+pal = Image.new("P", (3, 3)); pal.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 253 * 3)
+pal.putdata([0, 1, 2] * 3)
+put("tiff", "palette.tif", saved(pal, "TIFF"))
+put("tiff", "bilevel_g4.tif", saved(Image.new("1", (9, 3), 1), "TIFF", compression="group4"))
+put("tiff", "jpeg_rgb.tif", saved(Image.new("RGB", (8, 8), (10, 200, 30)), "TIFF", compression="jpeg"))

@@ -32,17 +32,27 @@ import Foundation
 ///   Orientation, ICC, XMP, IPTC, Photoshop resources, any private tag) and
 ///   the EXIF, GPS and Interoperability directories, relocated but with
 ///   their bytes unchanged, in the input's byte order. Compression (none,
-///   LZW, Deflate, PackBits) and predictor are kept; planar input is written
-///   contiguous; min-is-white stays min-is-white. The note replaces
-///   Software. Reduced-resolution preview directories, SubIFDs and
-///   Photoshop layer data (37724) are dropped: they show the unprocessed
-///   picture. Maker notes that hold absolute file offsets may not survive
-///   relocation (exiftool has per-vendor fixes for this; we do not).
+///   LZW, Deflate, PackBits) and predictor are kept; JPEG-compressed TIFF
+///   (new or old style) is written as JPEG TIFF (YCbCr 4:2:0 for colour, at
+///   `jpegQuality`), or LZW when it has alpha; any other codec libtiff reads
+///   (CCITT fax, ZSTD, WebP, ...) is written as LZW. Palette TIFFs (1-8 bits)
+///   are written as 8-bit RGB, 1/2/4-bit grey as 8-bit grey, YCbCr as RGB;
+///   planar input is written contiguous; min-is-white stays min-is-white.
+///   The note is appended to the input's Software after "; " (or is the
+///   Software when there was none). Reduced-resolution preview directories,
+///   SubIFDs and Photoshop layer data (37724) are dropped: they show the
+///   unprocessed picture. Maker notes that hold absolute file offsets may
+///   not survive relocation (exiftool has per-vendor fixes for this; we do not).
+///
+/// Camera raws are refused (`CameraRaw`): DNG, NEF, CR2, ARW, IIQ and other
+/// TIFF-based raws, any TIFF whose first image is a reduced-resolution
+/// preview, and ORF, RW2, CR3, CRW, RAF, MRW, X3F; the advice is to export a
+/// TIFF or JPEG from a raw converter.
 ///
 /// Declined with `PhotoIOError.Kind.unsupported`, a message naming the file
 /// and what to do: CMYK/YCCK and 12-bit/lossless JPEG, animated PNG,
-/// multi-page, JPEG-compressed, float, 1-bit, palette, CMYK and Lab TIFF,
-/// BigTIFF. A header claiming more than `maxPixels` pixels is refused before
+/// multi-page, float, CMYK, Lab and LogLuv TIFF, BigTIFF, camera raws.
+/// A header claiming more than `maxPixels` pixels is refused before
 /// any pixel buffer is allocated. A truncated file is always an error (a
 /// photo still being copied must not be processed), although libjpeg would
 /// only warn.
@@ -63,6 +73,8 @@ public enum PhotoIO {
 
     public static func decode(data: [UInt8], name: String, maxPixels: Int = defaultMaxPixels) throws -> Image {
         let format = try sniff(data, name: name)
+        // A raw is refused before its preview's size or pixels are looked at.
+        if format == .tiff { try CameraRaw.checkTIFF(TIFFFile(data, name: name), name: name) }
         // The header check runs before any decoder allocates a pixel buffer.
         let size = try HeaderProbe.dimensions(format: format, bytes: data, name: name)
         if size.width.multipliedReportingOverflow(by: size.height).partialValue > maxPixels
@@ -126,6 +138,7 @@ public enum PhotoIO {
             throw PhotoIOError(.unsupported, file: name, what: "BigTIFF files are not supported",
                                remedy: "Save it as a classic TIFF (under 4 GB), PNG or JPEG")
         }
+        try CameraRaw.checkSignature(data, name: name)
         if data.starts(with: [0xFF, 0xD8]) {
             throw PhotoIOError.corrupt(name, "JPEG start marker not followed by a segment")
         }

@@ -53,7 +53,8 @@ enum TIFFCodec {
         var metadata = Metadata()
         let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true)
         metadata.tiffEntries = entries.filter { entry in
-            if encodingTags.contains(entry.tag) { return false }
+            // Tag 0 is no tag; libtiff skips it with an error, so it is not carried.
+            if encodingTags.contains(entry.tag) || entry.tag == 0 { return false }
             // A pointer whose directory could not be read, or one we do not
             // know how to move, would point at garbage in the output.
             if TIFFFile.subdirectoryTags.contains(entry.tag) { return entry.subdirectory != nil }
@@ -69,16 +70,21 @@ enum TIFFCodec {
         let photometric = grey ? (image.encoding.tiffPhotometric == 0 ? 0 : 1) : 2
         if photometric == 0 { invertGrey(&source.samples, channels: image.channels, maximum: image.maxSample) }
         let pixels = [UInt8].bytes(of: source)
-        let compression = writableCompressions.contains(image.encoding.tiffCompression) ? image.encoding.tiffCompression : 1
+        let compression = outputCompression(for: image)
+        var entries = image.metadata.tiffEntries
+        let software = softwareTag(note: options.softwareNote, entries: &entries)
         let predictor = [5, 8, 32946].contains(compression) && image.encoding.tiffPredictor == 2 ? 2 : 1
         var message = [CChar](repeating: 0, count: Int(MC_MESSAGE_SIZE))
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
         let status = pixels.withUnsafeBytes { raw in
-            mc_tiff_encode(raw.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
-                           Int32(image.bitDepth), Int32(photometric), Int32(compression), Int32(predictor),
-                           Int32(image.encoding.tiffExtraSample), image.encoding.tiffBigEndian ? 1 : 0,
-                           options.softwareNote, &out, &size, &message)
+            (software ?? [0]).withUnsafeBufferPointer { tag in
+                mc_tiff_encode(raw.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
+                               Int32(image.bitDepth), Int32(photometric), Int32(compression), Int32(predictor),
+                               Int32(image.encoding.tiffExtraSample), image.encoding.tiffBigEndian ? 1 : 0,
+                               Int32(options.jpegQuality), software == nil ? nil : tag.baseAddress,
+                               &out, &size, &message)
+            }
         }
         defer { mc_free(out) }
         guard status == Int32(MC_OK), let out else {
@@ -87,8 +93,40 @@ enum TIFFCodec {
                                remedy: "Check free memory; if it persists, report it")
         }
         let written = Array(UnsafeBufferPointer(start: out, count: size))
-        if image.metadata.tiffEntries.isEmpty { return written }
-        return try carryEntries(image.metadata.tiffEntries, into: written, name: image.name)
+        if entries.isEmpty { return written }
+        return try carryEntries(entries, into: written, name: image.name)
+    }
+
+    /// The input's compression where we can write it (none, LZW, Deflate,
+    /// PackBits; JPEG for 8-bit grey or RGB, as new-style JPEG); LZW for the
+    /// rest (CCITT fax, ZSTD, WebP, ..., and JPEG with alpha or 16 bits), so
+    /// nothing is written bigger than it need be and alpha is never lossy.
+    static func outputCompression(for image: Image) -> Int {
+        let input = image.encoding.tiffCompression
+        if writableCompressions.contains(input) { return input }
+        if input == 7 || input == 6 { return image.bitDepth == 8 && !image.hasAlpha ? 7 : 5 }
+        return 5
+    }
+
+    /// The Software tag to write, NUL-terminated: the input's own Software
+    /// (which says what made the photo) with the note appended after "; ",
+    /// or the note alone. A Software that already ends with the note is kept
+    /// as it is, so processing twice does not repeat it. The input's entry is
+    /// taken out of `entries`, as libtiff writes the tag.
+    static func softwareTag(note: String?, entries: inout [TIFFEntry]) -> [CChar]? {
+        guard let note else { return nil }
+        let noteBytes = Array(note.utf8)
+        var bytes = noteBytes
+        if let index = entries.firstIndex(where: { $0.tag == 305 }) {
+            let old = Array(entries[index].value.prefix { $0 != 0 })
+            entries.remove(at: index)
+            if old.count >= noteBytes.count && Array(old.suffix(noteBytes.count)) == noteBytes {
+                bytes = old
+            } else if !old.isEmpty {
+                bytes = old + Array("; ".utf8) + noteBytes
+            }
+        }
+        return bytes.map { CChar(bitPattern: $0) } + [0]
     }
 
     /// Writes a new first directory holding libtiff's entries plus the
@@ -124,9 +162,6 @@ enum TIFFCodec {
 
     static func remedy(for message: String) -> String {
         if message.contains("multi-page") { return "Split the pages (e.g. tiffsplit) and process each one" }
-        if message.contains("JPEG-compressed") {
-            return "Re-save it with LZW, Deflate or no compression (e.g. tiffcp -c lzw in.tif out.tif)"
-        }
         if message.contains("compression") { return "Re-save it with LZW, Deflate or no compression (e.g. tiffcp -c lzw)" }
         return "Convert it to an 8- or 16-bit RGB or grey TIFF, PNG or JPEG"
     }

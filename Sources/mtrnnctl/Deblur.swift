@@ -25,6 +25,13 @@ struct DeblurCommand: ParsableCommand {
         and other data after the image (except AFCP, FotoStation and Photo \
         Mechanic trailers) are not carried; the processing note says so.
 
+        TIFF keeps its compression (JPEG-compressed TIFF as JPEG at --quality, \
+        LZW if it has alpha; codecs other than none, LZW, Deflate, PackBits \
+        and JPEG become LZW). Palette TIFFs become 8-bit RGB, 1-, 2- and 4-bit \
+        grey TIFFs 8-bit grey. Our note is appended to the TIFF's Software tag. \
+        Camera raws (DNG, NEF, CR2, ARW, ORF, RW2, IIQ, ...) are refused: export \
+        a TIFF or JPEG from a raw converter and deblur that.
+
         Weights: --weights, else $MTRNN_WEIGHTS, else mtrnn.safetensors from \
         ../share/mtrnn-watch/ next to the executable, else Models/ of the checkout \
         the executable was built in.
@@ -61,7 +68,7 @@ struct DeblurCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Pixels shared by neighbouring tiles.")
     var overlap = TilePlan.defaultOverlap
 
-    @Option(parsing: .unconditional, help: "JPEG quality of JPEG outputs (1-100).")
+    @Option(parsing: .unconditional, help: "JPEG quality of JPEG and JPEG-compressed TIFF outputs (1-100).")
     var quality = 95
 
     @Option(parsing: .unconditional, help: "Tiles processed at once (0: from the core count).")

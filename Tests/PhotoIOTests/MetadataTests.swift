@@ -77,7 +77,8 @@ struct MetadataTests {
             #expect(after["PNG:Comment"] == Self.note)
         case .tiff:
             #expect(added.isEmpty, "unexpected new tags \(added)")
-            #expect(after["IFD0:Software"] == Self.note)
+            // The input's Software is kept, with the note appended.
+            #expect(after["IFD0:Software"] == "SomeEditor 2; \(Self.note)")
         }
     }
 

@@ -90,10 +90,14 @@ int mc_png_encode(const void *pixels, uint32_t width, uint32_t height, int chann
 
 // ---- TIFF ----
 
+// Decoding delivers 8/16-bit grey, grey+alpha, RGB or RGBA. Palette TIFFs
+// (1-8 bits) come out as 8-bit RGB, 1/2/4-bit grey as 8-bit grey (min-is-white
+// as stored, photometric 0), YCbCr (JPEG-compressed or not) as RGB
+// (photometric 2). compression is the input's, any codec libtiff has.
 typedef struct {
     uint32_t width, height;
-    int channels;          // samples per pixel: 1..4
-    int bit_depth;         // 8 or 16 (16-bit in host byte order)
+    int channels;          // delivered: 1..4
+    int bit_depth;         // delivered: 8 or 16 (16-bit in host byte order)
     int photometric;
     int compression;
     int predictor;
@@ -106,9 +110,11 @@ typedef struct {
 int mc_tiff_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_tiff_image *out);
 void mc_tiff_image_free(mc_tiff_image *image);
 
+// compression 7 (JPEG) writes 8-bit RGB as YCbCr 4:2:0 at jpeg_quality;
+// software is the complete Software tag, or NULL for none.
 int mc_tiff_encode(const void *pixels, uint32_t width, uint32_t height, int channels,
                    int bit_depth, int photometric, int compression, int predictor,
-                   int extra_sample, int big_endian, const char *software,
+                   int extra_sample, int big_endian, int jpeg_quality, const char *software,
                    uint8_t **out, size_t *out_size, char *message);
 
 #ifdef __cplusplus
