@@ -28,6 +28,7 @@ from PIL import Image
 
 DATA = os.environ.get("MTRNN_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 GOPRO_DIR = "gopro_frames/GOPR0477_11_00"
+CROSS_SCENE_DIR = "gopro_cross_scene"  # real blur/sharp pairs of another scene: validation only, never trained on
 GOPRO_VAL_FIRST = 260          # frames 260..299 (1-based) are validation only
 VAL_PHOTOS = [f"photos/kodak24/kodim{i:02d}.jpg" for i in (1, 3, 5, 7, 9, 11, 13, 15, 17, 19)]
 LEVELS = (13, 11, 9, 7, 5, 3, 1)
@@ -65,13 +66,16 @@ def load_rgb(path, max_side=None):
 
 
 class GoProFrames:
-    def __init__(self, root=DATA, split="train"):
+    """`device`: where the frames live and ladders are made (a GPU makes them
+    itself instead of waiting on the CPU)."""
+
+    def __init__(self, root=DATA, split="train", device="cpu"):
         files = sorted(glob.glob(os.path.join(root, GOPRO_DIR, "*.jpg")) + glob.glob(os.path.join(root, GOPRO_DIR, "*.png")))
         if not files:
             raise FileNotFoundError(f"no GoPro frames under {os.path.join(root, GOPRO_DIR)}")
         first = GOPRO_VAL_FIRST - 1
         files = files[:first] if split == "train" else files[first:]
-        self.frames = torch.stack([load_rgb(f) for f in files])  # [T,3,H,W] uint8
+        self.frames = torch.stack([load_rgb(f) for f in files]).to(device)  # [T,3,H,W] uint8
         self.centres = list(range(HALF, len(files) - HALF))
 
     def ladder(self, c, y, x, size, linear):
@@ -87,7 +91,7 @@ class GoProFrames:
 class Photos:
     """Still photos (long side capped at `max_side`, roughly 720p-like scale)."""
 
-    def __init__(self, root=DATA, split="train", max_side=1280):
+    def __init__(self, root=DATA, split="train", max_side=1280, device="cpu"):
         all_files = sorted(f for f in glob.glob(os.path.join(root, "photos", "*", "*"))
                            if f.lower().endswith((".jpg", ".jpeg", ".png")))
         val = {os.path.normpath(os.path.join(root, p)) for p in VAL_PHOTOS}
@@ -98,7 +102,7 @@ class Photos:
             img = load_rgb(f, max_side)
             if "urban100" in f:  # a few carry photo borders: trim a margin
                 img = img[:, 16:-16, 16:-16]
-            self.images.append(img)
+            self.images.append(img.contiguous().to(device))
 
     def random_ladder(self, rng, size, linear, dynamic_p=0.3, max_speed=3.0, index=None):
         img = self.images[rng.integers(len(self.images)) if index is None else index]
@@ -107,9 +111,11 @@ class Photos:
 
 def _affine_grid(n, size, src, tx, ty, rot, zoom):
     """Sampling grid for n sub-frames: output pixel p maps to the source centre
-    + R(rot) * p / zoom + t, all in source pixels, normalised for grid_sample."""
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32) - (size - 1) / 2,
-                            torch.arange(size, dtype=torch.float32) - (size - 1) / 2, indexing="ij")
+    + R(rot) * p / zoom + t, all in source pixels, normalised for grid_sample.
+    Made on the device of `tx`."""
+    dev = tx.device
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32, device=dev) - (size - 1) / 2,
+                            torch.arange(size, dtype=torch.float32, device=dev) - (size - 1) / 2, indexing="ij")
     c, s = torch.cos(rot)[:, None, None], torch.sin(rot)[:, None, None]
     z = zoom[:, None, None]
     sx = (c * xs - s * ys) / z + tx[:, None, None] + (src - 1) / 2
@@ -117,7 +123,7 @@ def _affine_grid(n, size, src, tx, ty, rot, zoom):
     return torch.stack([sx / (src - 1) * 2 - 1, sy / (src - 1) * 2 - 1], -1)
 
 
-def _path(rng, n, max_speed):
+def _path(rng, n, max_speed, device="cpu"):
     """A smooth random camera path over n sub-frames centred on 0."""
     k = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
     speed = rng.uniform(0.2, max_speed)
@@ -129,7 +135,7 @@ def _path(rng, n, max_speed):
     ty = speed * math.sin(ang) * k + 0.5 * acc[1] * k ** 2 + torch.from_numpy(jit[:, 1]).float()
     rot = torch.tensor(rng.normal(0, 0.0015)) * k          # radians per frame
     zoom = 1 + torch.tensor(rng.normal(0, 0.002)) * k
-    return tx, ty, rot, zoom
+    return tuple(t.float().to(device) for t in (tx, ty, rot, zoom))
 
 
 def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0):
@@ -143,17 +149,18 @@ def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0):
         _, H, W = img.shape
     y, x = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
     crop = img[:, y:y + src, x:x + src].float() / 255
-    tx, ty, rot, zoom = _path(rng, n, max_speed)
+    tx, ty, rot, zoom = _path(rng, n, max_speed, img.device)
     grid = _affine_grid(n, size, src, tx, ty, rot, zoom)
     sub = F.grid_sample(crop[None].expand(n, -1, -1, -1), grid, mode="bicubic",
                         padding_mode="reflection", align_corners=True).clamp(0, 1)
     if rng.random() < dynamic_p:  # a second layer (an object) moving on its own
-        tx2, ty2, rot2, zoom2 = _path(rng, n, max_speed * 1.5)
+        tx2, ty2, rot2, zoom2 = _path(rng, n, max_speed * 1.5, img.device)
         g2 = _affine_grid(n, size, src, tx2, ty2, rot2, zoom2)
         # the object: another region of the photo, under a soft elliptical mask that moves with it
         y2, x2 = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
         obj = img[:, y2:y2 + src, x2:x2 + src].float() / 255
-        yy, xx = torch.meshgrid(torch.linspace(-1, 1, src), torch.linspace(-1, 1, src), indexing="ij")
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, src, device=img.device),
+                                torch.linspace(-1, 1, src, device=img.device), indexing="ij")
         a, b = rng.uniform(0.15, 0.45, 2)
         ox, oy = rng.uniform(-0.3, 0.3, 2)
         mask = (1 - (((xx - ox) / a) ** 2 + ((yy - oy) / b) ** 2)).clamp(0, 0.15) / 0.15
@@ -183,6 +190,33 @@ def stack(ladders):
 def psnr(a, b):
     mse = ((a.clamp(0, 255).round() - b) ** 2).mean(dim=(1, 2, 3))
     return 10 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10))
+
+
+def cross_scene_pairs(root=DATA):
+    """The real GoPro blur/sharp pairs of another scene (GOPR0374), whole
+    frames: [(name, blur [3,H,W] float 0..255, sharp [3,H,W])]. Validation
+    only: what a user's photo of a scene the net never saw looks like."""
+    blurs = sorted(glob.glob(os.path.join(root, CROSS_SCENE_DIR, "*_blur.png")))
+    if not blurs:
+        raise FileNotFoundError(f"no *_blur.png pairs under {os.path.join(root, CROSS_SCENE_DIR)}")
+    out = []
+    for b in blurs:
+        name = os.path.basename(b)[:-len("_blur.png")]
+        out.append((name, load_rgb(b).float(), load_rgb(b[:-len("_blur.png")] + "_sharp.png").float()))
+    return out
+
+
+def cross_scene_crops(size=256, root=DATA):
+    """Fixed crops of the cross-scene pairs for the trainer's quick validation:
+    two per pair (left and right of centre). Returns (blur [N,3,s,s], sharp)."""
+    bl, sh = [], []
+    for _, b, s in cross_scene_pairs(root):
+        _, H, W = b.shape
+        y = (H - size) // 2
+        for x in (W // 4 - size // 2, 3 * W // 4 - size // 2):
+            bl.append(b[:, y:y + size, x:x + size])
+            sh.append(s[:, y:y + size, x:x + size])
+    return torch.stack(bl), torch.stack(sh)
 
 
 def fixed_val_batches(size=192, gopro=None, photos=None, seed=2020):

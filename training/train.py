@@ -79,6 +79,10 @@ def parse(argv=None):
     ap.add_argument("--train-iters", type=int, default=0,
                     help="train only this many randomly chosen iterations of each sequence; the ones before "
                          "the last trained one run forward only (0: every iteration, the paper)")
+    ap.add_argument("--pool", type=int, default=0,
+                    help="keep this many sequences in flight and advance one of them, drawn at random, by one "
+                         "trained iteration per step: every forward pass is trained and every ladder serves all "
+                         "its iterations (0: one sequence at a time, see --train-iters)")
     ap.add_argument("--direct-start", type=float, default=0.5,
                     help="probability, at step 0, that a sequence trains every iteration straight to TL 1")
     ap.add_argument("--direct-until", type=int, default=6000,
@@ -90,6 +94,8 @@ def parse(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of the exponential moving average of the weights that is validated and shipped (0: off)")
+    ap.add_argument("--val-cross", type=int, default=1,
+                    help="also validate on crops of the cross-scene pairs (the real blur of an unseen scene)")
     ap.add_argument("--pick", type=int, default=2,
                     help="draw this many candidate crops per sample and keep the most blurred (|TL13 - TL1|)")
     return ap.parse_args(argv)
@@ -128,9 +134,12 @@ class Trainer:
             self.model.load_state_dict(sd)
             self.ema.load_state_dict(sd)
         t0 = time.time()
-        self.gopro = data.GoProFrames(split="train")
-        self.photos = data.Photos(split="train")
+        # on a GPU the frames live there and the ladders are made there too
+        self.gopro = data.GoProFrames(split="train", device=self.dev)
+        self.photos = data.Photos(split="train", device=self.dev)
         self.val = data.fixed_val_batches(a.val_crop, data.GoProFrames(split="val"), data.Photos(split="val"))
+        # real blur of a scene never trained on: what users see (two 256 crops a pair)
+        self.cross = data.cross_scene_crops(256) if a.val_cross else None
         print(f"data: {len(self.gopro.centres)} GoPro centres, {len(self.photos.images)} photos, "
               f"loaded in {time.time() - t0:.0f} s; step {self.step}", flush=True)
 
@@ -183,14 +192,44 @@ class Trainer:
             return torch.autocast(self.dev.type, dtype=torch.bfloat16)
         return torch.autocast(self.dev.type, enabled=False)
 
-    def sequence(self):
-        """One incremental sequence; returns per-step records."""
+    def draw_sequence(self):
+        """Start TL, iteration count, direct or incremental targets, and the ladder of a new sequence."""
         s = STARTS[self.rng.integers(len(STARTS))]
         extra = int(self.rng.integers(1, 4))
         iters = min(self.a.max_iters, (s - 1) // 2 + extra)
         p_direct = self.a.direct_start * max(0.0, 1 - self.step / max(1, self.a.direct_until))
         direct = self.rng.random() < p_direct
-        lad = self.batch()
+        return s, iters, direct, self.batch()
+
+    def pooled(self):
+        """One step of --pool: advance a random sequence of the pool by one
+        trained iteration. The paper trains every iteration of a sequence in
+        turn; here the pool interleaves P sequences so that consecutive steps
+        see different crops (README item 8's concern), and no forward pass is
+        spent only to reach a deep iteration (with --train-iters 1 that was
+        about 2.5 forward passes a step). The recurrent inputs were made by
+        weights at most a few steps older, as the paper's are one step older."""
+        pool = self.__dict__.setdefault("pool", [])
+        while len(pool) < self.a.pool:
+            s, iters, direct, lad = self.draw_sequence()
+            pool.append({"s": s, "iters": iters, "direct": direct, "lad": lad, "i": 0,
+                         "x_d": lad[s], "f1": None, "f2": None})
+        k = int(self.rng.integers(len(pool)))
+        q = pool[k]
+        s, i, lad = q["s"], q["i"] + 1, q["lad"]
+        recs = []
+        with torch.enable_grad(), self.autocast():
+            out, f1n, f2n = self.model(lad[s], q["x_d"], q["f1"], q["f2"])
+        out = out.float()
+        ok = self.train_step(out, q["x_d"], lad[1] if q["direct"] else lad[max(s - 2 * i, 1)], s, i, recs)
+        q.update(i=i, x_d=out.detach().clamp(0, 255), f1=f1n.detach().float(), f2=f2n.detach().float())
+        if i >= q["iters"] or not ok:
+            pool.pop(k)
+        return recs
+
+    def sequence(self):
+        """One incremental sequence; returns per-step records."""
+        s, iters, direct, lad = self.draw_sequence()
         x = lad[s]
         x_d, f1, f2 = x, None, None
         recs = []
@@ -265,6 +304,17 @@ class Trainer:
                     x_d, f1, f2 = x_d.float(), f1.float(), f2.float()
                     row.append(data.psnr(x_d, tgt).mean().item())
                 res[f"{name}_TL{s}"] = row
+        if self.cross is not None:
+            x, tgt = (t.to(self.dev) for t in self.cross)
+            x = x.contiguous(memory_format=torch.channels_last)
+            row = [data.psnr(x, tgt).mean().item()]
+            x_d, f1, f2 = x, None, None
+            for _ in range(max_iter):
+                with self.autocast():
+                    x_d, f1, f2 = model(x, x_d, f1, f2)
+                x_d, f1, f2 = x_d.float(), f1.float(), f2.float()
+                row.append(data.psnr(x_d, tgt).mean().item())
+            res["cross_scene"] = row
         model.train(was_training)
         return res
 
@@ -324,7 +374,7 @@ class Trainer:
             self.validated(self.validate())
         bad_run = 0
         while not stop["flag"] and time.time() - t_start < a.hours * 3600:
-            recs = self.sequence()
+            recs = self.pooled() if a.pool > 0 else self.sequence()
             self.wall = wall0 + time.time() - t_start
             for r in recs:
                 self.stats.append(r)
@@ -337,6 +387,7 @@ class Trainer:
             if bad_run >= 8 or (len(self.recent) == self.recent.maxlen and not self.healthy(2.0)):
                 lr_before = self.lr_scale
                 self.load(self.ckpt_path("good"))
+                self.__dict__.pop("pool", None)
                 self.lr_scale = lr_before * 0.5
                 self.stats.clear()
                 self.recent.clear()
