@@ -44,13 +44,15 @@ def linear_to_srgb(x):
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
 
 
-def ladder_from_subframes(sub, linear: bool):
-    """sub: [2*HALF+1, 3, H, W] in 0..1 (sRGB). Returns {N: [3,H,W] 0..255, 8-bit quantised}."""
+def ladder_from_subframes(sub, linear: bool, q: int = 1):
+    """sub: [2*HALF*q+1, 3, H, W] in 0..1 (sRGB): the sub-frames, q per frame
+    interval. Returns {N: [3,H,W] 0..255, 8-bit quantised}."""
     src = srgb_to_linear(sub) if linear else sub
+    c = (sub.shape[0] - 1) // 2
     out = {}
     for n in LEVELS:
-        k = (n - 1) // 2
-        m = src[HALF - k:HALF + k + 1].mean(0)
+        k = (n - 1) // 2 * q
+        m = src[c - k:c + k + 1].mean(0)
         if linear:
             m = linear_to_srgb(m)
         out[n] = (m * 255).round().clamp(0, 255)
@@ -104,9 +106,9 @@ class Photos:
                 img = img[:, 16:-16, 16:-16]
             self.images.append(img.contiguous().to(device))
 
-    def random_ladder(self, rng, size, linear, dynamic_p=0.3, max_speed=3.0, index=None):
+    def random_ladder(self, rng, size, linear, dynamic_p=0.3, max_speed=3.0, index=None, smooth=False):
         img = self.images[rng.integers(len(self.images)) if index is None else index]
-        return synth_ladder(img, rng, size, linear, dynamic_p, max_speed)
+        return synth_ladder(img, rng, size, linear, dynamic_p, max_speed, smooth)
 
 
 def _affine_grid(n, size, src, tx, ty, rot, zoom):
@@ -138,7 +140,19 @@ def _path(rng, n, max_speed, device="cpu"):
     return tuple(t.float().to(device) for t in (tx, ty, rot, zoom))
 
 
-def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0):
+def _fine(path, q):
+    """A per-frame path, linearly interpolated to q positions per frame interval."""
+    if q == 1:
+        return path
+    return tuple(F.interpolate(t.float()[None, None], size=(t.shape[0] - 1) * q + 1, mode="linear",
+                               align_corners=True)[0, 0] for t in path)
+
+
+def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0, smooth=False):
+    """`smooth`: render enough sub-frames between frames that consecutive ones
+    are at most about 1 px apart, so that long blur is a smooth streak, not
+    13 ghost copies (needed above about 2 px per frame; the validation sets
+    keep the original 13 sub-frames, for comparability)."""
     n = 2 * HALF + 1
     margin = int(math.ceil(HALF * (max_speed + 1.5))) + 8
     src = size + 2 * margin
@@ -149,27 +163,36 @@ def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0):
         _, H, W = img.shape
     y, x = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
     crop = img[:, y:y + src, x:x + src].float() / 255
-    tx, ty, rot, zoom = _path(rng, n, max_speed, img.device)
-    grid = _affine_grid(n, size, src, tx, ty, rot, zoom)
-    sub = F.grid_sample(crop[None].expand(n, -1, -1, -1), grid, mode="bicubic",
-                        padding_mode="reflection", align_corners=True).clamp(0, 1)
+    cam = _path(rng, n, max_speed, img.device)
+    obj_path = None
     if rng.random() < dynamic_p:  # a second layer (an object) moving on its own
-        tx2, ty2, rot2, zoom2 = _path(rng, n, max_speed * 1.5, img.device)
-        g2 = _affine_grid(n, size, src, tx2, ty2, rot2, zoom2)
+        obj_path = _path(rng, n, max_speed * 1.5, img.device)
         # the object: another region of the photo, under a soft elliptical mask that moves with it
         y2, x2 = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
+        a, b = rng.uniform(0.15, 0.45, 2)
+        ox, oy = rng.uniform(-0.3, 0.3, 2)
+    q = 1
+    if smooth:
+        step = max(float(torch.hypot(p[0].diff(), p[1].diff()).max()) for p in (cam, obj_path) if p is not None)
+        q = int(min(8, max(1, math.ceil(step))))
+    cam = _fine(cam, q)
+    m = cam[0].shape[0]
+    grid = _affine_grid(m, size, src, *cam)
+    # many close sub-frames are averaged anyway: bilinear is enough there, and cheaper
+    sub = F.grid_sample(crop[None].expand(m, -1, -1, -1), grid, mode="bicubic" if q == 1 else "bilinear",
+                        padding_mode="reflection", align_corners=True).clamp(0, 1)
+    if obj_path is not None:
+        g2 = _affine_grid(m, size, src, *_fine(obj_path, q))
         obj = img[:, y2:y2 + src, x2:x2 + src].float() / 255
         yy, xx = torch.meshgrid(torch.linspace(-1, 1, src, device=img.device),
                                 torch.linspace(-1, 1, src, device=img.device), indexing="ij")
-        a, b = rng.uniform(0.15, 0.45, 2)
-        ox, oy = rng.uniform(-0.3, 0.3, 2)
         mask = (1 - (((xx - ox) / a) ** 2 + ((yy - oy) / b) ** 2)).clamp(0, 0.15) / 0.15
         layer = torch.cat([obj, mask[None]], 0)
-        lw = F.grid_sample(layer[None].expand(n, -1, -1, -1), g2, mode="bilinear",
+        lw = F.grid_sample(layer[None].expand(m, -1, -1, -1), g2, mode="bilinear",
                            padding_mode="zeros", align_corners=True)
         al = lw[:, 3:4]
         sub = sub * (1 - al) + lw[:, :3].clamp(0, 1) * al
-    return ladder_from_subframes(sub, linear)
+    return ladder_from_subframes(sub, linear, q)
 
 
 def augment(ladder, rng):

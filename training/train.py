@@ -69,6 +69,12 @@ def parse(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--photo-frac", type=float, default=0.5, help="share of each batch from still photos")
+    ap.add_argument("--photo-max-speed", type=float, default=3.0,
+                    help="fastest synthetic camera motion, px per frame (TL 13 spans 12 frames); "
+                         "the cross-scene pairs move up to about 6 (training/logs/blur-extent.json)")
+    ap.add_argument("--photo-smooth", type=int, default=0,
+                    help="render synthetic blur as a smooth streak (sub-frames at most ~1 px apart) "
+                         "instead of 13 sub-frames")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--halve-every", type=int, default=20000)
@@ -182,7 +188,8 @@ class Trainer:
             src = self.photos if i < n_photo else self.gopro
             # Flat or static crops carry no deblurring signal; of `pick`
             # candidates keep the one whose TL13 differs most from its TL1.
-            cands = [src.random_ladder(self.rng, self.a.crop, lin) for _ in range(max(1, self.a.pick))]
+            kw = dict(max_speed=self.a.photo_max_speed, smooth=bool(self.a.photo_smooth)) if src is self.photos else {}
+            cands = [src.random_ladder(self.rng, self.a.crop, lin, **kw) for _ in range(max(1, self.a.pick))]
             lad = max(cands, key=lambda c: float((c[13] - c[1]).abs().mean()))
             lads.append(data.augment(lad, self.rng))
         return {n: t.to(self.dev).contiguous(memory_format=torch.channels_last) for n, t in data.stack(lads).items()}
