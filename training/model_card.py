@@ -41,10 +41,12 @@ def main(argv=None):
     ap.add_argument("--hours", required=True)
     ap.add_argument("--weights", default="Models/mtrnn.safetensors")
     ap.add_argument("--status", default="")
-    ap.add_argument("--eval", action="append", default=[], metavar="RUN:STEP:HOURS:JSON",
+    ap.add_argument("--eval", action="append", default=[], metavar="RUN:STEP:HOURS:JSON[+JSON]",
                     help="a full evaluation of an earlier checkpoint, for the learning curve (repeatable)")
     a = ap.parse_args(argv)
-    res = json.load(open(a.eval_json))
+    res = {}
+    for path in a.eval_json.split("+"):
+        res.update(json.load(open(path)))
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
     lines = [
         "# Model card: Models/mtrnn.safetensors",
@@ -110,8 +112,11 @@ def main(argv=None):
             "|---|---|---|---|---|---|",
         ]
         for spec in a.eval:
-            run, step, hours, path = spec.split(":", 3)
-            g = mean_gains(json.load(open(path)))
+            run, step, hours, paths = spec.split(":", 3)
+            res = {}
+            for path in paths.split("+"):  # an evaluation's parts, e.g. an older one plus its cross-scene figures
+                res.update(json.load(open(path)))
+            g = mean_gains(res)
             f = lambda k: f"{g[k]:+.2f}" if k in g else "not measured"  # noqa: E731
             lines.append(f"| {run} | {step} | {hours} | {f('cross_scene')} | {f('gopro')} | {f('photos')} |")
         lines.append("")
