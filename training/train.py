@@ -298,30 +298,21 @@ class Trainer:
         model = self.ema if model is None else model
         was_training = model.training
         model.eval()
-        res = {}
-        for name, lad in self.val.items():
-            tgt = lad[1].to(self.dev)
-            for s in levels:
-                x = lad[s].to(self.dev).contiguous(memory_format=torch.channels_last)
-                row = [data.psnr(x, tgt).mean().item()]
-                x_d, f1, f2 = x, None, None
-                for _ in range(max_iter):
-                    with self.autocast():
-                        x_d, f1, f2 = model(x, x_d, f1, f2)
-                    x_d, f1, f2 = x_d.float(), f1.float(), f2.float()
-                    row.append(data.psnr(x_d, tgt).mean().item())
-                res[f"{name}_TL{s}"] = row
-        if self.cross is not None:
-            x, tgt = (t.to(self.dev) for t in self.cross)
-            x = x.contiguous(memory_format=torch.channels_last)
-            row = [data.psnr(x, tgt).mean().item()]
+        def row(x, tgt):
+            """Mean PSNR of the blurred input and after each iteration."""
+            x, tgt = x.to(self.dev).contiguous(memory_format=torch.channels_last), tgt.to(self.dev)
+            r = [data.psnr(x, tgt).mean().item()]
             x_d, f1, f2 = x, None, None
             for _ in range(max_iter):
                 with self.autocast():
                     x_d, f1, f2 = model(x, x_d, f1, f2)
                 x_d, f1, f2 = x_d.float(), f1.float(), f2.float()
-                row.append(data.psnr(x_d, tgt).mean().item())
-            res["cross_scene"] = row
+                r.append(data.psnr(x_d, tgt).mean().item())
+            return r
+
+        res = {f"{name}_TL{s}": row(lad[s], lad[1]) for name, lad in self.val.items() for s in levels}
+        if self.cross is not None:
+            res["cross_scene"] = row(*self.cross)
         model.train(was_training)
         return res
 

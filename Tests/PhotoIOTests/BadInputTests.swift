@@ -5,18 +5,7 @@ import Testing
 
 /// Damaged, hostile and declined inputs: always a PhotoIOError naming the
 /// file, never a crash.
-struct BadInputTests {
-    func error(_ body: () throws -> Image) -> PhotoIOError? {
-        do {
-            _ = try body()
-            return nil
-        } catch let error as PhotoIOError {
-            return error
-        } catch {
-            Issue.record("not a PhotoIOError: \(error)")
-            return nil
-        }
-    }
+struct BadInputTests: DecodeErrorChecks {
 
     @Test func emptyFileIsNotAnImage() {
         let e = error { try PhotoIO.decode(data: [], name: "empty.jpg") }
@@ -63,26 +52,14 @@ struct BadInputTests {
         #expect(try PhotoIO.decode(data: bytes, name: name).samples.count == image.samples.count)
         var cuts = Array(0..<min(bytes.count, 300))
         cuts += Array(stride(from: 300, to: bytes.count, by: 7)) + Array(max(0, bytes.count - 40)..<bytes.count)
-        var survivors: [Int] = []
-        for cut in Set(cuts).sorted() where error({ try PhotoIO.decode(data: Array(bytes[..<cut]), name: name) }) == nil {
-            survivors.append(cut)
-        }
-        #expect(survivors.isEmpty, "\(name) (\(bytes.count) bytes) decoded when cut at \(survivors)")
+        expectEveryCutThrows(bytes, name: name, cuts: Set(cuts).sorted())
     }
 
     @Test(arguments: samples.map(\.0))
     func corruptedBytesNeverCrash(name: String) throws {
         let image = Self.samples.first { $0.0 == name }!.1
         let bytes = try PhotoIO.encode(image)
-        var generator = SplitMix64(seed: 42)
-        for _ in 0..<150 {
-            var damaged = bytes
-            for _ in 0..<3 {
-                damaged[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
-            }
-            // Either outcome is fine; only a crash or a foreign error is not.
-            _ = error { try PhotoIO.decode(data: damaged, name: name, maxPixels: 1_000_000) }
-        }
+        decodeDamaged(bytes, name: name, copies: 150, seed: 42)
     }
 
     @Test func pngPixelBombIsRefusedBeforeDecoding() {

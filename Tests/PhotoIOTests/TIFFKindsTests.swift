@@ -4,18 +4,7 @@ import Testing
 
 /// Camera raws are refused; JPEG-compressed, palette and 1-bit TIFFs are read
 /// to the right pixels; the input's Software tag is appended to.
-struct TIFFKindsTests {
-    func error(_ body: () throws -> Image) -> PhotoIOError? {
-        do {
-            _ = try body()
-            return nil
-        } catch let error as PhotoIOError {
-            return error
-        } catch {
-            Issue.record("not a PhotoIOError: \(error)")
-            return nil
-        }
-    }
+struct TIFFKindsTests: DecodeErrorChecks {
 
     func expectRawRefusal(_ e: PhotoIOError?, _ file: String, _ kind: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(e?.kind == .unsupported, sourceLocation: sourceLocation)
@@ -193,18 +182,7 @@ struct TIFFKindsTests {
     func truncatedOrDamagedExpandedTIFFsThrow(name: String) throws {
         let bytes = Self.expanded.first { $0.0 == name }!.1
         #expect(try PhotoIO.decode(data: bytes, name: name).width > 0)
-        var survivors: [Int] = []
-        for cut in 0..<bytes.count where error({ try PhotoIO.decode(data: Array(bytes[..<cut]), name: name) }) == nil {
-            survivors.append(cut)
-        }
-        #expect(survivors.isEmpty, "\(name) (\(bytes.count) bytes) decoded when cut at \(survivors)")
-        var generator = SplitMix64(seed: 7)
-        for _ in 0..<200 {
-            var damaged = bytes
-            for _ in 0..<3 {
-                damaged[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
-            }
-            _ = error { try PhotoIO.decode(data: damaged, name: name, maxPixels: 1_000_000) }
-        }
+        expectEveryCutThrows(bytes, name: name, cuts: Array(0..<bytes.count))
+        decodeDamaged(bytes, name: name, copies: 200, seed: 7)
     }
 }

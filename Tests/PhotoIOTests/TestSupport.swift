@@ -1,3 +1,4 @@
+import Testing
 import Foundation
 @testable import PhotoIO
 
@@ -91,4 +92,46 @@ func inserting(_ chunk: [UInt8], before: String, in png: [UInt8]) -> [UInt8] {
         i += 12 + length
     }
     return png
+}
+
+/// Decoding bad input: a PhotoIOError naming the file, never a crash or a
+/// foreign error.
+protocol DecodeErrorChecks {}
+
+extension DecodeErrorChecks {
+    /// The PhotoIOError `body` throws, nil if it returns; records any other error.
+    func error(_ body: () throws -> Image) -> PhotoIOError? {
+        do {
+            _ = try body()
+            return nil
+        } catch let error as PhotoIOError {
+            return error
+        } catch {
+            Issue.record("not a PhotoIOError: \(error)")
+            return nil
+        }
+    }
+
+    /// Every prefix of `bytes` cut at `cuts` must fail to decode: a photo still
+    /// being copied is never processed.
+    func expectEveryCutThrows(_ bytes: [UInt8], name: String, cuts: [Int]) {
+        var survivors: [Int] = []
+        for cut in cuts where error({ try PhotoIO.decode(data: Array(bytes[..<cut]), name: name) }) == nil {
+            survivors.append(cut)
+        }
+        #expect(survivors.isEmpty, "\(name) (\(bytes.count) bytes) decoded when cut at \(survivors)")
+    }
+
+    /// `copies` copies of `bytes`, each with 3 random bytes changed, decoded:
+    /// either outcome is fine; only a crash or a foreign error is not.
+    func decodeDamaged(_ bytes: [UInt8], name: String, copies: Int, seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        for _ in 0..<copies {
+            var damaged = bytes
+            for _ in 0..<3 {
+                damaged[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+            }
+            _ = error { try PhotoIO.decode(data: damaged, name: name, maxPixels: 1_000_000) }
+        }
+    }
 }
