@@ -152,7 +152,7 @@ def mean_gains(res):
 
 
 def markdown(res, max_iter=8):
-    head = "| set | start TL | metric | blurred | " + " | ".join(f"it {i}" for i in range(1, max_iter + 1)) + " |"
+    head = "| set | start TL or pair | metric | blurred | " + " | ".join(f"it {i}" for i in range(1, max_iter + 1)) + " |"
     lines = [head, "|" + "---|" * (max_iter + 4)]
     for key, r in res.items():
         if key == "engine":

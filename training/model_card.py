@@ -73,6 +73,7 @@ def main(argv=None):
         "|---|---|---|",
         "| GoPro GOPR0477_11_00 frames 1-259 (GOPRO_Large, Nah et al. 2017) | train | GOPRO dataset terms (commonly CC BY 4.0) |",
         "| GoPro GOPR0477_11_00 frames 260-299 | validation only | same |",
+        "| GoPro GOPR0374_11_00: 4 real blur/sharp pairs (cross-scene) | validation only | same |",
         "| Debian wallpapers (34) | train | CC-BY / CC-BY-SA / CC0 / GPL-2+ / LGPL-3, per file |",
         "| scikit-image samples (5) | train | public domain / CC0 |",
         "| Kodak suite: 14 images | train | customarily unrestricted |",
