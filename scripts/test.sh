@@ -17,6 +17,8 @@ section "build"
 swift build --build-tests
 section "swift test"
 swift test --skip-build
+section "bad-input corpus through the real MT-RNN pipeline (the failure reasons it writes)"
+MTRNN_RELIABILITY_PIPELINE=real swift test --skip-build --filter BadInputCorpusTests
 # The engine picks its activation layout at run time (nChw8c on AVX2, nhwc on
 # AVX-512 machines, where nhwc once crashed: issue 14). Run the engine tests in
 # every layout it can pick, whatever this CPU would pick itself. Where this CPU

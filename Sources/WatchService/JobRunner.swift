@@ -92,7 +92,13 @@ struct JobRunner: Sendable {
             unlink(temporary)
             if Task.isCancelled { return .abandoned(reason: "stopped before it was finished") }
             if Self.isOutOfSpace(error) { return .noSpace(reason: "\(error)") }
-            return fail(job, "\(error)")
+            // The processor read the private copy: name the file the user dropped
+            // (as the processor's URL spells the copy's path, and as we do).
+            var reason = "\(error)"
+            for spelling in [URL(fileURLWithPath: staged).path, staged] {
+                reason = reason.replacingOccurrences(of: spelling, with: sourcePath)
+            }
+            return fail(job, reason)
         }
 
         do {

@@ -167,6 +167,8 @@ import Testing
                 #expect(output == nil, "\(shown) was processed but should have failed")
                 let reason = failedReason?.split(separator: "\n").first { $0.hasPrefix("reason: ") }.map(String.init) ?? ""
                 #expect(words.contains { reason.lowercased().contains($0) }, "\(shown): reason `\(reason)` names none of \(words)")
+                // It names the file the user dropped, not the daemon's private copy of it.
+                #expect(!reason.contains(box.path("state")), "\(shown): reason `\(reason)` names the staged copy")
                 #expect(RawNames.exists(box.path("failed"), c.failedName), "\(shown): the original is not in failed/")
             case .processedOrFailed:
                 #expect((output != nil) != (failedReason != nil), "\(shown): both or neither outcome")
