@@ -229,9 +229,19 @@ def cross_scene_pairs(root=DATA):
     return out
 
 
+CROSS_SCENE_CROPS = "cross_scene_crops.npz"  # what pack_data.py keeps of the pairs (lossless crops)
+
+
 def cross_scene_crops(size=256, root=DATA):
     """Fixed crops of the cross-scene pairs for the trainer's quick validation:
-    two per pair (left and right of centre). Returns (blur [N,3,s,s], sharp)."""
+    two per pair (left and right of centre). Returns (blur [N,3,s,s], sharp),
+    float 0..255. A packed data folder holds only these crops, losslessly."""
+    packed = os.path.join(root, CROSS_SCENE_CROPS)
+    if not os.path.isdir(os.path.join(root, CROSS_SCENE_DIR)) and os.path.exists(packed):
+        z = np.load(packed)
+        if z["blur"].shape[-1] != size:
+            raise ValueError(f"{packed} holds {z['blur'].shape[-1]}-px crops, not {size}")
+        return torch.from_numpy(z["blur"]).float(), torch.from_numpy(z["sharp"]).float()
     bl, sh = [], []
     for _, b, s in cross_scene_pairs(root):
         _, H, W = b.shape

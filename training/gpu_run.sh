@@ -51,13 +51,13 @@ else
     grep -q avx512_bf16 /proc/cpuinfo || AMP=none
 fi
 hours=$(python3 -c "print($MINUTES / 60)")
-# validation every few minutes (cheap on a GPU); the cross-scene pairs are not
-# packed and are evaluated on the CPU afterwards
+# validation every few minutes (cheap on a GPU), the packed cross-scene crops
+# included; the whole cross-scene frames are evaluated on the CPU afterwards
 python3 training/train.py --device "$DEVICE" --amp "$AMP" --threads 8 \
     --init-from "$INIT" --run-dir "$RUN" --log "$OUTDIR/train.tsv" --hours "$hours" \
     --batch "$BATCH" --crop "$CROP" --lr "$LR" --warmup 300 --ema 0.999 --pick 2 \
     --pool 8 --direct-start 0 --photo-frac 0.6 --photo-max-speed 7 --photo-smooth 1 \
-    --val-crop "$VAL_CROP" --val-cross 0 --val-minutes "$(python3 -c "print(max(0.5, $MINUTES / 4))")" \
+    --val-crop "$VAL_CROP" --val-cross 1 --val-minutes "$(python3 -c "print(max(0.5, $MINUTES / 4))")" \
     --ckpt-minutes 2 --log-every 50 2>&1 | tee "$OUTDIR/stdout.log"
 python3 - "$RUN" "$OUTDIR" <<'EOF'
 import os, sys

@@ -9,8 +9,10 @@ tracked files included), in the layout data.py reads (point MTRNN_DATA at it).
   frames are not downscaled; re-encoded as JPEG at the highest quality that fits.
 * Every photo under photos/, long side capped (data.py caps it at 1280 anyway),
   re-encoded as JPEG: a smaller photo puts more of the scene in each crop.
-* Not packed: the cross-scene pairs (validation only, evaluated on the CPU
-  afterwards, never re-encoded).
+* Of the cross-scene pairs (validation only), only the trainer's fixed
+  256x256 crops, losslessly (`cross_scene_crops.npz`, about 2 MiB), so that
+  the GPU run validates on them too; the whole frames are evaluated on the
+  CPU afterwards.
 
 The GoPro frames get half the budget and the photos the rest; each part
 lowers its JPEG quality (and the photos their long side) until it fits.
@@ -26,6 +28,8 @@ import os
 import shutil
 import sys
 
+import numpy as np
+import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -82,12 +86,16 @@ def main(argv=None):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         with open(dst, "wb") as f:
             f.write(b)
+    blur, sharp = data.cross_scene_crops(256, root)
+    np.savez_compressed(os.path.join(a.out, data.CROSS_SCENE_CROPS),
+                        blur=blur.round().to(torch.uint8).numpy(), sharp=sharp.round().to(torch.uint8).numpy())
     with open(os.path.join(a.out, "PACK.txt"), "w") as f:
         f.write(f"packed from {os.path.abspath(root)} by training/pack_data.py\n"
                 f"gopro: {len(g)} frames, JPEG q{gset[0]} {'4:2:0' if gset[2] else '4:4:4'}, {gsize / 2**20:.1f} MiB\n"
                 f"photos: {len(p)} files, JPEG q{pset[0]} 4:2:0, long side <= {pset[1]}, {psize / 2**20:.1f} MiB\n")
     print(open(os.path.join(a.out, "PACK.txt")).read(), end="")
-    print(f"total {(gsize + psize) / 2**20:.1f} MiB in {a.out}")
+    crops = os.path.getsize(os.path.join(a.out, data.CROSS_SCENE_CROPS))
+    print(f"cross-scene crops: {crops / 2**20:.1f} MiB\ntotal {(gsize + psize + crops) / 2**20:.1f} MiB in {a.out}")
 
 
 if __name__ == "__main__":
