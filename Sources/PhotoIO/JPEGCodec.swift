@@ -58,7 +58,7 @@ enum JPEGCodec {
             }
             return marker
         }
-        if let note = options.softwareNote.map({ Self.note($0, notCarried: image.metadata.notCarried) }) {
+        if let note = options.softwareNote.map(image.metadata.processingNote) {
             let comment = Array(note.utf8)
             if !markers.contains(where: { $0.code == 0xFE && $0.payload == comment }) {
                 markers.append(JPEGMarker(code: 0xFE, payload: comment))
@@ -93,11 +93,6 @@ enum JPEGCodec {
         }
         let encoded = Array(UnsafeBufferPointer(start: out, count: size))
         return encoded + JPEGTrailers.bytes(image.metadata.jpegTrailers, after: encoded.count)
-    }
-
-    /// The processing note, naming what the input held that is not carried.
-    static func note(_ note: String, notCarried: [String]) -> String {
-        notCarried.isEmpty ? note : note + "; not carried: " + notCarried.joined(separator: ", ")
     }
 
     static func remedy(for message: String) -> String {

@@ -17,6 +17,12 @@ public struct Metadata: Sendable, Equatable {
     /// What the input held that the output will not (e.g. "MPF index and
     /// 1 appended image"); named in the processing note.
     public var notCarried: [String] = []
+
+    /// The processing note written into the output, naming what the input
+    /// held that is not carried.
+    func processingNote(_ note: String) -> String {
+        notCarried.isEmpty ? note : note + "; not carried: " + notCarried.joined(separator: ", ")
+    }
     /// TIFF first-directory tags that describe the photo rather than its
     /// encoding (resolution, description, ICC, XMP, IPTC, Orientation, ...),
     /// with the EXIF and GPS directories attached to their pointer tags.

@@ -101,7 +101,7 @@ enum PNGCodec {
 
     static func encode(_ image: Image, options: EncodeOptions) throws -> [UInt8] {
         var chunks = image.metadata.pngChunks
-        if let note = options.softwareNote.map({ JPEGCodec.note($0, notCarried: image.metadata.notCarried) }),
+        if let note = options.softwareNote.map(image.metadata.processingNote),
            let chunk = noteChunk(note, existing: chunks) {
             chunks.append(chunk)
         }
