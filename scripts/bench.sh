@@ -18,7 +18,9 @@
 #     full (default): 12 MP JPEG x 6 iterations, tile x 6 iterations (5 repeats)
 #     --quick:        3 MP JPEG x 2 iterations, tile x 2 iterations (3 repeats)
 #   env: ROUNDS=1 (photo runs per engine; the table shows the median)
-#        PHOTOS=DIR (source photos, default ../shared/data/photos/debian_wallpapers)
+#        PHOTOS=DIR (source photos, default ../shared/data/photos/debian_wallpapers
+#                    where a team checkout has it; else a synthetic photo: the
+#                    network's cost does not depend on what the pixels show)
 #
 # A training job (training/train.py) on the same machine is paused (SIGSTOP)
 # during the timings and always resumed on exit, unless --keep-training.
@@ -69,13 +71,24 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cc -O2 -pthread scripts/peak/peak.c -o "$WORK/peak"
 
-# --- test photos (never committed: made here from the shared photos) -----------
-make_photo() {  # make_photo WxH OUT: the largest wallpaper, resized, JPEG q95
+# --- test photos (never committed: made here from PHOTOS, or synthesised) -------
+make_photo() {  # make_photo WxH OUT: the largest photo in PHOTOS, resized, JPEG q95
     python3 - "$1" "$2" "$PHOTOS" <<'PY'
 import os, sys
+import numpy as np
 from PIL import Image
 w, h = map(int, sys.argv[1].split("x"))
 folder = sys.argv[3]
+if not os.path.isdir(folder):
+    # A clone without the team's photos: smooth gradients plus texture, so the
+    # JPEG codec has photo-like work too.
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(0)
+    img = np.stack([128 + 100 * np.sin(x / 97 + c) * np.cos(y / 71 - c) for c in range(3)], -1)
+    img += rng.normal(0, 12, img.shape).astype(np.float32)
+    Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(sys.argv[2], quality=95)
+    print(f"synthetic {w}x{h} (no {folder})", file=sys.stderr)
+    sys.exit(0)
 names = [n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg", ".png"))]
 best = max(names, key=lambda n: (lambda s: s[0] * s[1])(Image.open(os.path.join(folder, n)).size))
 Image.open(os.path.join(folder, best)).convert("RGB").resize((w, h), Image.LANCZOS).save(
