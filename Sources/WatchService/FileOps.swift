@@ -44,7 +44,7 @@ enum FileOps {
         try check(fsync(fd), "fsync", path)
     }
 
-    static func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+    static func parent(_ path: String) -> String { PathName.parent(path).isEmpty ? "." : PathName.parent(path) }
 
     /// rename(2), then fsync of the target directory (and of the source's when it differs).
     static func durableRename(_ from: String, _ to: String) throws(FileError) {
@@ -62,7 +62,7 @@ enum FileOps {
             return
         }
         guard Glibc.errno == EXDEV else { throw FileError(operation: "move to \(to):", path: from, errno: Glibc.errno) }
-        let tmp = parent(to) + "/" + InboxNames.temporaryOutput(for: (to as NSString).lastPathComponent)
+        let tmp = parent(to) + "/" + Directory.temporaryName(for: PathName.last(to))
         try copyFile(from, to: tmp)
         try durableRename(tmp, to)
         try check(unlink(from), "remove", from)
@@ -78,13 +78,20 @@ enum FileOps {
     }
 
     static func copy(fd src: Int32, sourceName: String, to: String) throws(FileError) {
-        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let dst = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         try check(dst, "create", to)
         var ok = false
         defer {
             close(dst)
             if !ok { unlink(to) }
         }
+        try pump(from: src, sourceName: sourceName, to: dst, targetName: to)
+        try check(fsync(dst), "fsync", to)
+        ok = true
+    }
+
+    /// Copies from one descriptor to another until end of file.
+    static func pump(from src: Int32, sourceName: String, to dst: Int32, targetName: String) throws(FileError) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(src, $0.baseAddress, $0.count) }
@@ -98,13 +105,11 @@ enum FileOps {
                 let w = buffer.withUnsafeBytes { write(dst, $0.baseAddress! + written, n - written) }
                 if w < 0 {
                     if Glibc.errno == EINTR { continue }
-                    throw FileError(operation: "write", path: to, errno: Glibc.errno)
+                    throw FileError(operation: "write", path: targetName, errno: Glibc.errno)
                 }
                 written += w
             }
         }
-        try check(fsync(dst), "fsync", to)
-        ok = true
     }
 
     /// A name in `directory` not taken yet: NAME, then STEM-1.EXT, STEM-2.EXT, ...
@@ -118,8 +123,8 @@ enum FileOps {
         let room = 255 - (extra?.utf8.count ?? 0) - 8
         let name = name.utf8.count + (extra?.utf8.count ?? 0) > 255 ? InboxNames.shortened(name, toBytes: room) : name
         if !taken(name) { return name }
-        let ext = (name as NSString).pathExtension
-        var stem = ext.isEmpty ? name : (name as NSString).deletingPathExtension
+        let ext = PathName.pathExtension(name)
+        var stem = PathName.stem(name)
         if name.utf8.count > room { stem = InboxNames.shortened(stem, toBytes: room - ext.utf8.count - 1) }
         var i = 1
         while true {
@@ -131,8 +136,8 @@ enum FileOps {
 
     /// Writes a small text file atomically (temp name, fsync, rename).
     static func writeAtomically(_ text: String, to path: String) throws(FileError) {
-        let tmp = parent(path) + "/" + InboxNames.temporaryOutput(for: (path as NSString).lastPathComponent)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let tmp = parent(path) + "/" + Directory.temporaryName(for: PathName.last(path))
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         try check(fd, "create", tmp)
         let bytes = Array(text.utf8)
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -8,10 +8,24 @@ public struct Job: Sendable, Equatable, Hashable {
     }
     public var relativePath: String
     public var origin: Origin
+    /// The file as it was when it settled (nil: retries). The job checks it
+    /// again when it starts, not equality: one job per path and origin.
+    var settledIdentity: FileIdentity?
 
     public init(_ relativePath: String, origin: Origin = .inbox) {
         self.relativePath = relativePath
         self.origin = origin
+    }
+
+    init(_ relativePath: String, settled: FileIdentity?) {
+        self.init(relativePath)
+        settledIdentity = settled
+    }
+
+    public static func == (a: Job, b: Job) -> Bool { a.relativePath == b.relativePath && a.origin == b.origin }
+    public func hash(into h: inout Hasher) {
+        h.combine(relativePath)
+        h.combine(origin)
     }
 }
 
@@ -25,6 +39,8 @@ enum JobOutcome: Sendable {
     case vanished
     /// The file changed while it was processed: the result is kept, the new version waits.
     case replaced
+    /// The file changed after it settled, before or while it was copied: it waits the settle time again.
+    case unsettled
     /// Stopped (SIGTERM) or a resource fault: the original stays where it is, nothing was written.
     case abandoned(reason: String)
     /// The outbox or state disk is full: pause and keep the input.

@@ -4,92 +4,119 @@ import Logging
 
 /// Takes one photo through the durable steps:
 ///   open without following links -> private copy in the state directory ->
-///   processor writes a temp name in the outbox -> fsync -> rename into place ->
-///   fsync dir -> ledger record -> archive / keep / delete the original.
+///   processor writes a temp name in the outbox -> fsync -> rename to a name
+///   not taken (never replacing an earlier result) -> fsync dir -> ledger
+///   record -> archive / keep / delete the original.
 /// A crash at any point leaves either the original in the inbox (done again
-/// on restart, same result) or the result in place and a ledger record saying
-/// so; never a half-written file under a final name.
+/// on restart) or the result in place and a ledger record saying so; never a
+/// half-written file under a final name.
+///
+/// Every create, move and removal in the inbox, failed/, the outbox and the
+/// archive goes through descriptors of the folders opened once, without
+/// following links (`Directory`): uploaders may write to the inbox and to
+/// failed/, and a folder swapped for a link must not redirect the daemon.
 struct JobRunner: Sendable {
     let config: WatchConfig
     let processor: any PhotoProcessor
     let logger: Logger
     let ledger: ProcessedLedger
+    var crashGuard: CrashGuard? = nil
     let progress: @Sendable (ProcessingProgress) -> Void
-
-    var workDirectory: String { config.stateDirectory + "/work" }
 
     func sourceRoot(_ job: Job) -> String { job.origin == .inbox ? config.inbox : config.failed }
 
+    /// The folder holding the job's file, opened without following links, and the file's name in it.
+    func openSource(_ job: Job) throws(FileError) -> (Directory, String) {
+        guard let parts = PathName.components(job.relativePath) else {
+            throw FileError(operation: "open", path: job.relativePath, errno: EINVAL)
+        }
+        let dir = try Directory.root(sourceRoot(job)).subdirectory(Array(parts.dropLast()))
+        return (dir, parts.last!)
+    }
+
     func run(_ job: Job) async -> JobOutcome {
-        let root = sourceRoot(job)
         let relative = job.relativePath
-        let sourcePath = root + "/" + relative
-        let name = (relative as NSString).lastPathComponent
+        let sourcePath = sourceRoot(job) + "/" + relative
+        let source: Directory, name: String
+        do { (source, name) = try openSource(job) } catch {
+            switch error.errno {
+            case ENOENT: return .vanished
+            case ELOOP, ENOTDIR:
+                // A folder on its path became a link after it was found: what the link is
+                // is filed by its own turn; nothing under it is touched.
+                return .abandoned(reason: "a folder on its path was replaced by a symbolic link; mtrnn-watch never follows links out of the inbox")
+            default: return .abandoned(reason: "cannot open its folder: \(error)")
+            }
+        }
 
         let fd: Int32
-        switch Self.openNoFollow(root: root, relative: relative) {
-        case .success(let f): fd = f
-        case .failure(let e):
-            switch e.errno {
+        do { fd = try source.openForReading(name) } catch {
+            switch error.errno {
             case ENOENT: return .vanished
             case ELOOP, ENOTDIR, EMLINK:
-                return fail(job, "it is a symbolic link (or lies under one); mtrnn-watch never follows links out of the inbox. Copy the photo itself into the inbox")
+                return fail(job, "it is a symbolic link (or lies under one); mtrnn-watch never follows links out of the inbox. Copy the photo itself into the inbox", source: source, name: name)
             case EACCES, EPERM:
-                return fail(job, "mtrnn-watch may not read it (\(String(cString: strerror(e.errno)))); make it readable by the service's group and retry")
+                return fail(job, "mtrnn-watch may not read it (\(String(cString: strerror(error.errno)))); make it readable by the service's group and retry", source: source, name: name)
             default:
-                return fail(job, "cannot open it: \(String(cString: strerror(e.errno)))")
+                return fail(job, "cannot open it: \(String(cString: strerror(error.errno)))", source: source, name: name)
             }
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return fail(job, "cannot stat it: \(String(cString: strerror(errno)))") }
-        if FileOps.isDirectory(st) { return fail(job, "it is a directory, not a photo") }
-        guard FileOps.isRegular(st) else { return fail(job, "it is not a regular file (a device, FIFO or socket)") }
+        guard fstat(fd, &st) == 0 else { return fail(job, "cannot stat it: \(String(cString: strerror(errno)))", source: source, name: name) }
+        if FileOps.isDirectory(st) { return fail(job, "it is a directory, not a photo", source: source, name: name) }
+        guard FileOps.isRegular(st) else { return fail(job, "it is not a regular file (a device, FIFO or socket)", source: source, name: name) }
         let identity = FileIdentity(st)
+        // Settled once is not settled for good: scp and some editors rewrite a
+        // queued file in place. A changed file waits for the settle time again.
+        if let settled = job.settledIdentity, settled != identity { return .unsettled }
 
-        let outputPath = config.outbox + "/" + relative
-        let outputDirectory = FileOps.parent(outputPath)
-
-        if job.origin == .inbox, ledger.matches(relative, identity) {
+        let parents = Array(PathName.components(relative)!.dropLast())
+        if job.origin == .inbox, let output = ledger.output(relative, identity) {
             // A record without its result (removed by hand, or written by an older
             // version before a crash) must not file the original away unprocessed.
-            if let out = FileOps.lstatInfo(outputPath), FileOps.isRegular(out) {
-                return dispose(job, identity: identity, report: nil)
+            if let out = FileOps.lstatInfo(config.outbox + "/" + output), FileOps.isRegular(out) {
+                return dispose(job, source: source, name: name, identity: identity, report: nil)
             }
             ledger.remove(relative)
         }
+        crashGuard?.begin(job, identity)
 
         // A private copy: no writer of the inbox can change or swap what the processor reads.
-        let staged = workDirectory + "/" + name
+        let staged: String
         do {
-            try FileOps.makeDirectory(workDirectory, mode: 0o700)
-            unlink(staged)
-            try FileOps.copy(fd: fd, sourceName: sourcePath, to: staged)
+            let work = try Directory.root(config.stateDirectory, create: true).subdirectory(["work"], create: true, mode: 0o700)
+            let stagedName = name   // the processor's messages name the file as the user did
+            work.removeIfPresent(stagedName)
+            try work.copy(from: fd, sourceName: sourcePath, to: stagedName)
+            staged = work.path + "/" + stagedName
         } catch {
-            unlink(staged)
             if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
-            if error.errno == EISDIR || error.errno == EIO { return fail(job, "cannot read it: \(error)") }
+            if error.errno == EISDIR || error.errno == EIO { return fail(job, "cannot read it: \(error)", source: source, name: name) }
             return .abandoned(reason: "cannot stage a copy: \(error)")
         }
         defer { unlink(staged) }
+        // Rewritten while it was copied: the copy may be half old, half new.
+        var after = stat()
+        if fstat(fd, &after) == 0, FileIdentity(after) != identity { return .unsettled }
 
-        let temporary = outputDirectory + "/" + InboxNames.temporaryOutput(for: name)
+        let output: Directory
         do {
-            try FileOps.makeDirectory(outputDirectory)
+            output = try Directory.root(config.outbox, create: true).subdirectory(parents, create: true)
         } catch {
-            return .abandoned(reason: "cannot create the outbox directory: \(error)")
+            return .abandoned(reason: "cannot create the outbox directory \(config.outbox)/\(parents.joined(separator: "/")): \(error)")
         }
-        unlink(temporary)
+        let temporary = Directory.temporaryName(for: name)
 
         let report: ProcessingReport
         do {
             report = try await processor.process(input: URL(fileURLWithPath: staged),
-                                                 output: URL(fileURLWithPath: temporary), progress: progress)
+                                                 output: URL(fileURLWithPath: output.path + "/" + temporary), progress: progress)
         } catch is CancellationError {
-            unlink(temporary)
+            output.removeIfPresent(temporary)
             return .abandoned(reason: "stopped before it was finished")
         } catch {
-            unlink(temporary)
+            output.removeIfPresent(temporary)
             if Task.isCancelled { return .abandoned(reason: "stopped before it was finished") }
             if Self.isOutOfSpace(error) { return .noSpace(reason: "\(error)") }
             // The processor read the private copy: name the file the user dropped
@@ -98,35 +125,41 @@ struct JobRunner: Sendable {
             for spelling in [URL(fileURLWithPath: staged).path, staged] {
                 reason = reason.replacingOccurrences(of: spelling, with: sourcePath)
             }
-            return fail(job, reason)
+            return fail(job, reason, source: source, name: name)
         }
 
-        do {
-            guard let outStat = FileOps.lstatInfo(temporary), FileOps.isRegular(outStat), outStat.st_size > 0 else {
-                unlink(temporary)
-                return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)")
+        let resultName: String
+        do throws(FileError) {
+            guard let outStat = output.info(temporary), FileOps.isRegular(outStat), outStat.st_size > 0 else {
+                output.removeIfPresent(temporary)
+                return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)", source: source, name: name)
             }
-            try FileOps.fsyncPath(temporary, directory: false)
-            // Rename first, then record: a crash between the two only means the photo
-            // is deblurred again and its result replaced by the same one. Recorded
-            // first, a crash before the rename left a record whose result start-up
-            // removed as unfinished, and the original was archived with no result.
-            try FileOps.durableRename(temporary, outputPath)
-            if job.origin == .inbox { try ledger.record(relative, identity) }
+            let written = try output.openForReading(temporary)
+            let synced = fsync(written)
+            close(written)
+            if synced != 0 { throw FileError(operation: "fsync", path: output.path + "/" + temporary, errno: errno) }
+            // Never over an earlier result: camera counters repeat, and a photo
+            // dropped again under the same name is another photo. The result takes
+            // NAME-N.EXT instead. Rename first, then record: a crash between the two
+            // means the photo is deblurred again, its second result beside the first.
+            resultName = try Directory.move(output, temporary, to: output, as: name)
+            if job.origin == .inbox {
+                try ledger.record(relative, identity, output: (parents + [resultName]).joined(separator: "/"))
+            }
         } catch {
-            unlink(temporary)
+            output.removeIfPresent(temporary)
             if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
-            return .abandoned(reason: "cannot write the result \(outputPath): \(error)")
+            return .abandoned(reason: "cannot write the result \(output.path)/\(name): \(error)")
         }
-        return dispose(job, identity: identity, report: report)
+        var done = report
+        if resultName != name { done.outputName = (parents + [resultName]).joined(separator: "/") }
+        return dispose(job, source: source, name: name, identity: identity, report: done)
     }
 
     /// The result is in the outbox; now the original leaves the queue.
-    private func dispose(_ job: Job, identity: FileIdentity, report: ProcessingReport?) -> JobOutcome {
-        let root = sourceRoot(job)
-        let source = root + "/" + job.relativePath
+    private func dispose(_ job: Job, source: Directory, name: String, identity: FileIdentity, report: ProcessingReport?) -> JobOutcome {
         // Replaced while processed: leave the new version for its own turn.
-        guard let now = FileOps.lstatInfo(source), FileOps.isRegular(now), FileIdentity(now) == identity else {
+        guard let now = source.info(name), FileOps.isRegular(now), FileIdentity(now) == identity else {
             ledger.remove(job.relativePath)
             return .replaced
         }
@@ -135,13 +168,14 @@ struct JobRunner: Sendable {
             case (.inbox, .keep):
                 break
             case (.inbox, .delete), (.failed, .delete):
-                try FileOps.check(unlink(source), "remove", source)
-                try FileOps.fsyncPath(FileOps.parent(source), directory: true)
+                try source.remove(name)
+                try source.sync()
             case (.inbox, .archive), (.failed, .archive), (.failed, .keep):
-                let target = try place(job.relativePath, under: config.archive)
-                try FileOps.move(source, to: target)
+                let parents = Array(PathName.components(job.relativePath)!.dropLast())
+                let archive = try Directory.root(config.archive, create: true).subdirectory(parents, create: true)
+                try Directory.move(source, name, to: archive, as: name)
             }
-            if job.origin == .failed { unlink(source + ".reason") }
+            if job.origin == .failed { source.removeIfPresent(name + ".reason") }
             if config.originals != .keep || job.origin == .failed { ledger.remove(job.relativePath) }
         } catch {
             // The result is safe; the ledger record makes the next attempt dispose only.
@@ -150,36 +184,40 @@ struct JobRunner: Sendable {
         return report.map { .done($0) } ?? .alreadyDone
     }
 
-    /// A free path for `relative` under `directory`, with its subdirectories made.
-    private func place(_ relative: String, under directory: String, reservingSuffix: String? = nil) throws(FileError) -> String {
-        let sub = (relative as NSString).deletingLastPathComponent
-        let dir = sub.isEmpty ? directory : directory + "/" + sub
-        try FileOps.makeDirectory(dir)
-        return dir + "/" + FileOps.uniqueName(in: dir, for: (relative as NSString).lastPathComponent, reserving: reservingSuffix)
-    }
-
     /// Moves the original to failed/ (a retried one stays there) and writes NAME.reason next to it.
-    func fail(_ job: Job, _ reason: String) -> JobOutcome {
-        let source = sourceRoot(job) + "/" + job.relativePath
-        var target = source
+    /// `source`/`name`: the folder it lies in, as opened for this job (nil: opened here).
+    func fail(_ job: Job, _ reason: String, source opened: Directory? = nil, name openedName: String? = nil) -> JobOutcome {
+        let parents = Array((PathName.components(job.relativePath) ?? []).dropLast())
+        let source: Directory, name: String
+        if let s = opened, let n = openedName { (source, name) = (s, n) } else {
+            do { (source, name) = try openSource(job) } catch {
+                if error.errno == ENOENT { return .vanished }
+                return .abandoned(reason: "\(reason); and it could not be moved to \(config.failed): \(error)")
+            }
+        }
+        var folder = source
+        var filedName = name
         do {
             if job.origin == .inbox {
-                target = try place(job.relativePath, under: config.failed, reservingSuffix: ".reason")
-                try FileOps.move(source, to: target)
+                let failedRoot = try Directory.root(config.failed, create: true)
+                // An uploader may have made failed/SUB a link (failed/ is theirs to write):
+                // then the photo goes to failed/ itself, never through the link.
+                folder = (try? failedRoot.subdirectory(parents, create: true)) ?? failedRoot
+                filedName = try Directory.move(source, name, to: folder, as: name, reserving: ".reason")
             }
         } catch {
             if error.errno == ENOENT { return .vanished }
             return .abandoned(reason: "\(reason); and it could not be moved to \(config.failed): \(error)")
         }
         let text = """
-        file: \(job.relativePath)
+        file: \(Printable.escaped(job.relativePath))
         time: \(ISO8601DateFormatter().string(from: Date()))
-        reason: \(reason)
+        reason: \(Printable.escaped(reason))
 
         """
-        try? FileOps.writeAtomically(text, to: target + ".reason")
+        try? folder.writeAtomically(text, to: filedName + ".reason")
         ledger.remove(job.relativePath)
-        return .failed(reason: reason, movedTo: target)
+        return .failed(reason: reason, movedTo: folder.path + "/" + filedName)
     }
 
     /// ENOSPC/EDQUOT however the processor reports it: our FileError, POSIXError,
@@ -192,31 +230,5 @@ struct JobRunner: Sendable {
         if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) { return true }
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return isOutOfSpace(underlying) }
         return false
-    }
-
-    enum OpenResult { case success(Int32), failure(FileError) }
-
-    /// Opens `relative` under `root` one component at a time with O_NOFOLLOW, so
-    /// neither the file nor a directory on the way may be a symbolic link.
-    static func openNoFollow(root: String, relative: String) -> OpenResult {
-        var dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd < 0 { return .failure(FileError(operation: "open", path: root, errno: errno)) }
-        let parts = relative.split(separator: "/").map(String.init)
-        guard !parts.isEmpty, !parts.contains(".."), !parts.contains(".") else {
-            close(dirfd)
-            return .failure(FileError(operation: "open", path: relative, errno: EINVAL))
-        }
-        for part in parts.dropLast() {
-            let next = openat(dirfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            let e = errno
-            close(dirfd)
-            if next < 0 { return .failure(FileError(operation: "open", path: root + "/" + relative, errno: e == ENOTDIR ? ELOOP : e)) }
-            dirfd = next
-        }
-        let fd = openat(dirfd, parts.last!, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        let e = errno
-        close(dirfd)
-        if fd < 0 { return .failure(FileError(operation: "open", path: root + "/" + relative, errno: e)) }
-        return .success(fd)
     }
 }

@@ -21,6 +21,9 @@ public struct ProcessingReport: Sendable, Equatable {
     public var megapixels: Double
     public var tiles: Int
     public var seconds: Double
+    /// Set by the daemon where the result did not get the photo's own name
+    /// (an earlier result had it): its path under the outbox.
+    public var outputName: String?
 
     public init(megapixels: Double, tiles: Int, seconds: Double) {
         self.megapixels = megapixels

@@ -20,15 +20,39 @@ struct ProcessedLedger: Sendable {
         return directory + "/" + String(h, radix: 16)
     }
 
-    func record(_ relative: String, _ identity: FileIdentity) throws(FileError) {
-        try FileOps.writeAtomically("\(identity)\n\(relative)\n", to: recordPath(relative))
+    private struct Record: Codable {
+        var identity: String
+        var path: String
+        /// The result's path under the outbox: the photo's own, or NAME-N.EXT
+        /// where an earlier result had the name (results are never replaced).
+        var output: String
     }
 
-    func matches(_ relative: String, _ identity: FileIdentity) -> Bool {
-        guard let text = try? String(contentsOfFile: recordPath(relative), encoding: .utf8) else { return false }
+    /// `output`: where the result went, relative to the outbox.
+    func record(_ relative: String, _ identity: FileIdentity, output: String? = nil) throws(FileError) {
+        let r = Record(identity: "\(identity)", path: relative, output: output ?? relative)
+        let json = (try? JSONEncoder().encode(r)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        try FileOps.writeAtomically(json + "\n", to: recordPath(relative))
+    }
+
+    private func read(_ path: String) -> Record? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        if let r = try? JSONDecoder().decode(Record.self, from: data) { return r }
+        // Records of versions before 2026-11-30: "IDENTITY\nPATH\n", the result under the photo's own name.
+        let text = String(decoding: data, as: UTF8.self)
         let lines = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
-        guard lines.count == 2, let id = FileIdentity(text: String(lines[0])) else { return false }
-        return id == identity && lines[1].dropLast() == Substring(relative)
+        guard lines.count == 2, FileIdentity(text: String(lines[0])) != nil, lines[1].hasSuffix("\n") else { return nil }
+        let path = String(lines[1].dropLast())
+        return Record(identity: String(lines[0]), path: path, output: path)
+    }
+
+    func matches(_ relative: String, _ identity: FileIdentity) -> Bool { output(relative, identity) != nil }
+
+    /// Where the result of this version of the photo went (relative to the
+    /// outbox), if it was recorded.
+    func output(_ relative: String, _ identity: FileIdentity) -> String? {
+        guard let r = read(recordPath(relative)), FileIdentity(text: r.identity) == identity, r.path == relative else { return nil }
+        return r.output
     }
 
     func remove(_ relative: String) { unlink(recordPath(relative)) }
@@ -38,10 +62,8 @@ struct ProcessedLedger: Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where !name.hasPrefix(".") {
             let path = directory + "/" + name
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            let lines = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
-            guard lines.count == 2 else { unlink(path); continue }
-            if FileOps.lstatInfo(inbox + "/" + String(lines[1].dropLast())) == nil { unlink(path) }
+            guard let r = read(path) else { unlink(path); continue }
+            if FileOps.lstatInfo(inbox + "/" + r.path) == nil { unlink(path) }
         }
     }
 }

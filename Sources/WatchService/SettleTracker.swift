@@ -25,14 +25,20 @@ struct SettleTracker {
     /// a directory named like a photo) is returned at once: it will not change
     /// by waiting and the worker refuses it with a reason.
     mutating func settled(inbox: String, now: ContinuousClock.Instant = .now) -> [String] {
-        var ready: [String] = []
+        settledFiles(inbox: inbox, now: now).map(\.path)
+    }
+
+    /// `settled`, with each file's identity when it settled (nil: not a plain file),
+    /// which the job compares again when it starts.
+    mutating func settledFiles(inbox: String, now: ContinuousClock.Instant = .now) -> [(path: String, identity: FileIdentity?)] {
+        var ready: [(path: String, identity: FileIdentity?)] = []
         for (relative, var candidate) in candidates {
             guard let st = FileOps.lstatInfo(inbox + "/" + relative) else {
                 candidates[relative] = nil
                 continue
             }
             if !FileOps.isRegular(st) {
-                ready.append(relative)
+                ready.append((relative, nil))
                 candidates[relative] = nil
                 continue
             }
@@ -43,10 +49,10 @@ struct SettleTracker {
                 candidates[relative] = candidate
             }
             if now - candidate.stableSince >= settle {
-                ready.append(relative)
+                ready.append((relative, id))
                 candidates[relative] = nil
             }
         }
-        return ready.sorted()
+        return ready.sorted { $0.path < $1.path }
     }
 }

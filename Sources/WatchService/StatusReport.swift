@@ -33,6 +33,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var lastErrorFile: String?
 
     /// The human form of `mtrnnctl status`.
+    /// For people, in a terminal: names and reasons come from uploaders, so
+    /// control characters (escape sequences) are shown escaped (`Printable`).
     public var text: String {
         var lines: [String] = []
         lines.append("mtrnn-watch: \(state.rawValue) (pid \(pid), up \(Self.duration(uptimeSeconds)))")
@@ -57,7 +59,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             lines.append(l)
         }
         if let e = lastError { lines.append("last error: \(e)") }
-        return lines.joined(separator: "\n")
+        return lines.map(Printable.escaped).joined(separator: "\n")
     }
 
     static func duration(_ s: Double) -> String {

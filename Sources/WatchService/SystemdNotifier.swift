@@ -30,7 +30,11 @@ public final class SystemdNotifier: @unchecked Sendable {
         _ = sd_notify(0, state)
     }
 
-    public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
+    /// Each line of a notification is a command to systemd: a file name with a
+    /// newline in STATUS= would send its own (`WATCHDOG_USEC=1`, `STOPPING=1`).
+    static func statusField(_ text: String) -> String { "STATUS=" + Printable.escaped(text) }
+
+    public func ready(status: String) { send("READY=1\n" + Self.statusField(status)) }
 
     /// STATUS=, sent only when the text changed.
     public func status(_ text: String) {
@@ -39,7 +43,7 @@ public final class SystemdNotifier: @unchecked Sendable {
             lastStatus = text
             return true
         }
-        if changed { send("STATUS=\(text)") }
+        if changed { send(Self.statusField(text)) }
     }
 
     /// WATCHDOG=1, rate limited. Called from the worker's progress and from the
@@ -62,5 +66,5 @@ public final class SystemdNotifier: @unchecked Sendable {
         send("RELOADING=1\nMONOTONIC_USEC=\(usec)")
     }
 
-    public func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
+    public func stopping(status: String) { send("STOPPING=1\n" + Self.statusField(status)) }
 }

@@ -1,3 +1,4 @@
+import CSystemd
 @preconcurrency import Glibc
 import Foundation
 
@@ -16,23 +17,31 @@ enum UndecodableNames {
     /// `failedDirectory`. Dot-names and upload names are left alone like any other.
     static func fileAway(in directory: String, to failedDirectory: String) -> (filed: [Filed], unmovable: [Unmovable]) {
         var filed: [Filed] = [], unmovable: [Unmovable] = []
-        for name in undecodable(in: directory) {
+        let names = undecodable(in: directory)
+        if names.isEmpty { return ([], []) }
+        // The folders as opened now, links never followed (see Directory): the inbox
+        // and failed/ belong to uploaders too.
+        guard let source = try? Directory.root(directory) else { return ([], []) }
+        for name in names {
             let shown = escaped(name)
             if InboxNames.isIgnored(shown) { continue }
-            let source = Array(directory.utf8) + [UInt8(ascii: "/")] + name
             var st = stat()
-            guard withCPath(source, { lstat($0, &st) }) == 0, !FileOps.isDirectory(st) else { continue }
+            guard withCPath(name, { fstatat(source.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0, !FileOps.isDirectory(st) else { continue }
             do {
                 try FileOps.makeDirectory(failedDirectory)
-                let target = failedDirectory + "/" + FileOps.uniqueName(in: failedDirectory, for: shown, reserving: ".reason")
-                guard withCPath(source, { src in rename(src, target) }) == 0 else {
-                    throw FileError(operation: "move to \(target):", path: directory + "/" + shown, errno: errno)
+                let failed = try Directory.root(failedDirectory)
+                var target = ""
+                for _ in 0..<100 {
+                    target = failed.uniqueName(for: shown, reserving: ".reason")
+                    if withCPath(name, { mw_rename_noreplace(source.fd, $0, failed.fd, target) }) == 0 { break }
+                    let e = errno
+                    if e != EEXIST { throw FileError(operation: "move to \(failedDirectory)/\(target):", path: directory + "/" + shown, errno: e) }
                 }
-                try FileOps.fsyncPath(failedDirectory, directory: true)
-                try? FileOps.fsyncPath(directory, directory: true)
-                let text = "file: \(shown)\ntime: \(ISO8601DateFormatter().string(from: Date()))\nreason: \(reason)\n"
-                try? FileOps.writeAtomically(text, to: target + ".reason")
-                filed.append(Filed(shownName: shown, movedTo: target))
+                try failed.sync()
+                try? source.sync()
+                let text = "file: \(Printable.escaped(shown))\ntime: \(ISO8601DateFormatter().string(from: Date()))\nreason: \(reason)\n"
+                try? failed.writeAtomically(text, to: target + ".reason")
+                filed.append(Filed(shownName: shown, movedTo: failedDirectory + "/" + target))
             } catch {
                 unmovable.append(Unmovable(shownName: shown, problem: "\(error)"))
             }

@@ -20,6 +20,9 @@ public actor WatchDaemon {
 
     private var settle: SettleTracker
     private var queue: [Job] = []
+    /// The same jobs as `queue`, for membership: a scan of 80,000 files asked
+    /// the array once per file (6 s in which status did not answer).
+    private var queuedJobs: Set<Job> = []
     private var current: Job?
     private var currentTask: Task<JobOutcome, Never>?
     private var paused = false
@@ -64,6 +67,7 @@ public actor WatchDaemon {
 
     public func run() async throws {
         try prepareDirectories()
+        quarantineCrasher()
         server = try ControlServer(path: socketPath, logger: logger) { [weak self] request in
             guard let self else { return ControlResponse(ok: false, error: "mtrnn-watch is stopping") }
             return await self.handle(request)
@@ -157,9 +161,9 @@ public actor WatchDaemon {
     }
 
     private func noteCandidate(_ relative: String) {
-        guard !stopping, !InboxNames.isIgnored((relative as NSString).lastPathComponent) else { return }
+        guard !stopping, !InboxNames.isIgnored(PathName.last(relative)) else { return }
         if current?.relativePath == relative && current?.origin == .inbox { return }
-        if queue.contains(Job(relative)) { return }
+        if queuedJobs.contains(Job(relative)) { return }
         settle.note(relative)
     }
 
@@ -206,7 +210,7 @@ public actor WatchDaemon {
     }
 
     static func looksLikePhoto(_ name: String) -> Bool {
-        ["jpg", "jpeg", "png", "tif", "tiff"].contains((name as NSString).pathExtension.lowercased())
+        ["jpg", "jpeg", "png", "tif", "tiff"].contains(PathName.pathExtension(name).lowercased())
     }
 
     private func tickLoop() async {
@@ -218,10 +222,10 @@ public actor WatchDaemon {
 
     private func tick() {
         let ledger = ProcessedLedger(stateDirectory: config.stateDirectory)
-        for relative in settle.settled(inbox: config.inbox) where !queue.contains(Job(relative)) {
+        for (relative, identity) in settle.settledFiles(inbox: config.inbox) where !queuedJobs.contains(Job(relative)) {
             if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
                ledger.matches(relative, FileIdentity(st)) { continue }
-            enqueue(Job(relative))
+            enqueue(Job(relative, settled: identity))
         }
         if pausedForSpace, ContinuousClock.now - lastSpaceCheck > .seconds(5) {
             lastSpaceCheck = .now
@@ -239,6 +243,7 @@ public actor WatchDaemon {
     }
 
     private func enqueue(_ job: Job, first: Bool = false) {
+        guard queuedJobs.insert(job).inserted else { return }
         if first { queue.insert(job, at: 0) } else { queue.append(job) }
         live.setQueued(queue.count)
         wakeWorker()
@@ -248,6 +253,7 @@ public actor WatchDaemon {
         guard let w = waiter, !paused, !queue.isEmpty else { return }
         waiter = nil
         let job = queue.removeFirst()
+        queuedJobs.remove(job)
         live.setQueued(queue.count)
         current = job
         w.resume(returning: job)
@@ -258,6 +264,7 @@ public actor WatchDaemon {
         if stopping { return nil }
         if !paused, !queue.isEmpty {
             let job = queue.removeFirst()
+            queuedJobs.remove(job)
             live.setQueued(queue.count)
             current = job
             return job
@@ -276,8 +283,10 @@ public actor WatchDaemon {
             notifier.status(live.statusLine())
             let live = self.live
             let notifier = self.notifier
+            let crashGuard = CrashGuard(stateDirectory: config.stateDirectory)
             let runner = JobRunner(config: config, processor: processor, logger: logger,
                                    ledger: ProcessedLedger(stateDirectory: config.stateDirectory),
+                                   crashGuard: crashGuard,
                                    progress: { p in
                                        live.update(p)
                                        notifier.watchdog()
@@ -287,6 +296,10 @@ public actor WatchDaemon {
             currentTask = task
             let outcome = await task.value
             currentTask = nil
+            switch outcome {
+            case .abandoned, .noSpace, .unsettled: crashGuard.end(job, finished: false)
+            default: crashGuard.end(job, finished: true)
+            }
             live.end()
             record(job, outcome)
             if !stopping { live.setState(paused ? .paused : .idle) }
@@ -299,7 +312,7 @@ public actor WatchDaemon {
         switch outcome {
         case .done(let r):
             live.recordDone(r)
-            logger.info("Deblurred \(file) in \(String(format: "%.1f", r.seconds)) s (\(String(format: "%.1f", r.megapixels)) MP, \(r.tiles) tiles)", metadata: [
+            logger.info("Deblurred \(file)\(r.outputName.map { " (result: \($0), an earlier result has its name)" } ?? "") in \(String(format: "%.1f", r.seconds)) s (\(String(format: "%.1f", r.megapixels)) MP, \(r.tiles) tiles)", metadata: [
                 "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "done",
                 "MTRNN_SECONDS": "\(String(format: "%.3f", r.seconds))",
                 "MTRNN_MEGAPIXELS": "\(String(format: "%.3f", r.megapixels))", "MTRNN_TILES": "\(r.tiles)",
@@ -317,6 +330,10 @@ public actor WatchDaemon {
         case .replaced:
             logger.notice("\(file) was replaced while it was processed; the new version will be processed too", metadata: [
                 "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "replaced"])
+            if job.origin == .inbox { settle.note(file) }
+        case .unsettled:
+            logger.info("\(file) changed after it settled (still being written?); it waits until it has not changed for \(config.settleSeconds) s", metadata: [
+                "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "deferred"])
             if job.origin == .inbox { settle.note(file) }
         case .abandoned(let reason):
             if !stopping { live.recordFailure(file: file, reason: reason, counted: false) }
@@ -361,32 +378,61 @@ public actor WatchDaemon {
         }
     }
 
+    /// `retry NAME`: NAME is a path under failed/, as `ls` there shows it, or
+    /// that path written in full (the failed folder's configured path, then
+    /// "/"), with or without ".reason". It is looked up without following
+    /// links, so the answer says nothing about paths outside failed/.
     private func retry(_ file: String?) -> ControlResponse {
         guard var name = file, !name.isEmpty else {
             return ControlResponse(ok: false, error: "retry needs a file: a name in \(config.failed)")
         }
-        if (name as NSString).isAbsolutePath {
-            let cwd = FileManager.default.currentDirectoryPath
-            let failedRoot = (((config.failed as NSString).isAbsolutePath ? config.failed : cwd + "/" + config.failed) as NSString).standardizingPath
-            let absolute = (name as NSString).standardizingPath
-            guard absolute.hasPrefix(failedRoot + "/") else {
-                return ControlResponse(ok: false, error: "\(name) is not in the failed directory \(failedRoot); only failed photos can be retried")
+        let shown = Printable.escaped(name)
+        if name.hasPrefix("/") {
+            let failedRoot = config.failed.hasSuffix("/") ? String(config.failed.dropLast()) : config.failed
+            guard name.hasPrefix(failedRoot + "/") else {
+                return ControlResponse(ok: false, error: "\(shown) is not in the failed directory \(config.failed); only failed photos can be retried")
             }
-            name = String(absolute.dropFirst(failedRoot.count + 1))
+            name = String(name.dropFirst(failedRoot.count + 1))
         }
         if name.hasSuffix(".reason") { name = String(name.dropLast(7)) }
-        let parts = name.split(separator: "/")
-        guard !name.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty,
-              let st = FileOps.lstatInfo(config.failed + "/" + name), FileOps.isRegular(st) else {
-            return ControlResponse(ok: false, error: "no failed photo \(name) in \(config.failed); `ls \(config.failed)` shows what failed")
-        }
+        let notFound = ControlResponse(ok: false, error: "no failed photo \(Printable.escaped(name)) in \(config.failed); `ls \(config.failed)` shows what failed")
+        guard let parts = PathName.components(name), !InboxNames.isTemporaryOutput(parts.last!) else { return notFound }
+        guard let dir = try? Directory.root(config.failed).subdirectory(Array(parts.dropLast())),
+              let st = dir.info(parts.last!), FileOps.isRegular(st) else { return notFound }
         let job = Job(name, origin: .failed)
-        guard current != job, !queue.contains(job) else {
-            return ControlResponse(ok: true, message: "\(name) is already queued for a retry", status: live.report())
+        guard current != job, !queuedJobs.contains(job) else {
+            return ControlResponse(ok: true, message: "\(Printable.escaped(name)) is already queued for a retry", status: live.report())
         }
         enqueue(job, first: true)
         logger.notice("Retrying \(name) from \(config.failed)")
-        return ControlResponse(ok: true, message: "queued \(name) for a retry\(paused ? " (paused: run `mtrnnctl resume`)" : "")", status: live.report())
+        return ControlResponse(ok: true, message: "queued \(Printable.escaped(name)) for a retry\(paused ? " (paused: run `mtrnnctl resume`)" : "")", status: live.report())
+    }
+
+    /// At start-up, after a crash: the photo that was being processed. One
+    /// that took down two runs is filed in failed/ rather than tried a third time.
+    private func quarantineCrasher() {
+        let crashGuard = CrashGuard(stateDirectory: config.stateDirectory)
+        guard let e = crashGuard.recover() else { return }
+        let job = Job(e.path, origin: e.inbox ? .inbox : .failed)
+        // A retry from failed/ is not tried again by itself: say why in its .reason at once.
+        guard e.crashes >= CrashGuard.limit || !e.inbox else {
+            logger.warning("The last run stopped unexpectedly while processing \(e.path); it is tried once more", metadata: [
+                "MTRNN_FILE": "\(e.path)", "MTRNN_OUTCOME": "crashed"])
+            return
+        }
+        let runner = JobRunner(config: config, processor: processor, logger: logger,
+                               ledger: ProcessedLedger(stateDirectory: config.stateDirectory), progress: { _ in })
+        // Only the version that crashed: a new photo under the same name gets its chance.
+        guard let (dir, name) = try? runner.openSource(job), let st = dir.info(name),
+              "\(FileIdentity(st))" == e.identity else {
+            crashGuard.end(job, finished: true)
+            return
+        }
+        let times = e.crashes == 1 ? "when it was retried" : e.crashes == 2 ? "twice" : "\(e.crashes) times"
+        let reason = "it crashed the daemon \(times): mtrnn-watch stopped unexpectedly while processing it (`journalctl -u mtrnn-watch` shows how). It is not tried again automatically; please report it, with the photo if you can. `mtrnnctl retry NAME` (its name in the failed folder) tries once more"
+        let outcome = runner.fail(job, reason, source: dir, name: name)
+        crashGuard.end(job, finished: true)
+        record(job, outcome)
     }
 
     // MARK: reload
@@ -442,6 +488,7 @@ public actor WatchDaemon {
                 try armWatcher()
                 oldWatcher?.stop()
                 queue.removeAll { $0.origin == .inbox }
+                queuedJobs = Set(queue)
                 live.setQueued(queue.count)
                 settle = SettleTracker(settle: settle.settle)
                 scanInbox()

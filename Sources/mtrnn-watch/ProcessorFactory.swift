@@ -34,8 +34,28 @@ enum ProcessorFactory {
     /// MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS (a slow copy with progress) or
     /// hang (never progresses, to trip the watchdog), or photoio[:MEGAPIXELS]
     /// (PhotoIO decode + encode without the network: the reliability tests).
+    /// Any of them aborts the daemon on a file that starts with
+    /// "MTRNN-TEST-CRASH": the crash-loop tests' photo of death.
     static func testProcessor(_ env: [String: String]) -> (any PhotoProcessor)? {
         guard let spec = env["MTRNN_WATCH_TEST_PROCESSOR"] else { return nil }
+        return testProcessor(spec).map(CrashOnMarker.init)
+    }
+
+    /// Aborts, as a decoder bug would, on the marker; otherwise the wrapped processor.
+    struct CrashOnMarker: PhotoProcessor {
+        let inner: any PhotoProcessor
+        var modelDescription: String { inner.modelDescription }
+        func process(input: URL, output: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+            if let h = FileHandle(forReadingAtPath: input.path) {
+                let head = h.readData(ofLength: 16)
+                try? h.close()
+                if head == Data("MTRNN-TEST-CRASH".utf8) { abort() }
+            }
+            return try await inner.process(input: input, output: output, progress: progress)
+        }
+    }
+
+    private static func testProcessor(_ spec: String) -> (any PhotoProcessor)? {
         if spec.hasPrefix("photoio") {
             return PhotoIOTestProcessor(maxMegapixels: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 100)
         }

@@ -19,7 +19,7 @@ struct SocketOptions: ParsableArguments {
             throw ExitCode(1)
         }
         guard response.ok else {
-            FileHandle.standardError.write(Data("mtrnnctl: \(response.error ?? "the daemon refused the request")\n".utf8))
+            FileHandle.standardError.write(Data("mtrnnctl: \(Printable.escaped(response.error ?? "the daemon refused the request"))\n".utf8))
             throw ExitCode(1)
         }
         return response
@@ -51,14 +51,14 @@ struct Pause: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop taking new photos (the current one is finished). Needs the service's group.")
     @OptionGroup var options: SocketOptions
-    func run() throws { print(try options.send(ControlRequest(command: .pause)).message ?? "paused") }
+    func run() throws { print(Printable.escaped(try options.send(ControlRequest(command: .pause)).message ?? "paused")) }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Take photos from the queue again. Needs the service's group.")
     @OptionGroup var options: SocketOptions
-    func run() throws { print(try options.send(ControlRequest(command: .resume)).message ?? "resumed") }
+    func run() throws { print(Printable.escaped(try options.send(ControlRequest(command: .resume)).message ?? "resumed")) }
 }
 
 struct Retry: ParsableCommand {
@@ -72,7 +72,7 @@ struct Retry: ParsableCommand {
         // A path that exists here is sent absolute; anything else as a name in failed/.
         let local = FileManager.default.currentDirectoryPath + "/" + file
         let path = !file.hasPrefix("/") && file.contains("/") && FileManager.default.fileExists(atPath: local) ? local : file
-        print(try options.send(ControlRequest(command: .retry, file: path)).message ?? "queued")
+        print(Printable.escaped(try options.send(ControlRequest(command: .retry, file: path)).message ?? "queued"))
     }
 }
 
@@ -80,5 +80,5 @@ struct Rescan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Look at the whole inbox again (after events were lost). Needs the service's group.")
     @OptionGroup var options: SocketOptions
-    func run() throws { print(try options.send(ControlRequest(command: .rescan)).message ?? "rescanning") }
+    func run() throws { print(Printable.escaped(try options.send(ControlRequest(command: .rescan)).message ?? "rescanning")) }
 }
