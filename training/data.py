@@ -106,9 +106,10 @@ class Photos:
                 img = img[:, 16:-16, 16:-16]
             self.images.append(img.contiguous().to(device))
 
-    def random_ladder(self, rng, size, linear, dynamic_p=0.3, max_speed=3.0, index=None, smooth=False):
+    def random_ladder(self, rng, size, linear, dynamic_p=0.3, max_speed=3.0, index=None, smooth=False,
+                      log_speed=False):
         img = self.images[rng.integers(len(self.images)) if index is None else index]
-        return synth_ladder(img, rng, size, linear, dynamic_p, max_speed, smooth)
+        return synth_ladder(img, rng, size, linear, dynamic_p, max_speed, smooth, log_speed)
 
 
 def _affine_grid(n, size, src, tx, ty, rot, zoom):
@@ -125,10 +126,12 @@ def _affine_grid(n, size, src, tx, ty, rot, zoom):
     return torch.stack([sx / (src - 1) * 2 - 1, sy / (src - 1) * 2 - 1], -1)
 
 
-def _path(rng, n, max_speed, device="cpu"):
-    """A smooth random camera path over n sub-frames centred on 0."""
+def _path(rng, n, max_speed, device="cpu", log_speed=False):
+    """A smooth random camera path over n sub-frames centred on 0. `log_speed`:
+    draw the speed log-uniformly, so that short blur (most real photos) stays
+    as common as with a small `max_speed` while long blur is still seen."""
     k = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
-    speed = rng.uniform(0.2, max_speed)
+    speed = math.exp(rng.uniform(math.log(0.2), math.log(max_speed))) if log_speed else rng.uniform(0.2, max_speed)
     ang = rng.uniform(0, 2 * math.pi)
     acc = rng.normal(0, 0.08, 2)
     jit = rng.normal(0, 0.15, (n, 2)).cumsum(0) * 0.3  # a little hand shake
@@ -148,7 +151,7 @@ def _fine(path, q):
                                align_corners=True)[0, 0] for t in path)
 
 
-def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0, smooth=False):
+def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0, smooth=False, log_speed=False):
     """`smooth`: render enough sub-frames between frames that consecutive ones
     are at most about 1 px apart, so that long blur is a smooth streak, not
     13 ghost copies (needed above about 2 px per frame; the validation sets
@@ -163,10 +166,10 @@ def synth_ladder(img, rng, size, linear, dynamic_p=0.3, max_speed=3.0, smooth=Fa
         _, H, W = img.shape
     y, x = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
     crop = img[:, y:y + src, x:x + src].float() / 255
-    cam = _path(rng, n, max_speed, img.device)
+    cam = _path(rng, n, max_speed, img.device, log_speed)
     obj_path = None
     if rng.random() < dynamic_p:  # a second layer (an object) moving on its own
-        obj_path = _path(rng, n, max_speed * 1.5, img.device)
+        obj_path = _path(rng, n, max_speed * 1.5, img.device, log_speed)
         # the object: another region of the photo, under a soft elliptical mask that moves with it
         y2, x2 = int(rng.integers(H - src + 1)), int(rng.integers(W - src + 1))
         a, b = rng.uniform(0.15, 0.45, 2)

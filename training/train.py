@@ -75,6 +75,9 @@ def parse(argv=None):
     ap.add_argument("--photo-smooth", type=int, default=0,
                     help="render synthetic blur as a smooth streak (sub-frames at most ~1 px apart) "
                          "instead of 13 sub-frames")
+    ap.add_argument("--photo-log-speed", type=int, default=0,
+                    help="draw the synthetic speed log-uniformly in [0.2, max] instead of uniformly, so that "
+                         "a large --photo-max-speed does not crowd out short blur")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--halve-every", type=int, default=20000)
@@ -188,7 +191,8 @@ class Trainer:
             src = self.photos if i < n_photo else self.gopro
             # Flat or static crops carry no deblurring signal; of `pick`
             # candidates keep the one whose TL13 differs most from its TL1.
-            kw = dict(max_speed=self.a.photo_max_speed, smooth=bool(self.a.photo_smooth)) if src is self.photos else {}
+            kw = dict(max_speed=self.a.photo_max_speed, smooth=bool(self.a.photo_smooth),
+                      log_speed=bool(self.a.photo_log_speed)) if src is self.photos else {}
             cands = [src.random_ladder(self.rng, self.a.crop, lin, **kw) for _ in range(max(1, self.a.pick))]
             lad = max(cands, key=lambda c: float((c[13] - c[1]).abs().mean()))
             lads.append(data.augment(lad, self.rng))
