@@ -7,7 +7,15 @@ then checks that nothing was lost, half-written or visibly processed twice.
       [--pipeline photoio|copy|real] [--weights FILE] [--seed N] [--keep]
 
 Pipelines: photoio (default: PhotoIO decode + encode, no network), copy (the
-fake), real (the deblur pipeline; give --weights). Prints a summary and a JSON
+fake), real (the deblur pipeline; give --weights).
+
+--targeted F: in that share of the runs the daemon kills itself at one step of
+a job chosen at random (MTRNN_WATCH_TEST_KILL_AT: after staging, after
+encoding, between recording and renaming the result, after renaming, after
+archiving), where random kills seldom land. --same-name F: that share of the
+photos reuse the name of an earlier one (camera counters repeat), dropped once
+the earlier one has left the inbox: each must get its own result (NAME-N.EXT),
+none replaced. Prints a summary and a JSON
 line starting with "crash-harness:" (the figures in docs/RELIABILITY.md); exits
 1 if any check fails. Needs Pillow to make and decode the photos."""
 import argparse, hashlib, io, json, os, random, shutil, signal, subprocess, sys, tempfile, time
@@ -46,6 +54,8 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--max-delay", type=float, default=0.4, help="longest run before a kill (s)")
+    ap.add_argument("--targeted", type=float, default=0.3, help="share of runs killed at a chosen step (see above)")
+    ap.add_argument("--same-name", type=float, default=0.15, help="share of photos reusing an earlier name")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     root = tempfile.mkdtemp(prefix="mtrnn-crash-")
@@ -59,28 +69,57 @@ def main():
         env["MTRNN_WATCH_TEST_PROCESSOR"] = "photoio" if a.pipeline == "photoio" else "copy:0.02"
     log = open(os.path.join(root, "daemon.log"), "ab")
 
-    photos = {}
+    photos = {}   # id -> (name, digest, size, data)
     for i in range(a.photos):
         name, data, size = make_photo(rng, i)
-        photos[name] = (hashlib.sha256(data).hexdigest(), size, data)
+        if i > 0 and rng.random() < a.same_name:
+            name = photos[rng.randrange(i)][0]
+            ext = name.rsplit(".", 1)[1]
+            b = io.BytesIO()   # same name, so the same format as the earlier one
+            Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3))).save(
+                b, {"jpg": "JPEG", "png": "PNG", "tif": "TIFF"}[ext])
+            data = b.getvalue()
+        photos[i] = (name, hashlib.sha256(data).hexdigest(), size, data)
     pending = list(photos)
     def feed(n):
         for _ in range(min(n, len(pending))):
-            name = pending.pop(0)
+            # A name still waiting in the inbox is not replaced: the uploader would lose
+            # their own photo, not the daemon. It waits for a later feed.
+            waiting = set(os.listdir(os.path.join(root, "inbox")))
+            ready = [i for i in pending if photos[i][0] not in waiting]
+            if not ready: return
+            i = ready[0]
+            pending.remove(i)
+            name, data = photos[i][0], photos[i][3]
+            waiting.add(name)
             # Half arrive rsync-style (dot-name, then rename), half by a plain write.
             if rng.random() < 0.5:
                 tmp = os.path.join(root, "inbox", "." + name + ".part")
-                with open(tmp, "wb") as f: f.write(photos[name][2])
+                with open(tmp, "wb") as f: f.write(data)
                 os.rename(tmp, os.path.join(root, "inbox", name))
             else:
-                with open(os.path.join(root, "inbox", name), "wb") as f: f.write(photos[name][2])
+                with open(os.path.join(root, "inbox", name), "wb") as f: f.write(data)
 
-    phases, exits = {}, {}
+    phases, exits, targeted = {}, {}, {}
+    points = ["staged", "encoded", "recorded", "renamed", "archived"]
     start = time.time()
     for k in range(a.kills):
         feed(-(-len(pending) // (a.kills - k)))  # spread the photos over the cycles
         spawned = time.time()
-        p = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=log)
+        run_env = env
+        if rng.random() < a.targeted:
+            point = rng.choice(points)
+            run_env = dict(env, MTRNN_WATCH_TEST_KILL_AT=point, MTRNN_WATCH_TEST_KILL_P="0.5")
+        else:
+            point = None
+        p = subprocess.Popen(args, cwd=root, env=run_env, stdout=log, stderr=log)
+        if point:
+            try: p.wait(timeout=3)
+            except subprocess.TimeoutExpired: pass
+            ph = f"targeted: {point}" if p.returncode == -signal.SIGKILL else f"targeted: {point} (not reached)"
+            if p.poll() is None: p.send_signal(signal.SIGKILL); p.wait()
+            targeted[ph] = targeted.get(ph, 0) + 1
+            continue
         if rng.random() < 0.2:
             time.sleep(rng.uniform(0.0, 0.3))  # during start-up (scan, temp clean-up, ledger)
         else:
@@ -102,11 +141,20 @@ def main():
         phases[ph] = phases.get(ph, 0) + 1
     feed(len(pending))
     # The last run: let it finish everything, then stop it politely.
+    spawned = time.time()
     p = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=log)
     deadline = time.time() + max(120, a.photos * (30 if a.pipeline == "real" else 0.5))
+    # Up (a fresh control socket: its SIGTERM handler is in place) before it may be stopped.
+    sock = os.path.join(root, "state", "control.sock")
+    while time.time() < deadline and p.poll() is None:
+        try:
+            if os.stat(sock).st_mtime >= spawned - 0.01: break
+        except FileNotFoundError: pass
+        time.sleep(0.01)
     def visible(d): return [n for n in os.listdir(os.path.join(root, d)) if not n.startswith(".")]
     while time.time() < deadline:
-        if not visible("inbox") and len(visible("outbox")) + len([n for n in visible("failed") if not n.endswith(".reason")]) >= a.photos:
+        if pending: feed(len(pending))
+        if not pending and not visible("inbox") and len(visible("outbox")) + len([n for n in visible("failed") if not n.endswith(".reason")]) >= a.photos:
             break
         time.sleep(0.2)
     time.sleep(0.5)
@@ -121,43 +169,71 @@ def main():
     hidden = [os.path.join(d, n) for d in ("outbox", "archive", "failed") for n in os.listdir(os.path.join(root, d)) if n.startswith(".")]
     if hidden: problems.append(f"left-over temporary files: {hidden[:5]}")
     if inbox: problems.append(f"still in the inbox: {inbox[:5]}")
-    extra = sorted(set(outbox) - set(photos)) + sorted(set(archive) - set(photos))
-    if extra: problems.append(f"duplicates or strangers (processed twice visibly?): {extra[:5]}")
-    done = failed_ok = 0
-    for name, (digest, size, _) in photos.items():
-        if name in outbox:
+    # Photos dropped under one name: their results are NAME, NAME-1, ... (never
+    # one replacing another), as are their archived originals and failed copies.
+    def stem_ext(n):
+        stem, ext = n.rsplit(".", 1)
+        return stem, ext
+    def group_of(n):
+        stem, ext = stem_ext(n)
+        base = stem.rsplit("-", 1)[0] if "-" in stem and stem.rsplit("-", 1)[1].isdigit() else stem
+        return base + "." + ext
+    groups = {}
+    for i, (name, digest, size, _) in photos.items(): groups.setdefault(name, []).append(i)
+    def members(listing): 
+        out = {}
+        for n in listing:
+            if n.endswith(".reason"): continue
+            out.setdefault(group_of(n), []).append(n)
+        return out
+    out_g, arc_g, fail_g = members(outbox), members(archive), members(failed)
+    strangers = sorted(set(out_g) - set(groups)) + sorted(set(arc_g) - set(groups))
+    if strangers: problems.append(f"strangers in the outbox or archive: {strangers[:5]}")
+    done = failed_ok = quarantined = 0
+    for name, ids in groups.items():
+        outs, arcs, fails = out_g.get(name, []), arc_g.get(name, []), fail_g.get(name, [])
+        if len(outs) + len(fails) != len(ids):
+            problems.append(f"{name}: {len(ids)} dropped, {len(outs)} results and {len(fails)} in failed/ "
+                            f"(lost, or visibly processed twice)")
+        if len(arcs) != len(outs): problems.append(f"{name}: {len(outs)} results but {len(arcs)} originals archived")
+        sizes = sorted(photos[i][2] for i in ids)
+        for o in outs:
             try:
-                with Image.open(os.path.join(root, "outbox", name)) as im:
+                with Image.open(os.path.join(root, "outbox", o)) as im:
                     im.load()
-                    if im.size != size: problems.append(f"{name}: output is {im.size}, input {size}")
+                    if im.size not in sizes: problems.append(f"{o}: output is {im.size}, inputs {sizes}")
             except Exception as e:
-                problems.append(f"{name}: output does not decode ({e})")
-            if name not in archive: problems.append(f"{name}: in the outbox but its original is not archived")
-            elif hashlib.sha256(open(os.path.join(root, "archive", name), "rb").read()).hexdigest() != digest:
-                problems.append(f"{name}: archived original differs from what was dropped")
-            done += 1
-        elif name in failed:
-            if not os.path.exists(os.path.join(root, "failed", name + ".reason")): problems.append(f"{name}: in failed/ without a .reason")
-            failed_ok += 1
-        else:
-            problems.append(f"{name}: lost (neither in the outbox nor in failed/)")
+                problems.append(f"{o}: output does not decode ({e})")
+        digests = [photos[i][1] for i in ids]
+        for o in arcs:
+            if hashlib.sha256(open(os.path.join(root, "archive", o), "rb").read()).hexdigest() not in digests:
+                problems.append(f"{o}: archived original differs from what was dropped")
+        for f in fails:
+            rpath = os.path.join(root, "failed", f + ".reason")
+            if not os.path.exists(rpath): problems.append(f"{f}: in failed/ without a .reason"); continue
+            if "crashed the daemon" in open(rpath, encoding="utf-8", errors="replace").read(): quarantined += 1
+        done += len(outs)
+        failed_ok += len(fails)
     text = open(os.path.join(root, "daemon.log"), "rb").read().decode("utf-8", "replace")
     deblurred = {}
     for line in text.splitlines():
         if line.startswith("<6>Deblurred "):
             n = line.split(" ")[1]
             deblurred[n] = deblurred.get(n, 0) + 1
-    again = sum(1 for v in deblurred.values() if v > 1)
+    again = sum(1 for n, v in deblurred.items() if v > len(groups.get(n, [])))
     already = text.count("was already deblurred by an earlier run")
     removed_tmp = text.count("Removed an unfinished result")
     summary = {"photos": a.photos, "kills": a.kills, "pipeline": a.pipeline, "seed": a.seed,
                "in_outbox": done, "in_failed": failed_ok, "lost": a.photos - done - failed_ok,
-               "kill_phases": phases, "early_exits": exits, "final_exit": final_rc,
+               "quarantined_after_two_kills": quarantined, "same_name_photos": a.photos - len(groups),
+               "kill_phases": phases, "targeted_kills": targeted, "early_exits": exits, "final_exit": final_rc,
                "deblurred_again_after_kill": again, "only_filed_after_kill": already,
                "unfinished_results_removed": removed_tmp, "problems": len(problems), "seconds": round(elapsed, 1)}
     for pr in problems[:30]: print("PROBLEM:", pr)
     print(f"crash harness: {a.photos} photos, {a.kills} SIGKILLs ({a.pipeline}): {done} in the outbox, "
-          f"{failed_ok} in failed/, {summary['lost']} lost, {len(problems)} problems; kills by phase {phases}; "
+          f"{failed_ok} in failed/ ({quarantined} of them after being in progress at two kills), "
+          f"{summary['lost']} lost, {len(problems)} problems; {a.photos - len(groups)} photos under a name already used; "
+          f"kills by phase {phases}; targeted kills {targeted}; "
           f"{again} photos deblurred again after a kill (same name, invisible), {already} only filed, "
           f"{removed_tmp} unfinished results removed at start; {elapsed:.0f} s")
     print("crash-harness:", json.dumps(summary))

@@ -4,7 +4,7 @@
 # PyTorch fixtures, codecs and metadata, tiling, daemon, CLI, bad input,
 # resource faults), the conformance run over the public test suites
 # (scripts/conformance.sh), the unit-file checks, a short fuzzing run, the
-# crash harness and the end-to-end test under a real systemd (systemd-nspawn).
+# crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
 #   FUZZ_SECONDS=60 (per fuzz target)   QUICK=1 (Swift tests, conformance run and unit checks only)
 set -euo pipefail
@@ -44,6 +44,8 @@ if [ "${QUICK:-0}" != 1 ]; then
     SKIP_BUILD=1 scripts/crash-harness.sh
     # and once through the real MT-RNN pipeline (it caught a crash the fakes could not)
     PIPELINE=real WEIGHTS=Models/mtrnn.safetensors PHOTOS=30 KILLS=12 SKIP_BUILD=1 scripts/crash-harness.sh
+    section "hostile uploader (issue 16: unprivileged daemon, 1,000 random names, real notify socket)"
+    SKIP_BUILD=1 scripts/hostile-uploader.sh
     section "end to end under systemd-nspawn"
     SKIP_BUILD=1 scripts/e2e-nspawn.sh
 fi

@@ -96,6 +96,7 @@ struct JobRunner: Sendable {
             return .abandoned(reason: "cannot stage a copy: \(error)")
         }
         defer { unlink(staged) }
+        TestFaults.point("staged")
         // Rewritten while it was copied: the copy may be half old, half new.
         var after = stat()
         if fstat(fd, &after) == 0, FileIdentity(after) != identity { return .unsettled }
@@ -138,14 +139,31 @@ struct JobRunner: Sendable {
             let synced = fsync(written)
             close(written)
             if synced != 0 { throw FileError(operation: "fsync", path: output.path + "/" + temporary, errno: errno) }
+            TestFaults.point("encoded")
             // Never over an earlier result: camera counters repeat, and a photo
             // dropped again under the same name is another photo. The result takes
-            // NAME-N.EXT instead. Rename first, then record: a crash between the two
-            // means the photo is deblurred again, its second result beside the first.
-            resultName = try Directory.move(output, temporary, to: output, as: name)
-            if job.origin == .inbox {
-                try ledger.record(relative, identity, output: (parents + [resultName]).joined(separator: "/"))
+            // NAME-N.EXT instead. The name is recorded first, then taken: after a
+            // crash between the two, the record names a result that is not there
+            // (the name was free, and only this daemon writes the outbox), so the
+            // photo is deblurred again under a free name, not twice.
+            var taken: String?
+            for _ in 0..<100 where taken == nil {
+                let candidate = output.uniqueName(for: name)
+                if job.origin == .inbox {
+                    try ledger.record(relative, identity, output: (parents + [candidate]).joined(separator: "/"))
+                    TestFaults.point("recorded")
+                }
+                do {
+                    try Directory.renameNoReplace(output, temporary, output, candidate)
+                    taken = candidate
+                } catch {
+                    if error.errno != EEXIST { throw error }
+                }
             }
+            guard let taken else { throw FileError(operation: "rename", path: output.path + "/" + name, errno: EEXIST) }
+            try output.sync()
+            resultName = taken
+            TestFaults.point("renamed")
         } catch {
             output.removeIfPresent(temporary)
             if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
@@ -174,6 +192,7 @@ struct JobRunner: Sendable {
                 let parents = Array(PathName.components(job.relativePath)!.dropLast())
                 let archive = try Directory.root(config.archive, create: true).subdirectory(parents, create: true)
                 try Directory.move(source, name, to: archive, as: name)
+                TestFaults.point("archived")
             }
             if job.origin == .failed { source.removeIfPresent(name + ".reason") }
             if config.originals != .keep || job.origin == .failed { ledger.remove(job.relativePath) }
