@@ -34,6 +34,8 @@ public actor WatchDaemon {
     private var watcher: InboxWatcher?
     private var server: ControlServer?
     private var lockFD: Int32 = -1
+    /// Photos left in the inbox by a resource fault: when to try each again.
+    private var abandoned: [String: (attempts: Int, due: ContinuousClock.Instant)] = [:]
     /// Non-UTF-8 names that could not be moved, reported once rather than on every scan.
     private var reportedUnmovable: Set<String> = []
 
@@ -220,7 +222,16 @@ public actor WatchDaemon {
         }
     }
 
+    /// 5 s, 10 s, 20 s, ... at most 5 minutes.
+    static func abandonedRetryDelay(attempts: Int) -> Int { min(300, 5 << min(max(attempts - 1, 0), 6)) }
+
     private func tick() {
+        let now = ContinuousClock.now
+        for (file, entry) in abandoned where entry.due <= now {
+            if FileOps.lstatInfo(config.inbox + "/" + file) == nil { abandoned[file] = nil; continue }
+            abandoned[file]?.due = now + .seconds(3600 * 24 * 365)   // until its outcome sets it again
+            noteCandidate(file)
+        }
         let ledger = ProcessedLedger(stateDirectory: config.stateDirectory)
         for (relative, identity) in settle.settledFiles(inbox: config.inbox) where !queuedJobs.contains(Job(relative)) {
             if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
@@ -309,6 +320,7 @@ public actor WatchDaemon {
 
     private func record(_ job: Job, _ outcome: JobOutcome) {
         let file = job.relativePath
+        if case .abandoned = outcome {} else if job.origin == .inbox { abandoned[file] = nil }
         switch outcome {
         case .done(let r):
             live.recordDone(r)
@@ -337,7 +349,16 @@ public actor WatchDaemon {
             if job.origin == .inbox { settle.note(file) }
         case .abandoned(let reason):
             if !stopping { live.recordFailure(file: file, reason: reason, counted: false) }
-            logger.warning("Left \(file) where it is: \(reason)", metadata: [
+            var retry = ""
+            if !stopping, job.origin == .inbox {
+                // A resource fault (a folder it cannot create, a file it cannot move) may
+                // pass: try again later, backing off, rather than only after a restart.
+                let attempts = (abandoned[file]?.attempts ?? 0) + 1
+                let delay = Self.abandonedRetryDelay(attempts: attempts)
+                abandoned[file] = (attempts, .now + .seconds(delay))
+                retry = "; trying again in \(delay) s"
+            }
+            logger.warning("Left \(file) where it is: \(reason)\(retry)", metadata: [
                 "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "abandoned", "MTRNN_REASON": "\(reason)"])
         case .noSpace(let reason):
             live.recordFailure(file: file, reason: "disk full: \(reason)", counted: false)

@@ -207,6 +207,27 @@ import Testing
         #expect(await e.stop() == 0)
     }
 
+    /// Item 15: a photo left in the inbox by a resource fault (here: the
+    /// outbox folder it needs cannot be made) was tried again only after a
+    /// restart. Now again after 5 s, 10 s, ...
+    @Test(.timeLimit(.minutes(1)))
+    func anAbandonedPhotoIsTriedAgainWithoutARestart() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box, arguments: ["--recursive"])
+        #expect(await d.waitReady())
+        box.write("outbox/sub", Array("a file where the folder must go".utf8))
+        mkdir(box.path("inbox/sub"), 0o755)
+        box.write("inbox/sub/a.jpg", fakeJPEG("a"))
+        #expect(await eventually { d.log.contains("Left sub/a.jpg where it is") }, "\(d.log)")
+        #expect(d.log.contains("trying again in 5 s"))
+        unlink(box.path("outbox/sub"))
+        #expect(await eventually(12) { box.read("outbox/sub/a.jpg") == fakeJPEG("a") }, "\(d.log)")
+        #expect(await d.stop() == 0)
+        #expect(WatchDaemon.abandonedRetryDelay(attempts: 1) == 5)
+        #expect(WatchDaemon.abandonedRetryDelay(attempts: 3) == 20)
+        #expect(WatchDaemon.abandonedRetryDelay(attempts: 50) == 300)
+    }
+
     /// A crash once is not the photo's fault: it is tried again (a kill -9, an
     /// out-of-memory kill of another process's making).
     @Test func oneCrashIsTriedAgain() async throws {
