@@ -121,6 +121,14 @@ import Testing
         c.append(.named(Array("quote\"s and 'apostrophes' $(id) ;rm -rf.jpg".utf8)))
         c.append(.named(Array("back\\slash.jpg".utf8)))
         c.append(.named(Array((String(repeating: "L", count: 251) + ".jpg").utf8)))  // NAME_MAX
+        // Issue 16: one-character names crashed the daemon (SIGILL in Foundation),
+        // and names could inject sd_notify commands or terminal sequences.
+        c.append(.named(Array("y".utf8)))
+        c.append(.named(Array("ab".utf8)))
+        c.append(.named(Array("abc".utf8)))
+        c.append(.named(Array("inj\nWATCHDOG_USEC=1\nSTOPPING=1\n.jpg".utf8)))
+        c.append(.named(Array("\u{1B}]0;owned\u{07}\u{1B}[2J.jpg".utf8)))
+        c.append(.named(Array("rtl\u{202E}gpj.exe".utf8)))
         return c
     }
 
