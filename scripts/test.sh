@@ -6,7 +6,7 @@
 # (scripts/conformance.sh), the unit-file checks, a short fuzzing run, the
 # crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
-#   FUZZ_SECONDS=60 (per fuzz target)   QUICK=1 (Swift tests, conformance run and unit checks only)
+#   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run and unit checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -38,8 +38,8 @@ scripts/conformance.sh
 section "unit files, man pages"
 scripts/check-unit.sh
 if [ "${QUICK:-0}" != 1 ]; then
-    section "fuzzing (${FUZZ_SECONDS:-30} s per target)"
-    scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+    section "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+    scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
     section "crash harness"
     SKIP_BUILD=1 scripts/crash-harness.sh
     # and once through the real MT-RNN pipeline (it caught a crash the fakes could not)
