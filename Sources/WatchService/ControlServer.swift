@@ -213,7 +213,9 @@ public final class ControlServer: @unchecked Sendable {
                 let e = errno
                 if e == EAGAIN || e == EWOULDBLOCK { return }
                 if e == EINTR || e == ECONNABORTED { continue }
-                // EMFILE, ENFILE, ENOBUFS, ENOMEM: try again in a while.
+                // Out of descriptors: an idle connection makes room, if there is one.
+                if (e == EMFILE || e == ENFILE) && evict(toAdmit: nil) { continue }
+                // Else (or ENOBUFS, ENOMEM): try again in a while.
                 if lastAcceptFailureReport.map({ ContinuousClock.now - $0 > .seconds(60) }) ?? true {
                     lastAcceptFailureReport = .now
                     logger.warning("Control socket: cannot accept a connection: \(String(cString: strerror(e))); trying again in 0.1 s")
@@ -244,7 +246,7 @@ public final class ControlServer: @unchecked Sendable {
         connections[victim.fd] = nil
         evictedSinceReport += 1
         if lastEvictionReport.map({ ContinuousClock.now - $0 > .seconds(60) }) ?? true {
-            logger.warning("Control socket: \(limits.maxConnections) connections open; closed \(evictedSinceReport) that had sent no request (the latest from uid \(victim.peer.map { String($0.uid) } ?? "unknown"))")
+            logger.warning("Control socket: \(connections.count + 1) connections open (at most \(limits.maxConnections), and as many as file descriptors allow); closed \(evictedSinceReport) that had sent no request (the latest from uid \(victim.peer.map { String($0.uid) } ?? "unknown"))")
             lastEvictionReport = .now
             evictedSinceReport = 0
         }
