@@ -55,6 +55,7 @@ public final class ControlServer: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var stopped = false
+    private var pipeClosed = false
     private var thread: Thread?
     private var currentAccess: ControlAccess
     /// Answers ready to be sent: connection id and the bytes.
@@ -135,9 +136,29 @@ public final class ControlServer: @unchecked Sendable {
 
     private var isStopped: Bool { lock.withLock { stopped } }
 
+    /// Under the lock, so that a request finishing after the loop has closed
+    /// the pipe never writes to a descriptor number reused by another file.
     private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        lock.withLock {
+            guard !pipeClosed else { return }
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+        }
+    }
+
+    private func closeDescriptors() {
+        lock.withLock {
+            guard !pipeClosed else { return }
+            pipeClosed = true
+            close(fd)
+            close(wakeRead)
+            close(wakeWrite)
+        }
+    }
+
+    deinit {
+        // Never started (the loop holds the server while it runs, and closes them itself).
+        closeDescriptors()
     }
 
     // MARK: the loop
@@ -167,9 +188,7 @@ public final class ControlServer: @unchecked Sendable {
         defer {
             for c in connections.values { close(c.fd) }
             connections.removeAll()
-            close(fd)
-            close(wakeRead)
-            close(wakeWrite)
+            closeDescriptors()
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !isStopped {
