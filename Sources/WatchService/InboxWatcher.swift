@@ -105,7 +105,8 @@ public final class InboxWatcher: @unchecked Sendable {
     ///   - pollSeconds: above 0, poll the inbox (no inotify).
     ///   - fallbackPollSeconds: how often folders inotify refused are rescanned.
     ///   - onCoverageChange: told when folders stop or start being watched
-    ///     (from `init` too, before it returns); `coverage` says the same.
+    ///     (from `init` too, before it returns; never after `stop()`);
+    ///     `coverage` says the same.
     public convenience init(inbox: String, recursive: Bool, pollSeconds: Double, fallbackPollSeconds: Double = 10,
                             onCoverageChange: (@Sendable (WatchCoverage) -> Void)? = nil,
                             logger: Logger, emit: @escaping @Sendable (WatchEvent) -> Void) throws(FileError) {
@@ -258,7 +259,8 @@ public final class InboxWatcher: @unchecked Sendable {
         } else if now.isComplete {
             logger.notice("inotify watches all of \(inbox) again (\(now.watched) folders)")
         }
-        onCoverageChange?(now)
+        // A watcher replaced on reload says no more: the new one speaks for the inbox.
+        if !isStopped { onCoverageChange?(now) }
     }
 
     /// Tries the refused folders again (shallowest first), dropping those gone;

@@ -129,6 +129,12 @@ import Testing
         // Removed while refused: dropped on the next tick.
         rmdir(box.path("inbox/new"))
         #expect(await eventually(3) { s.watcher.coverage.isComplete })
+        // Stopped (replaced on reload), it tells the daemon nothing more.
+        let told = s.recorder.reports.count
+        s.watcher.stop()
+        mkdir(box.path("inbox/later"), 0o755)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(s.recorder.reports.count == told)
     }
 
     @Test(.timeLimit(.minutes(1))) func theInboxItselfBeyondTheLimitIsPolled() async throws {
