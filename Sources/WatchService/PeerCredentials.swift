@@ -24,8 +24,13 @@ public struct PeerCredentials: Sendable, Equatable {
     }
 
     public func mayChangeState(daemonUID: uid_t = getuid(), daemonGID: gid_t = getgid()) -> Bool {
-        if uid == 0 || uid == daemonUID || gid == daemonGID { return true }
-        return Self.groups(ofUID: uid, primary: gid).contains(daemonGID)
+        ControlAccess(serviceUID: daemonUID, operatorGID: daemonGID).permits(self)
+    }
+
+    /// Whether the peer is in `gid`: as its primary group, or as a supplementary
+    /// one in the group database.
+    public func isMember(of gid: gid_t) -> Bool {
+        self.gid == gid || Self.groups(ofUID: uid, primary: self.gid).contains(gid)
     }
 
     /// The peer's supplementary groups from the group database; reading
@@ -42,5 +47,67 @@ public struct PeerCredentials: Sendable, Equatable {
             guard getgrouplist(name, primary, &groups, &count) >= 0 else { return [primary] }
         }
         return Array(groups.prefix(Int(count)))
+    }
+}
+
+/// Who may send the control commands that change the daemon's state (pause,
+/// resume, retry, rescan): root, the service user, and members of one group,
+/// the operator group. Anyone may ask for the status.
+///
+/// By default the operator group is the daemon's own group (the group that
+/// may write the inbox); `operator_group` in the configuration names another.
+public struct ControlAccess: Sendable, Equatable, CustomStringConvertible {
+    public var serviceUID: uid_t
+    public var operatorGID: gid_t
+    /// The operator group's name, for messages.
+    public var groupName: String
+
+    public init(serviceUID: uid_t = getuid(), operatorGID: gid_t = getgid()) {
+        self.serviceUID = serviceUID
+        self.operatorGID = operatorGID
+        self.groupName = Self.groupName(operatorGID)
+    }
+
+    /// `operator_group` as configured: a group name, or a number; nil or empty
+    /// keeps the daemon's own group.
+    public init(operatorGroup: String?, serviceUID: uid_t = getuid()) throws(UnknownGroup) {
+        guard let name = operatorGroup?.trimmingCharacters(in: .whitespaces), !name.isEmpty else {
+            self.init(serviceUID: serviceUID)
+            return
+        }
+        guard let gid = Self.groupID(name) else { throw UnknownGroup(name: name) }
+        self.init(serviceUID: serviceUID, operatorGID: gid)
+    }
+
+    public struct UnknownGroup: Error, CustomStringConvertible {
+        public var name: String
+        public var description: String { "operator_group: there is no group \(name) on this system (`getent group \(name)` finds none); create it with `groupadd \(name)`, or name an existing group" }
+    }
+
+    public func permits(_ peer: PeerCredentials) -> Bool {
+        peer.uid == 0 || peer.uid == serviceUID || peer.isMember(of: operatorGID)
+    }
+
+    /// For the refusal: "root, the service user and members of group NAME".
+    public var whoMay: String { "root, the service user and members of group \(groupName)" }
+    public var description: String { "uid 0, uid \(serviceUID) and group \(groupName) (\(operatorGID))" }
+
+    static func groupName(_ gid: gid_t) -> String {
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        if getgrgid_r(gid, &group, &buffer, buffer.count, &result) == 0, result != nil, let name = group.gr_name {
+            return String(cString: name)
+        }
+        return String(gid)
+    }
+
+    static func groupID(_ name: String) -> gid_t? {
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        if getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil { return group.gr_gid }
+        if let n = UInt32(name) { return n }
+        return nil
     }
 }

@@ -39,12 +39,16 @@ enum UnixSocket {
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if r < 0 || Glibc.listen(fd, 16) < 0 {
+        if r < 0 || Glibc.listen(fd, 128) < 0 {
             let e = errno
             close(fd)
             throw FileError(operation: "listen on", path: path, errno: e)
         }
         return fd
+    }
+
+    static func setNonBlocking(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     }
 
     static func setTimeout(_ fd: Int32, seconds: Int) {

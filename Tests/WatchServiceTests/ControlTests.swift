@@ -57,6 +57,49 @@ import Testing
         #expect(await d.stop() == 0)
     }
 
+    /// Issue 16: one byte every 1.5 s from any local user kept root's
+    /// `mtrnnctl status` from an answer.
+    @Test(.timeLimit(.minutes(1))) func statusAnswersWhileAnotherClientTricklesBytes() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box)
+        #expect(await d.waitReady())
+        let loris = try ControlServerTests.SlowSender(path: box.socket, bytes: Array("{\"version\":1,".utf8), every: .milliseconds(1500))
+        try await Task.sleep(for: .milliseconds(300))
+        for _ in 0..<2 {
+            let start = ContinuousClock.now
+            let r = ctl(box, ["status"])
+            let took = ContinuousClock.now - start
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(took < .seconds(1), "mtrnnctl status took \(took) behind a slow client")
+        }
+        #expect(loris.closedAfter == nil || loris.closedAfter! < .seconds(3))
+        await d.stop()
+    }
+
+    /// Idle connections past the daemon's file descriptors (EMFILE on accept)
+    /// make room rather than leave a client waiting in the backlog.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit")), .timeLimit(.minutes(1)))
+    func idleConnectionsPastTheDescriptorLimitDoNotStarveStatus() async throws {
+        let box = try Sandbox()
+        let d = try DaemonProcess(box, launcher: ["/usr/bin/prlimit", "--nofile=40"])
+        #expect(await d.waitReady())
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        let giveUp = ContinuousClock.now + .seconds(3)
+        while idle.count < 200 && ContinuousClock.now < giveUp {
+            if let fd = try? ControlServerTests.connectNonBlocking(box.socket) { idle.append(fd) } else { usleep(1000) }
+        }
+        for _ in 0..<2 {
+            let start = ContinuousClock.now
+            let r = ctl(box, ["status"])
+            let took = ContinuousClock.now - start
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(took < .seconds(1), "mtrnnctl status took \(took) behind \(idle.count) idle connections")
+        }
+        #expect(d.log.contains("connections open"), "\(d.log)")
+        await d.stop()
+    }
+
     @Test func aSecondDaemonOnTheSameStateRefusesToStart() async throws {
         let box = try Sandbox()
         let d = try DaemonProcess(box)

@@ -17,6 +17,7 @@ import Testing
         mkdir(box.path("inbox/2024/trip"), 0o755)
         box.write("inbox/2024/trip/b.jpg", fakeJPEG("b"))
         #expect(await eventually { box.read("outbox/2024/trip/b.jpg") == fakeJPEG("b") }, "\(d.log)")
+        // The result is renamed into place before the original is archived.
         #expect(await eventually { box.list("archive/2024/trip") == ["b.jpg"] }, "\(d.log)")
         // A hidden directory is not descended into.
         mkdir(box.path("inbox/.sync"), 0o755)
