@@ -20,12 +20,14 @@ final class LiveStatus: @unchecked Sendable {
     private var megapixelsTotal = 0.0
     private var lastError: String?
     private var lastErrorFile: String?
+    private var watching: String?
 
     func configure(model: String, inbox: String, outbox: String) {
         lock.withLock { self.model = model; self.inbox = inbox; self.outbox = outbox }
     }
     func setState(_ s: StatusReport.State) { lock.withLock { state = s } }
     func setQueued(_ n: Int) { lock.withLock { queued = n } }
+    func setWatching(_ s: String?) { lock.withLock { watching = s } }
     func begin(file: String) {
         lock.withLock {
             currentFile = file
@@ -64,7 +66,7 @@ final class LiveStatus: @unchecked Sendable {
                 uptimeSeconds: Self.seconds(ContinuousClock.now - started),
                 secondsPerPhoto: done > 0 ? secondsTotal / Double(done) : nil,
                 megapixelsPerMinute: secondsTotal > 0 ? megapixelsTotal / (secondsTotal / 60) : nil,
-                lastError: lastError, lastErrorFile: lastErrorFile)
+                lastError: lastError, lastErrorFile: lastErrorFile, watching: watching)
         }
     }
 

@@ -31,6 +31,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var megapixelsPerMinute: Double?
     public var lastError: String?
     public var lastErrorFile: String?
+    /// Set while inotify cannot watch all of the inbox (`WatchCoverage.summary`):
+    /// which folders are polled instead, and why.
+    public var watching: String?
 
     /// The human form of `mtrnnctl status`.
     /// For people, in a terminal: names and reasons come from uploaders, so
@@ -58,6 +61,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             if let mp = megapixelsPerMinute, mp > 0 { l += String(format: ", %.2f megapixels/minute", mp) }
             lines.append(l)
         }
+        if let w = watching { lines.append("watching: \(w)") }
         if let e = lastError { lines.append("last error: \(e)") }
         return lines.map(Printable.escaped).joined(separator: "\n")
     }

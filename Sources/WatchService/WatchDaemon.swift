@@ -144,8 +144,12 @@ public actor WatchDaemon {
             Task { await self.receive(event) }
         }
         do {
+            let live = self.live
             let w = try InboxWatcher(inbox: config.inbox, recursive: config.recursive, pollSeconds: config.pollSeconds,
+                                     onCoverageChange: { live.setWatching($0.summary) },
                                      logger: logger, emit: emit)
+            // Also clears what an earlier watcher reported, when a reload re-arms.
+            live.setWatching(w.coverage.summary)
             watcher = w
             w.start()
         } catch {

@@ -190,6 +190,10 @@ import Testing
         #expect(await d.waitReady(), "\(d.log)")
         #expect(d.log.contains("Cannot watch ./inbox/a with inotify: the limit of 1 inotify watches per user is reached"), "\(d.log)")
         #expect(d.log.contains("sysctl -w fs.inotify.max_user_watches="))
+        // ... and `mtrnnctl status` says so, in words and in --json.
+        let status = ctl(box, ["status"]).stdout
+        #expect(status.contains("watching: ") && status.contains("not watched by inotify"), "\(status)")
+        #expect(ctl(box, ["status", "--json"]).stdout.contains("\"watching\""))
         let start = ContinuousClock.now
         box.write("inbox/a/deep/x.jpg", fakeJPEG("x"))
         #expect(await eventually(25) { box.read("outbox/a/deep/x.jpg") == fakeJPEG("x") }, "\(d.log)")
