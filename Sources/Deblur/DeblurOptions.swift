@@ -24,6 +24,10 @@ public struct DeblurOptions: Sendable {
     /// Written into the output's Software / processing note; nil writes the
     /// default naming the model, weights file and iterations.
     public var softwareNote: String?
+    /// Deblur at 1/`scale` of the size and add the upsampled correction
+    /// (`ScaleCorrection`): for blur longer than the network's reach, at a
+    /// fraction of the work (1/scale^2). 1: at full size.
+    public var scale: Int = 1
 
     public init(weights: URL, iterations: Int = 6, precision: Precision = .f32,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,
@@ -52,5 +56,6 @@ public struct DeblurOptions: Sendable {
 
     var defaultSoftwareNote: String {
         "mtrnn-watch: deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weights.lastPathComponent), \(iterations) iteration\(iterations == 1 ? "" : "s")"
+            + (scale > 1 ? ", at 1/\(scale) scale" : "")
     }
 }

@@ -25,6 +25,9 @@ public final class DeblurPipeline: Sendable {
         guard (1...100).contains(options.jpegQuality) else {
             throw DeblurError.invalidOptions("JPEG quality must be 1...100 (got \(options.jpegQuality))")
         }
+        guard (1...4).contains(options.scale) else {
+            throw DeblurError.invalidOptions("the scale must be 1, 2, 3 or 4 (got \(options.scale))")
+        }
         guard options.maxPixels > 0 else {
             throw DeblurError.invalidOptions("the pixel limit must be positive (got \(options.maxPixels))")
         }
@@ -74,13 +77,16 @@ public final class DeblurPipeline: Sendable {
         }
 
         // Taken as the only reference, so the runner blends into this buffer
-        // in place and a photo costs one float image, not two.
-        let planar = image.planarRGB().data
+        // in place and a photo costs one float image, not two (at scale 1).
+        var planar = image.planarRGB().data
+        let scale = options.scale
+        // Only made at scale > 1: at scale 1 a second reference to `planar` would copy it.
+        let small = scale > 1 ? ScaleCorrection.downscale(planar, width: image.width, height: image.height, factor: scale) : nil
         let plan: TilePlan
         do {
             // Fitted tiles: the same tile count, the smallest extent that keeps
             // the overlap (fewer overlap pixels through the network).
-            plan = try TilePlan(imageWidth: image.width, imageHeight: image.height,
+            plan = try TilePlan(imageWidth: small?.width ?? image.width, imageHeight: small?.height ?? image.height,
                                 tile: options.tile, overlap: options.overlap, fitToImage: true)
         } catch {
             throw DeblurError.read(input, underlying: error.description)
@@ -91,17 +97,27 @@ public final class DeblurPipeline: Sendable {
         // replacingColour clamps to the sample range (and maps NaN to 0).
         let deblurred: [Float]
         do {
-            deblurred = try runner.run(image: consume planar) { worker, tile, width, height in
+            let network: TiledRunner.TileFunction = { worker, tile, width, height in
                 if isCancelled() { throw CancellationError() }
                 let network = try networks.network(for: worker) {
                     try MTRNNNetwork(weights: weights, precision: precision, threads: threads)
                 }
                 return try network.run(PlanarImage(width: width, height: height, data: tile),
                                        iterations: iterations).data
-            } progress: { p in
+            }
+            let report: @Sendable (TileProgress) -> Void = { p in
                 progress(DeblurProgress(input: input, stage: .deblurring, tilesDone: p.tilesDone,
                                         tilesTotal: p.tilesTotal, elapsed: elapsed(),
                                         estimatedRemaining: p.estimatedRemaining))
+            }
+            if let small {
+                let smallOut = try runner.run(image: small.data, tileFunction: network, progress: report)
+                ScaleCorrection.addUpsampledCorrection(to: &planar, width: image.width, height: image.height,
+                                                       before: small.data, after: smallOut,
+                                                       smallWidth: small.width, smallHeight: small.height, factor: scale)
+                deblurred = consume planar
+            } else {
+                deblurred = try runner.run(image: consume planar, tileFunction: network, progress: report)
             }
         } catch let error as CancellationError {
             throw error

@@ -77,6 +77,11 @@ struct DeblurCommand: ParsableCommand {
     @Option(name: .customLong("max-megapixels"), parsing: .unconditional, help: "Refuse images larger than this.")
     var maxMegapixels = 100
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Deblur at 1/N of the size and add the upsampled correction: for blur longer than the network reaches (large photos), at 1/N^2 of the work (1-4).",
+        valueName: "N"))
+    var scale = 1
+
     @Flag(help: "Replace an existing output file (never the input).")
     var overwrite = false
 
@@ -128,6 +133,7 @@ struct DeblurCommand: ParsableCommand {
         guard overlap >= 0, overlap < tile else { throw ValidationError("--overlap must be at least 0 and less than --tile.") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 (from the core count) or more.") }
         guard maxMegapixels > 0 else { throw ValidationError("--max-megapixels must be at least 1.") }
+        guard (1...4).contains(scale) else { throw ValidationError("--scale must be 1, 2, 3 or 4.") }
     }
 
     func run() throws {
@@ -140,10 +146,12 @@ struct DeblurCommand: ParsableCommand {
         }
         let pipeline: DeblurPipeline
         do {
-            pipeline = try DeblurPipeline(options: DeblurOptions(
+            var options = DeblurOptions(
                 weights: weightsURL, iterations: iterations, precision: Precision(rawValue: precision)!,
                 tile: tile, overlap: overlap, jpegQuality: quality, maxPixels: maxMegapixels * 1_000_000,
-                workers: workers))
+                workers: workers)
+            options.scale = scale
+            pipeline = try DeblurPipeline(options: options)
         } catch {
             console.error("mtrnnctl: \(error)")
             throw ExitCode(2)

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import MTRNN
+import PhotoIO
+@testable import Deblur
+
+/// Deblurring at a coarser scale (issue 18): the resampling it rests on, and
+/// the pipeline at scale 2 and 3.
+struct ScaleCorrectionTests {
+    func ramp(_ w: Int, _ h: Int) -> [Float] {
+        var p = [Float](repeating: 0, count: 3 * w * h)
+        for c in 0..<3 { for y in 0..<h { for x in 0..<w { p[c * w * h + y * w + x] = Float(10 * c + x + 2 * y) } } }
+        return p
+    }
+
+    @Test(arguments: [(12, 8, 2), (13, 7, 3), (5, 5, 4), (9, 6, 1)])
+    func downscaleAveragesBlocksEdgesIncluded(w: Int, h: Int, f: Int) {
+        let src = ramp(w, h)
+        let (sw, sh, small) = ScaleCorrection.downscale(src, width: w, height: h, factor: f)
+        #expect(sw == (w + f - 1) / f && sh == (h + f - 1) / f)
+        for c in 0..<3 { for y in 0..<sh { for x in 0..<sw {
+            var sum: Float = 0, n: Float = 0
+            for yy in (y * f)..<min(h, y * f + f) { for xx in (x * f)..<min(w, x * f + f) { sum += src[c * w * h + yy * w + xx]; n += 1 } }
+            #expect(abs(small[c * sw * sh + y * sw + x] - sum / n) < 1e-4)
+        } } }
+    }
+
+    /// The correction's weights sum to one: a constant correction is added
+    /// exactly everywhere, and none leaves the photo as it was.
+    @Test func constantAndZeroCorrections() {
+        let (w, h, f) = (23, 17, 3)
+        let photo = ramp(w, h)
+        let sw = (w + f - 1) / f, sh = (h + f - 1) / f
+        let before = [Float](repeating: 5, count: 3 * sw * sh)
+        var same = photo
+        ScaleCorrection.addUpsampledCorrection(to: &same, width: w, height: h, before: before, after: before,
+                                               smallWidth: sw, smallHeight: sh, factor: f)
+        #expect(same == photo)
+        var shifted = photo
+        ScaleCorrection.addUpsampledCorrection(to: &shifted, width: w, height: h, before: before,
+                                               after: before.map { $0 + 2.5 }, smallWidth: sw, smallHeight: sh, factor: f)
+        #expect(zip(shifted, photo).allSatisfy { abs($0 - $1 - 2.5) < 1e-4 })
+    }
+
+    /// A linear correction comes back linear away from the edges (bicubic
+    /// reproduces linear functions; pixel centres are aligned).
+    @Test func linearCorrectionIsReproduced() {
+        let (w, h, f) = (40, 32, 2)
+        let sw = w / f, sh = h / f
+        var after = [Float](repeating: 0, count: 3 * sw * sh)
+        for c in 0..<3 { for y in 0..<sh { for x in 0..<sw {
+            // value at small pixel centre (x, y) in full-size coordinates: ((x + 0.5) * f - 0.5)
+            after[c * sw * sh + y * sw + x] = Float((Double(x) + 0.5) * Double(f) - 0.5) + 0.5 * Float((Double(y) + 0.5) * Double(f) - 0.5)
+        } } }
+        var full = [Float](repeating: 0, count: 3 * w * h)
+        ScaleCorrection.addUpsampledCorrection(to: &full, width: w, height: h, before: [Float](repeating: 0, count: after.count),
+                                               after: after, smallWidth: sw, smallHeight: sh, factor: f)
+        for y in 4..<(h - 4) { for x in 4..<(w - 4) {
+            #expect(abs(full[y * w + x] - (Float(x) + 0.5 * Float(y))) < 1e-3, "(\(x), \(y))")
+        } }
+    }
+
+    @Test(arguments: [2, 3])
+    func pipelineAtACoarserScaleKeepsSizeAndFormat(scale: Int) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scale-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (w, h) = (150, 90)
+        var samples = [UInt8](repeating: 0, count: w * h * 3)
+        for i in 0..<samples.count { samples[i] = UInt8((i * 37 + i / 450) % 256) }
+        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8,
+                                      samples: samples.map(UInt16.init), format: .png))).write(to: input)
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 64, overlap: 16,
+                                    workers: 2, threadsPerWorker: 1)
+        options.scale = scale
+        let report = try DeblurPipeline(options: options).deblur(input: input, output: output)
+        let plain = try DeblurPipeline(options: DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1,
+                                                             tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
+            .deblur(input: input, output: dir.appendingPathComponent("plain.png"))
+        #expect(report.width == w && report.height == h)
+        #expect(report.tiles < plain.tiles, "the network runs on the small image")
+        let out = try PhotoIO.decode(contentsOf: output)
+        #expect(out.width == w && out.height == h && out.format == .png)
+        #expect(out.samples != samples.map(UInt16.init), "the correction was applied")
+        #expect(throws: DeblurError.self) {
+            var bad = options
+            bad.scale = 5
+            _ = try DeblurPipeline(options: bad)
+        }
+    }
+}
