@@ -49,6 +49,51 @@ import Testing
         }
     }
 
+    /// The keys that must fit together (issue 16): the error names the line
+    /// of the key set last, and the other key's value and origin.
+    @Test(arguments: [
+        ("tile = 64\noverlap = 512", "x.conf:3: `overlap = 512` must be less than `tile` (64, set at x.conf:2)"),
+        ("overlap = 256", "x.conf:2: `overlap = 256` must be less than `tile` (256, the default)"),
+        ("inbox = /srv/p\noutbox = /srv/p/", "x.conf:3: `inbox` and `outbox` are the same directory (/srv/p)"),
+        ("outbox = /srv/p/done\ninbox = /srv/p", "x.conf:3: `outbox = /srv/p/done` is inside `inbox = /srv/p`"),
+        ("inbox = /srv/p\nfailed = /srv/p/../p/./bad", "x.conf:3: `failed = /srv/p/../p/./bad` is inside `inbox = /srv/p`"),
+        ("inbox = /srv/state/work/in\nstate_dir = /srv/state", "x.conf:3: `inbox = /srv/state/work/in` is inside `state_dir = /srv/state`"),
+        ("outbox = /srv/o\nstate_dir = /srv/o", "x.conf:3: `outbox` and `state_dir` are the same directory"),
+        ("inbox = /srv/p\nruntime_dir = /srv/p/run", "x.conf:3: `runtime_dir = /srv/p/run` is in `inbox = /srv/p`"),
+    ])
+    func keysThatClashAreRefusedAtTheLastOne(text: String, expected: String) throws {
+        let c = try WatchConfig.parse("# header\n" + text, source: "x.conf")
+        #expect(throws: ConfigError.self) { try c.validate() }
+        do { try c.validate() } catch {
+            #expect(error.description.hasPrefix(expected), "\(error)")
+        }
+    }
+
+    @Test func keysThatFitTogetherPass() throws {
+        try WatchConfig().validate()
+        var c = try WatchConfig.parse("tile = 128\noverlap = 124\noriginals = keep\narchive = /srv/in/old\ninbox = /srv/in\n", source: "x.conf")
+        try c.validate()  // archive is not used with originals = keep
+        // The command line can repair what the file got wrong, and is named when it clashes.
+        c = try WatchConfig.parse("tile = 64\noverlap = 64\n", source: "x.conf")
+        try c.set("overlap", "32")
+        try c.validate()
+        try c.set("overlap", "100")
+        #expect(throws: ConfigError(file: "command line", line: nil, problem: "`overlap = 100` must be less than `tile` (64, set at x.conf:1)")) { try c.validate() }
+    }
+
+    /// --check-config prints `rendered`: reading it back must give the same configuration.
+    @Test func renderedConfigurationReadsBack() throws {
+        var c = WatchConfig()
+        try c.set("inbox", "/srv/photos #1")
+        try c.set("outbox", " /srv/lead space")
+        try c.set("settle_seconds", "0.25")
+        try c.set("recursive", "on")
+        let back = try WatchConfig.parse(c.rendered, source: "rendered")
+        #expect(back == c, "\(c.rendered)")
+        #expect(try WatchConfig.parse(WatchConfig().rendered, source: "defaults") == WatchConfig())
+        #expect(c.rendered.split(separator: "\n").count == WatchConfig.keys.count)
+    }
+
     /// The shipped file must parse and name every key the parser knows.
     @Test func shippedConfigFileDocumentsEveryKey() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
