@@ -200,3 +200,94 @@ import Testing
         #expect(!JournalLogHandler.isFieldName("file"))
     }
 }
+
+/// The shipped systemd files (systemd/, etc/) read as systemd reads them, for
+/// what `systemd-analyze verify` cannot judge: whether a crash loop stops,
+/// whether a missing folder fails the start, and who may change whose photos.
+/// scripts/check-unit.sh runs the real tools on the same files.
+@Suite struct SystemdUnitFileTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func text(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// Every `Key=value` of the unit, by section, in order (a key may repeat).
+    static func unit() throws -> [String: [(key: String, value: String)]] {
+        var sections: [String: [(key: String, value: String)]] = [:]
+        var section = ""
+        for raw in try text("systemd/mtrnn-watch.service").split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") { section = String(line.dropFirst().dropLast()); continue }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            sections[section, default: []].append((String(line[..<eq]), String(line[line.index(after: eq)...])))
+        }
+        return sections
+    }
+
+    static func values(_ key: String, in section: String) throws -> [String] {
+        try unit()[section, default: []].filter { $0.key == key }.map(\.value)
+    }
+
+    /// A systemd time span ("5s", "10min", "1h 30min", "90") in seconds.
+    static func seconds(_ span: String) -> Double? {
+        var total = 0.0, number = "", unit = ""
+        func flush() -> Bool {
+            guard let n = Double(number) else { return number.isEmpty && unit.isEmpty }
+            let scale: [String: Double] = ["": 1, "s": 1, "sec": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600, "hr": 3600]
+            guard let f = scale[unit] else { return false }
+            total += n * f
+            number = ""; unit = ""
+            return true
+        }
+        for ch in span where ch != " " {
+            if ch.isNumber || ch == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(ch)
+            } else { unit.append(ch) }
+        }
+        return flush() ? total : nil
+    }
+
+    /// tmpfiles.d lines as (type, path, mode, argument).
+    static func tmpfiles() throws -> [(type: String, path: String, mode: String, argument: String)] {
+        try text("systemd/tmpfiles.d/mtrnn-watch.conf").split(separator: "\n").compactMap { raw in
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { return nil }
+            let f = line.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true).map(String.init)
+            guard f.count >= 2 else { return nil }
+            return (f[0], f[1], f.count > 2 ? f[2] : "-", f.count > 6 ? f[6] : "")
+        }
+    }
+
+    /// Restart=on-failure every RestartSec: a daemon that dies at once must
+    /// start more than StartLimitBurst times within StartLimitIntervalSec, or
+    /// systemd never stops the loop (systemd's defaults, 5 in 10 s, with
+    /// RestartSec=5s allow only 3).
+    @Test func aCrashLoopReachesTheStartLimit() throws {
+        let restart = try Self.values("Restart", in: "Service").last
+        #expect(restart == "on-failure")
+        let restartSec = try Self.values("RestartSec", in: "Service").last.flatMap(Self.seconds) ?? 0.1
+        let interval = try Self.values("StartLimitIntervalSec", in: "Unit").last.flatMap(Self.seconds) ?? 10
+        let burst = try Self.values("StartLimitBurst", in: "Unit").last.flatMap { Int($0) } ?? 5
+        #expect(interval > 0, "StartLimitIntervalSec=0 turns the limit off")
+        let startsInInterval = Int(interval / restartSec) + 1
+        #expect(startsInInterval > burst, "a crash loop starts \(startsInInterval) times in \(interval) s; the limit is \(burst)")
+        // ... yet a photo that crashes the daemon twice (then quarantined) must not stop the service.
+        #expect(burst >= 4)
+    }
+
+    /// A configuration error does not go away by restarting.
+    @Test func aConfigurationErrorIsNotRestarted() throws {
+        let prevent = try Self.values("RestartPreventExitStatus", in: "Service").joined(separator: " ").split(separator: " ")
+        #expect(prevent.contains("78"), "exit status 78 (EX_CONFIG) is restarted")
+    }
+
+    @Test func timeSpans() {
+        #expect(Self.seconds("5s") == 5)
+        #expect(Self.seconds("10min") == 600)
+        #expect(Self.seconds("1h 30min") == 5400)
+        #expect(Self.seconds("90") == 90)
+        #expect(Self.seconds("2weeks") == nil)
+    }
+}
