@@ -283,6 +283,31 @@ import Testing
         #expect(prevent.contains("78"), "exit status 78 (EX_CONFIG) is restarted")
     }
 
+    /// ReadWritePaths= without "-" fails the start (226/NAMESPACE) when a
+    /// folder is missing, and with ProtectSystem=strict the daemon cannot make
+    /// it: the folders must be made before the sandbox is, at every start.
+    @Test func aMissingFolderIsMadeAtStartNotAFailedNamespace() throws {
+        let paths = try Self.values("ReadWritePaths", in: "Service").flatMap { $0.split(separator: " ").map(String.init) }
+        #expect(!paths.isEmpty)
+        for p in paths { #expect(p.hasPrefix("-"), "ReadWritePaths=\(p) fails the start when \(p) is missing") }
+        let pre = try Self.values("ExecStartPre", in: "Service")
+        let tmpfiles = pre.first { $0.contains("systemd-tmpfiles") && $0.contains("--create") && $0.contains("mtrnn-watch.conf") }
+        #expect(tmpfiles != nil, "no ExecStartPre= running systemd-tmpfiles --create mtrnn-watch.conf")
+        // "+": outside the sandbox (as root, / writable); "-": a folder it cannot make is the daemon's to report.
+        if let t = tmpfiles { #expect(t.hasPrefix("-+") || t.hasPrefix("+-"), "\(t)") }
+        let made = Set(try Self.tmpfiles().filter { $0.type == "d" }.map(\.path))
+        for p in paths { #expect(made.contains(String(p.drop { $0 == "-" })), "tmpfiles.d does not make \(p)") }
+    }
+
+    /// The shipped configuration's directories are the ones the unit lets it write.
+    @Test func theShippedConfigurationWritesOnlyWhereTheUnitAllows() throws {
+        let c = try WatchConfig.parse(try Self.text("etc/mtrnn-watch.conf"), source: "etc/mtrnn-watch.conf")
+        let writable = try Self.values("ReadWritePaths", in: "Service").flatMap { $0.split(separator: " ") }.map { String($0.drop { $0 == "-" }) }
+        for d in [c.inbox, c.outbox, c.archive, c.failed] { #expect(writable.contains(d), "\(d) is read-only under the unit") }
+        #expect(c.stateDirectory == "/var/lib/" + (try Self.values("StateDirectory", in: "Service").last ?? ""))
+        #expect(c.runtimeDirectory == "/run/" + (try Self.values("RuntimeDirectory", in: "Service").last ?? ""))
+    }
+
     @Test func timeSpans() {
         #expect(Self.seconds("5s") == 5)
         #expect(Self.seconds("10min") == 600)
