@@ -308,6 +308,28 @@ import Testing
         #expect(c.runtimeDirectory == "/run/" + (try Self.values("RuntimeDirectory", in: "Service").last ?? ""))
     }
 
+    /// Group-writable folders shared by uploaders: sticky (nobody deletes or
+    /// replaces another's files), setgid (files keep the service's group), and
+    /// nothing for others.
+    @Test(arguments: ["/srv/inbox", "/srv/failed"])
+    func sharedFoldersAreStickyAndSetgid(path: String) throws {
+        let line = try Self.tmpfiles().first { $0.type == "d" && $0.path == path }
+        let mode = line.flatMap { Int($0.mode, radix: 8) } ?? 0
+        #expect(mode & 0o1000 != 0, "\(path) \(String(mode, radix: 8)): not sticky")
+        #expect(mode & 0o2000 != 0, "\(path) \(String(mode, radix: 8)): not setgid")
+        #expect(mode & 0o020 != 0, "\(path): not group-writable")
+        #expect(mode & 0o007 == 0, "\(path) \(String(mode, radix: 8)): others have access")
+    }
+
+    /// A subfolder an uploader makes (umask 022: 2755, theirs) must still let
+    /// the daemon move originals out of it: a default ACL on the inbox gives
+    /// the service user rwx on every new file and folder below.
+    @Test func newSubfoldersOfTheInboxAreWritableByTheDaemon() throws {
+        let acls = try Self.tmpfiles().filter { $0.type.hasPrefix("A") && $0.path == "/srv/inbox" }.map(\.argument)
+        let entries = acls.flatMap { $0.split(separator: ",") }
+        #expect(entries.contains("default:user:mtrnn-watch:rwx"), "\(acls)")
+    }
+
     @Test func timeSpans() {
         #expect(Self.seconds("5s") == 5)
         #expect(Self.seconds("10min") == 600)
