@@ -31,6 +31,9 @@ public struct WatchConfig: Sendable, Equatable {
     public var jpegQuality = 95
     public var maxMegapixels = 100.0
 
+    /// A group whose members may pause, resume, retry and rescan through the
+    /// control socket; empty: the service's own group (the uploaders).
+    public var operatorGroup = ""
     /// Where each key was set, for messages about keys that do not fit together.
     public var origins = Origins()
 
@@ -56,6 +59,10 @@ public struct WatchConfig: Sendable, Equatable {
         Key(name: "originals", show: { $0.originals.rawValue }) { c, v throws(ConfigError) in
             guard let p = OriginalsPolicy(rawValue: v) else { throw .value("one of archive, keep, delete") }
             c.originals = p
+        },
+        Key(name: "operator_group", show: { $0.operatorGroup }) { c, v throws(ConfigError) in
+            guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
+            c.operatorGroup = v
         },
         Key(name: "weights", show: { $0.weights }) { c, v throws(ConfigError) in c.weights = try path(v) },
         Key(name: "iterations", show: { String($0.iterations) }) { c, v throws(ConfigError) in c.iterations = Int(try number(v, 1...20, integer: true)) },
@@ -180,6 +187,9 @@ public struct WatchConfig: Sendable, Equatable {
         guard overlap < tile else {
             throw clash("tile", "overlap", "`overlap = \(overlap)` must be less than `tile` (\(tile)\(origins.describe("tile")))")
         }
+        if !operatorGroup.isEmpty, Self.groupID(operatorGroup) == nil {
+            throw clash("operator_group", nil, "`operator_group = \(operatorGroup)`: there is no such group")
+        }
         // The photo directories and the state directory may neither be nor
         // contain one another: results written into the inbox would come back
         // as new photos (and uploaders may write there), and the state
@@ -245,6 +255,24 @@ public struct WatchConfig: Sendable, Equatable {
             split -= 1
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// The group's id from the group database, or nil when there is none.
+    public static func groupID(_ name: String) -> gid_t? {
+        if let n = gid_t(name) { return n }
+        var group = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
+    }
+
+    /// The id of `operator_group`, or nil when it is empty (the service's group).
+    public var operatorGroupID: gid_t? { operatorGroup.isEmpty ? nil : Self.groupID(operatorGroup) }
+
+    static func isGroupName(_ v: String) -> Bool {
+        guard let first = v.unicodeScalars.first, v.unicodeScalars.count <= 32, first != "-" else { return false }
+        return v.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0) }
     }
 
     private static func show(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }

@@ -60,6 +60,7 @@ import Testing
         ("inbox = /srv/state/work/in\nstate_dir = /srv/state", "x.conf:3: `inbox = /srv/state/work/in` is inside `state_dir = /srv/state`"),
         ("outbox = /srv/o\nstate_dir = /srv/o", "x.conf:3: `outbox` and `state_dir` are the same directory"),
         ("inbox = /srv/p\nruntime_dir = /srv/p/run", "x.conf:3: `runtime_dir = /srv/p/run` is in `inbox = /srv/p`"),
+        ("operator_group = no-such-group-16", "x.conf:2: `operator_group = no-such-group-16`: there is no such group"),
     ])
     func keysThatClashAreRefusedAtTheLastOne(text: String, expected: String) throws {
         let c = try WatchConfig.parse("# header\n" + text, source: "x.conf")
@@ -71,8 +72,10 @@ import Testing
 
     @Test func keysThatFitTogetherPass() throws {
         try WatchConfig().validate()
-        var c = try WatchConfig.parse("tile = 128\noverlap = 124\noriginals = keep\narchive = /srv/in/old\ninbox = /srv/in\n", source: "x.conf")
+        var c = try WatchConfig.parse("tile = 128\noverlap = 124\noperator_group = root\noriginals = keep\narchive = /srv/in/old\ninbox = /srv/in\n", source: "x.conf")
         try c.validate()  // archive is not used with originals = keep
+        #expect(c.operatorGroupID == 0)
+        #expect(WatchConfig().operatorGroupID == nil)
         // The command line can repair what the file got wrong, and is named when it clashes.
         c = try WatchConfig.parse("tile = 64\noverlap = 64\n", source: "x.conf")
         try c.set("overlap", "32")
@@ -87,11 +90,17 @@ import Testing
         try c.set("inbox", "/srv/photos #1")
         try c.set("outbox", " /srv/lead space")
         try c.set("settle_seconds", "0.25")
+        try c.set("operator_group", "photo-ops")
         try c.set("recursive", "on")
         let back = try WatchConfig.parse(c.rendered, source: "rendered")
         #expect(back == c, "\(c.rendered)")
         #expect(try WatchConfig.parse(WatchConfig().rendered, source: "defaults") == WatchConfig())
         #expect(c.rendered.split(separator: "\n").count == WatchConfig.keys.count)
+    }
+
+    @Test(arguments: ["photo ops", "-ops", "ops:x", String(repeating: "g", count: 33)])
+    func operatorGroupMustBeAGroupName(name: String) {
+        #expect(throws: ConfigError.self) { try WatchConfig.parse("operator_group = \"\(name)\"", source: "x.conf") }
     }
 
     /// The shipped file must parse and name every key the parser knows.
