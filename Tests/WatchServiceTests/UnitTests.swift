@@ -339,6 +339,16 @@ import Testing
         #expect(entries.contains("default:user:mtrnn-watch:rwx"), "\(acls)")
     }
 
+    /// SIGABRT after a watchdog timeout prints the backtrace but does not end
+    /// the process (measured, issue 16): the restart waits for the SIGKILL
+    /// after TimeoutAbortSec, which without the setting is TimeoutStopSec.
+    @Test func aWatchdogAbortIsKilledSoonerThanAStop() throws {
+        let abort = try Self.values("TimeoutAbortSec", in: "Service").last.flatMap(Self.seconds)
+        let stop = try Self.values("TimeoutStopSec", in: "Service").last.flatMap(Self.seconds) ?? 90
+        #expect(abort != nil, "TimeoutAbortSec unset: a watchdog abort waits TimeoutStopSec (\(stop) s)")
+        if let abort { #expect(abort >= 5 && abort < stop, "TimeoutAbortSec=\(abort) s") }
+    }
+
     @Test func timeSpans() {
         #expect(Self.seconds("5s") == 5)
         #expect(Self.seconds("10min") == 600)
