@@ -80,7 +80,9 @@ struct MtrnnWatch: AsyncParsableCommand {
         if checkConfig {
             // Every key as it will be used, so that a key that was not read
             // (or read differently) shows.
-            print("# configuration OK: \(config ?? "no file, built-in defaults")\(overrides.isEmpty ? "" : " with the command line")")
+            let directories: [String?] = [inbox, outbox, archive, failed, stateDir, runtimeDir]
+            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || !overrides.isEmpty
+            print("# configuration OK: \(config ?? "no file, built-in defaults")\(fromCommandLine ? ", with the command line's options" : "")")
             print(initial.rendered)
             return
         }
