@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks systemd/mtrnn-watch.service: `systemd-analyze verify` must print
 # nothing (it exits 0 even on unknown keys), and the offline security exposure
-# must be at most 2.0. Also checks the sysusers.d and tmpfiles.d files parse.
+# must be at most 2.0. Also checks the sysusers.d and tmpfiles.d files: they
+# apply cleanly, and the folders' modes and ACL do what they are for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
@@ -45,22 +46,60 @@ else
     echo "check-unit: security: exposure $exposure (limit $MAX_EXPOSURE)"
 fi
 
-# sysusers.d and tmpfiles.d applied to an empty root: the user, then the directories.
-if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null && [ "$(id -u)" -eq 0 ]; then
+# sysusers.d and tmpfiles.d applied to an empty root: the user, then the
+# directories with their modes and the inbox's default ACL. The ACL names the
+# user, which tmpfiles resolves through the host's NSS, not --root's: in a
+# mount namespace of its own, the root's passwd and group stand in for the
+# host's. Then what the modes are for, with the root's numeric ids: uploaders
+# (other uids in the group, umask 022) cannot delete or replace each other's
+# files, and the daemon can move an original out of an uploader's folder.
+if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null && command -v unshare >/dev/null && [ "$(id -u)" -eq 0 ]; then
     root="$work/root"
     mkdir -p "$root/etc/sysusers.d" "$root/etc/tmpfiles.d"
     cp systemd/sysusers.d/mtrnn-watch.conf "$root/etc/sysusers.d/"
     cp systemd/tmpfiles.d/mtrnn-watch.conf "$root/etc/tmpfiles.d/"
     out=$(systemd-sysusers --root="$root" 2>&1 | grep -viE '^Creating (user|group)' || true)
-    out+=$(systemd-tmpfiles --root="$root" --create 2>&1 || true)
-    if [ -n "$out" ] || [ "$(stat -c %a "$root/srv/inbox" 2>/dev/null)" != 2775 ]; then
-        echo "check-unit: FAIL: sysusers.d/tmpfiles.d: ${out:-/srv/inbox not created 2775}" >&2
+    out+=$(unshare -m sh -c 'mount --bind "$1/etc/passwd" /etc/passwd && mount --bind "$1/etc/group" /etc/group &&
+                             systemd-tmpfiles --root="$1" --create' sh "$root" 2>&1 || true)
+    uid=$(awk -F: '$1 == "mtrnn-watch" { print $3 }' "$root/etc/passwd")
+    gid=$(awk -F: '$1 == "mtrnn-watch" { print $3 }' "$root/etc/group")
+    # The default ACL as "tag:id:perm" entries (ids -1 for the owner/group/other/mask entries).
+    acl=$(python3 - "$root/srv/inbox" <<'PY' 2>&1
+import os, struct, sys
+try:
+    b = os.getxattr(sys.argv[1], "system.posix_acl_default")
+except OSError as e:
+    sys.exit("none (%s)" % e.strerror)
+tags = {1: "user", 2: "user", 4: "group", 8: "group", 0x10: "mask", 0x20: "other"}
+print(" ".join("%s:%d:%o" % (tags[t], -1 if i == 0xFFFFFFFF else i, p)
+                for t, p, i in (struct.unpack_from("<HHI", b, o) for o in range(4, len(b), 8))))
+PY
+) || true
+    want="user:-1:7 user:$uid:7 group:-1:5 mask:-1:7 other:-1:0"
+    modes="$(stat -c %a "$root/srv/inbox" 2>/dev/null || true) $(stat -c %a "$root/srv/failed" 2>/dev/null || true)"
+    if [ -n "$out" ] || [ "$modes" != "3770 3770" ] || [ "$acl" != "$want" ]; then
+        echo "check-unit: FAIL: sysusers.d/tmpfiles.d: ${out:-/srv/inbox and /srv/failed: $modes (want 3770 3770); inbox default ACL: $acl (want $want)}" >&2
         status=1
     else
-        echo "check-unit: sysusers.d + tmpfiles.d: clean (/srv/inbox $(stat -c '%a %u:%g' "$root/srv/inbox"))"
+        echo "check-unit: sysusers.d + tmpfiles.d: clean (/srv/inbox $(stat -c '%a %u:%g' "$root/srv/inbox") default ACL $acl)"
+    fi
+    if command -v setpriv >/dev/null && [ -d "$root/srv/inbox" ]; then
+        chmod 755 "$work" "$root" "$root/srv"
+        in="$root/srv/inbox" perms=()
+        as() { local u=$1; shift; setpriv --reuid="$u" --regid="$gid" --clear-groups sh -c "umask 022; $*" 2>/dev/null; }
+        as 61001 "mkdir $in/alice && echo a > $in/alice/a.jpg && echo b > $in/b.jpg" || perms+=("an uploader cannot write the inbox")
+        as 61002 "rm -f $in/b.jpg" && perms+=("an uploader deleted another's photo")
+        as 61002 "echo x > $in/.x.part && mv -f $in/.x.part $in/b.jpg" && perms+=("an uploader replaced another's photo")
+        as "$uid" "mv $in/alice/a.jpg $root/srv/archive/ && mv $in/b.jpg $root/srv/archive/" || perms+=("the daemon cannot move originals out of an uploader's folder")
+        if ((${#perms[@]})); then
+            echo "check-unit: FAIL: permissions: $(printf '%s; ' "${perms[@]}")" >&2
+            status=1
+        else
+            echo "check-unit: permissions: uploaders cannot delete or replace each other's photos; the daemon moves them out of uploaders' folders"
+        fi
     fi
 else
-    echo "check-unit: sysusers.d/tmpfiles.d: SKIPPED (needs root and systemd-sysusers/tmpfiles)"
+    echo "check-unit: sysusers.d/tmpfiles.d: SKIPPED (needs root, unshare and systemd-sysusers/tmpfiles)"
 fi
 # Man pages: groff with all warnings must say nothing.
 if command -v groff >/dev/null; then

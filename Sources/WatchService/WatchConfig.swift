@@ -1,4 +1,5 @@
 import Foundation
+@preconcurrency import Glibc
 
 /// What to do with an original once its deblurred version is in the outbox.
 public enum OriginalsPolicy: String, Sendable, CaseIterable, Codable {
@@ -30,74 +31,121 @@ public struct WatchConfig: Sendable, Equatable {
     public var jpegQuality = 95
     public var maxMegapixels = 100.0
 
+    /// A group whose members may pause, resume, retry and rescan through the
+    /// control socket; empty: the service's own group (the uploaders).
+    public var operatorGroup = ""
+    /// Where each key was set, for messages about keys that do not fit together.
+    public var origins = Origins()
+
     public init() {}
 
     /// One `key = value` setting of the file, with how to write and check it.
     struct Key: Sendable {
         let name: String
+        let show: @Sendable (WatchConfig) -> String
         let apply: @Sendable (inout WatchConfig, String) throws(ConfigError) -> Void
     }
 
     static let keys: [Key] = [
-        Key(name: "inbox") { c, v throws(ConfigError) in c.inbox = try path(v) },
-        Key(name: "outbox") { c, v throws(ConfigError) in c.outbox = try path(v) },
-        Key(name: "archive") { c, v throws(ConfigError) in c.archive = try path(v) },
-        Key(name: "failed") { c, v throws(ConfigError) in c.failed = try path(v) },
-        Key(name: "state_dir") { c, v throws(ConfigError) in c.stateDirectory = try path(v) },
-        Key(name: "runtime_dir") { c, v throws(ConfigError) in c.runtimeDirectory = try path(v) },
-        Key(name: "recursive") { c, v throws(ConfigError) in c.recursive = try bool(v) },
-        Key(name: "settle_seconds") { c, v throws(ConfigError) in c.settleSeconds = try number(v, 0...3600) },
-        Key(name: "poll_seconds") { c, v throws(ConfigError) in c.pollSeconds = try number(v, 0...3600) },
-        Key(name: "originals") { c, v throws(ConfigError) in
+        Key(name: "inbox", show: { $0.inbox }) { c, v throws(ConfigError) in c.inbox = try path(v) },
+        Key(name: "outbox", show: { $0.outbox }) { c, v throws(ConfigError) in c.outbox = try path(v) },
+        Key(name: "archive", show: { $0.archive }) { c, v throws(ConfigError) in c.archive = try path(v) },
+        Key(name: "failed", show: { $0.failed }) { c, v throws(ConfigError) in c.failed = try path(v) },
+        Key(name: "state_dir", show: { $0.stateDirectory }) { c, v throws(ConfigError) in c.stateDirectory = try path(v) },
+        Key(name: "runtime_dir", show: { $0.runtimeDirectory }) { c, v throws(ConfigError) in c.runtimeDirectory = try path(v) },
+        Key(name: "recursive", show: { $0.recursive ? "yes" : "no" }) { c, v throws(ConfigError) in c.recursive = try bool(v) },
+        Key(name: "settle_seconds", show: { show($0.settleSeconds) }) { c, v throws(ConfigError) in c.settleSeconds = try number(v, 0...3600) },
+        Key(name: "poll_seconds", show: { show($0.pollSeconds) }) { c, v throws(ConfigError) in c.pollSeconds = try number(v, 0...3600) },
+        Key(name: "originals", show: { $0.originals.rawValue }) { c, v throws(ConfigError) in
             guard let p = OriginalsPolicy(rawValue: v) else { throw .value("one of archive, keep, delete") }
             c.originals = p
         },
-        Key(name: "weights") { c, v throws(ConfigError) in c.weights = try path(v) },
-        Key(name: "iterations") { c, v throws(ConfigError) in c.iterations = Int(try number(v, 1...20, integer: true)) },
-        Key(name: "precision") { c, v throws(ConfigError) in
+        Key(name: "operator_group", show: { $0.operatorGroup }) { c, v throws(ConfigError) in
+            guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
+            c.operatorGroup = v
+        },
+        Key(name: "weights", show: { $0.weights }) { c, v throws(ConfigError) in c.weights = try path(v) },
+        Key(name: "iterations", show: { String($0.iterations) }) { c, v throws(ConfigError) in c.iterations = Int(try number(v, 1...20, integer: true)) },
+        Key(name: "precision", show: { $0.precision }) { c, v throws(ConfigError) in
             guard ["auto", "f32", "bf16"].contains(v) else { throw .value("one of auto, f32, bf16") }
             c.precision = v
         },
-        Key(name: "tile") { c, v throws(ConfigError) in
+        Key(name: "tile", show: { String($0.tile) }) { c, v throws(ConfigError) in
             let t = Int(try number(v, 64...2048, integer: true))
             guard t % 4 == 0 else { throw .value("a multiple of 4 between 64 and 2048") }
             c.tile = t
         },
-        Key(name: "overlap") { c, v throws(ConfigError) in c.overlap = Int(try number(v, 0...512, integer: true)) },
-        Key(name: "jpeg_quality") { c, v throws(ConfigError) in c.jpegQuality = Int(try number(v, 1...100, integer: true)) },
-        Key(name: "max_megapixels") { c, v throws(ConfigError) in c.maxMegapixels = try number(v, 0.01...10000) },
+        Key(name: "overlap", show: { String($0.overlap) }) { c, v throws(ConfigError) in c.overlap = Int(try number(v, 0...512, integer: true)) },
+        Key(name: "jpeg_quality", show: { String($0.jpegQuality) }) { c, v throws(ConfigError) in c.jpegQuality = Int(try number(v, 1...100, integer: true)) },
+        Key(name: "max_megapixels", show: { show($0.maxMegapixels) }) { c, v throws(ConfigError) in c.maxMegapixels = try number(v, 0.01...10000) },
     ]
 
     /// Parses the text of a configuration file over the built-in defaults.
-    /// `source` names the file in messages.
+    /// `source` names the file in messages. Lines end in LF, CRLF or CR; a
+    /// UTF-8 byte order mark is skipped. Each key is checked on its own here;
+    /// whether the keys fit together is `validate()`'s job, once the command
+    /// line has had its say.
     public static func parse(_ text: String, source: String) throws(ConfigError) -> WatchConfig {
         var config = WatchConfig()
         var seen = Set<String>()
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var text = Substring(text)
+        if text.first == "\u{FEFF}" { text = text.dropFirst() }
+        // "\r\n" is one Character in Swift: splitting on "\n" alone would
+        // leave a CRLF file as a single line.
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+        for (index, raw) in lines.enumerated() {
             let lineNumber = index + 1
-            var line = Substring(raw)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard let eq = trimmed.firstIndex(of: "=") else {
-                throw ConfigError(file: source, line: lineNumber, problem: "expected `key = value`, found `\(trimmed)`")
-            }
-            let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            func fail(_ problem: String) -> ConfigError { ConfigError(file: source, line: lineNumber, problem: problem) }
+            let setting: (key: String, value: String)?
+            do { setting = try split(raw) } catch { throw fail(error.problem) }
+            guard let (key, value) = setting else { continue }
             guard let k = keys.first(where: { $0.name == key }) else {
-                throw ConfigError(file: source, line: lineNumber,
-                                  problem: "unknown key `\(key)` (known: \(keys.map(\.name).joined(separator: ", ")))")
+                throw fail("unknown key `\(key)` (known: \(keys.map(\.name).joined(separator: ", ")))")
             }
             guard seen.insert(key).inserted else {
-                throw ConfigError(file: source, line: lineNumber, problem: "`\(key)` is set twice")
+                throw fail("`\(key)` is set twice (first at line \(config.origins[key]?.line ?? 0))")
             }
             do { try k.apply(&config, value) } catch {
-                throw ConfigError(file: source, line: lineNumber,
-                                  problem: "`\(key) = \(value)`: expected \(error.expected)")
+                throw fail("`\(key) = \(value)`: expected \(error.expected)")
             }
+            config.origins.record(key, file: source, line: lineNumber)
         }
         return config
+    }
+
+    /// One line as key and value, or nil for a blank or comment line. `#`
+    /// starts a comment except inside double quotes; a quoted value is taken
+    /// as it is between the quotes (spaces and `#` included, no escapes).
+    static func split(_ line: Substring) throws(ConfigError) -> (key: String, value: String)? {
+        guard let eq = line.firstIndex(of: "=") else {
+            let text = (line.firstIndex(of: "#").map { line[..<$0] } ?? line).trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { return nil }
+            throw .value("expected `key = value`, found `\(text)`")
+        }
+        let keyPart = line[..<eq]
+        if let hash = keyPart.firstIndex(of: "#") {
+            // A comment line that happens to hold "=", or text before a comment.
+            let text = keyPart[..<hash].trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { return nil }
+            throw .value("expected `key = value`, found `\(text)`")
+        }
+        let key = keyPart.trimmingCharacters(in: .whitespaces)
+        var rest = line[line.index(after: eq)...].drop(while: { $0 == " " || $0 == "\t" })
+        let value: String
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            guard let close = rest.firstIndex(of: "\"") else {
+                throw .value("`\(key)`: the value has an opening \" and no closing quote")
+            }
+            value = String(rest[..<close])
+            let after = rest[rest.index(after: close)...].trimmingCharacters(in: .whitespaces)
+            guard after.isEmpty || after.hasPrefix("#") else {
+                throw .value("`\(key)`: only a comment may come after the closing quote, found `\(after)`")
+            }
+        } else {
+            value = (rest.firstIndex(of: "#").map { rest[..<$0] } ?? rest).trimmingCharacters(in: .whitespaces)
+        }
+        return (key, value)
     }
 
     public static func load(file: String) throws(ConfigError) -> WatchConfig {
@@ -116,7 +164,118 @@ public struct WatchConfig: Sendable, Equatable {
         do { try k.apply(&self, value) } catch {
             throw ConfigError(file: "command line", line: nil, problem: "`\(key) = \(value)`: expected \(error.expected)")
         }
+        origins.record(key, file: "command line", line: nil)
     }
+
+    /// Every key as the file would set it, in the file's order: what
+    /// `--check-config` prints. Parsing it gives this configuration back.
+    public var rendered: String {
+        Self.keys.map { k in
+            let v = k.show(self)
+            let plain = !v.isEmpty && !v.contains("#") && !v.hasPrefix("\"") && v.trimmingCharacters(in: .whitespaces) == v
+            return "\(k.name) = \(plain ? v : "\"" + v + "\"")"
+        }.joined(separator: "\n")
+    }
+
+    // MARK: keys that must fit together
+
+    /// Checks what no single key can: the constraints between keys. The one
+    /// check behind `--check-config`, start-up and reload, so that a
+    /// configuration the check accepts also starts. The error names the file
+    /// and line of the key set last of those that clash.
+    public func validate() throws(ConfigError) {
+        guard overlap < tile else {
+            throw clash("tile", "overlap", "`overlap = \(overlap)` must be less than `tile` (\(tile)\(origins.describe("tile")))")
+        }
+        if !operatorGroup.isEmpty, Self.groupID(operatorGroup) == nil {
+            throw clash("operator_group", nil, "`operator_group = \(operatorGroup)`: there is no such group")
+        }
+        // The photo directories and the state directory may neither be nor
+        // contain one another: results written into the inbox would come back
+        // as new photos (and uploaders may write there), and the state
+        // directory's work/ is emptied at every start.
+        var separate: [(key: String, path: String)] = [("inbox", inbox), ("outbox", outbox)]
+        if originals == .archive { separate.append(("archive", archive)) }
+        separate += [("failed", failed), ("state_dir", stateDirectory)]
+        let resolved = separate.map { ($0.key, $0.path, Self.resolve($0.path)) }
+        for (i, a) in resolved.enumerated() {
+            for b in resolved[(i + 1)...] {
+                if a.2 == b.2 {
+                    throw clash(a.0, b.0, "`\(a.0)` and `\(b.0)` are the same directory (\(a.2))")
+                }
+                if let (outer, inner) = Self.nesting(a, b) {
+                    throw clash(a.0, b.0, "`\(inner.0) = \(inner.1)` is inside `\(outer.0) = \(outer.1)`; the directories must be separate")
+                }
+            }
+        }
+        // The control socket is not a photo: it must not appear in a photo directory.
+        let runtime = Self.resolve(runtimeDirectory)
+        for d in resolved where d.0 != "state_dir" && Self.isInside(runtime, d.2, orEqual: true) {
+            throw clash(d.0, "runtime_dir", "`runtime_dir = \(runtimeDirectory)` is in `\(d.0) = \(d.1)`; the control socket must not be in a photo directory")
+        }
+    }
+
+    /// The error for keys that do not fit together, at the one set last.
+    private func clash(_ a: String, _ b: String?, _ problem: String) -> ConfigError {
+        let last = [a, b].compactMap { $0 }.compactMap { origins[$0] }.max { $0.order < $1.order }
+        return ConfigError(file: last?.file ?? "built-in defaults", line: last?.line, problem: problem)
+    }
+
+    private static func nesting(_ a: (String, String, String), _ b: (String, String, String))
+        -> (outer: (String, String), inner: (String, String))? {
+        if isInside(b.2, a.2, orEqual: false) { return ((a.0, a.1), (b.0, b.1)) }
+        if isInside(a.2, b.2, orEqual: false) { return ((b.0, b.1), (a.0, a.1)) }
+        return nil
+    }
+
+    static func isInside(_ path: String, _ directory: String, orEqual: Bool) -> Bool {
+        if path == directory { return orEqual }
+        return path.hasPrefix(directory == "/" ? "/" : directory + "/")
+    }
+
+    /// An absolute path without `.`, `..` or doubled slashes, with the
+    /// symbolic links of its existing part followed: how the kernel will
+    /// find it from the daemon's working directory.
+    static func resolve(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for c in absolute.split(separator: "/") where c != "." {
+            if c == ".." { _ = parts.popLast() } else { parts.append(c) }
+        }
+        // realpath the longest existing prefix, keep the rest as written.
+        var split = parts.count
+        while split > 0 {
+            let prefix = "/" + parts[..<split].joined(separator: "/")
+            if let real = realpath(prefix, nil) {
+                defer { free(real) }
+                let rest = parts[split...].joined(separator: "/")
+                let base = String(cString: real)
+                return rest.isEmpty ? base : (base == "/" ? "/" : base + "/") + rest
+            }
+            split -= 1
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The group's id from the group database, or nil when there is none.
+    public static func groupID(_ name: String) -> gid_t? {
+        if let n = gid_t(name) { return n }
+        var group = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
+    }
+
+    /// The id of `operator_group`, or nil when it is empty (the service's group).
+    public var operatorGroupID: gid_t? { operatorGroup.isEmpty ? nil : Self.groupID(operatorGroup) }
+
+    static func isGroupName(_ v: String) -> Bool {
+        guard let first = v.unicodeScalars.first, v.unicodeScalars.count <= 32, first != "-" else { return false }
+        return v.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0) }
+    }
+
+    private static func show(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
 
     private static func path(_ v: String) throws(ConfigError) -> String {
         guard !v.isEmpty, !v.contains("\0") else { throw .value("a path") }
@@ -139,6 +298,37 @@ public struct WatchConfig: Sendable, Equatable {
         }
         return d
     }
+}
+
+/// Where each key of a configuration was set: a file and line, or the command
+/// line. Not part of a configuration's equality: the same settings read from
+/// differently laid out files are the same configuration.
+public struct Origins: Sendable, Equatable {
+    public struct Origin: Sendable {
+        public var file: String
+        public var line: Int?
+        /// Later settings have larger numbers (the command line comes after the file).
+        var order: Int
+    }
+    private var byKey: [String: Origin] = [:]
+    private var next = 0
+
+    public init() {}
+
+    public subscript(key: String) -> Origin? { byKey[key] }
+
+    mutating func record(_ key: String, file: String, line: Int?) {
+        next += 1
+        byKey[key] = Origin(file: file, line: line, order: next)
+    }
+
+    /// ", set at FILE:LINE" or ", the default", to follow a value in a message.
+    func describe(_ key: String) -> String {
+        guard let o = byKey[key] else { return ", the default" }
+        return ", set at \(o.file)\(o.line.map { ":\($0)" } ?? "")"
+    }
+
+    public static func == (_: Origins, _: Origins) -> Bool { true }
 }
 
 /// A configuration file (or override) the daemon cannot use, with where and why.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Deblur
 import Foundation
 import Logging
 import MTRNN
@@ -36,9 +37,11 @@ struct MtrnnWatch: AsyncParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Check the configuration, print it and exit.")
     var checkConfig = false
 
-    /// The configuration file (if any) with the command-line overrides on top;
-    /// called again on SIGHUP.
-    func loadConfiguration() throws -> WatchConfig {
+    /// The configuration file (if any) with the command-line overrides on top,
+    /// checked as a whole: the one function behind --check-config, start-up
+    /// and SIGHUP, so that what the check accepts also starts. Every error is
+    /// a ConfigError (exit status 78 at start).
+    func loadConfiguration() throws(ConfigError) -> WatchConfig {
         var c = try config.map { path throws(ConfigError) in try WatchConfig.load(file: path) } ?? WatchConfig()
         if let inbox { try c.set("inbox", inbox) }
         if let outbox { try c.set("outbox", outbox) }
@@ -55,6 +58,13 @@ struct MtrnnWatch: AsyncParsableCommand {
             }
             try c.set(o[..<eq].trimmingCharacters(in: .whitespaces), o[o.index(after: eq)...].trimmingCharacters(in: .whitespaces))
         }
+        try c.validate()
+        // What this machine cannot do is a configuration error too: found here,
+        // not by the pipeline after the check said OK.
+        if c.precision == "bf16", let reason = MTRNNNetwork.bf16UnsupportedReason {
+            let at = c.origins["precision"]
+            throw ConfigError(file: at?.file ?? "command line", line: at?.line, problem: "`precision = bf16`: \(reason)")
+        }
         return c
     }
 
@@ -68,11 +78,20 @@ struct MtrnnWatch: AsyncParsableCommand {
             throw ExitCode(78)  // EX_CONFIG
         }
         if checkConfig {
-            print("configuration OK: inbox=\(initial.inbox) outbox=\(initial.outbox) originals=\(initial.originals.rawValue)")
+            // Every key as it will be used, so that a key that was not read
+            // (or read differently) shows.
+            let directories: [String?] = [inbox, outbox, archive, failed, stateDir, runtimeDir]
+            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || !overrides.isEmpty
+            print("# configuration OK: \(config ?? "no file, built-in defaults")\(fromCommandLine ? ", with the command line's options" : "")")
+            print(initial.rendered)
             return
         }
         let processor: any PhotoProcessor
-        do { processor = try await ProcessorFactory.make(initial, logger: logger) } catch {
+        do { processor = try await ProcessorFactory.make(initial, logger: logger) } catch DeblurError.invalidOptions(let why) {
+            // validate() should have caught it; still a configuration error.
+            logger.critical("Configuration error: \(config ?? "command line"): \(why)")
+            throw ExitCode(78)  // EX_CONFIG
+        } catch {
             logger.critical("Cannot load the deblur model: \(error)")
             throw ExitCode(1)
         }

@@ -49,6 +49,60 @@ import Testing
         }
     }
 
+    /// The keys that must fit together (issue 16): the error names the line
+    /// of the key set last, and the other key's value and origin.
+    @Test(arguments: [
+        ("tile = 64\noverlap = 512", "x.conf:3: `overlap = 512` must be less than `tile` (64, set at x.conf:2)"),
+        ("overlap = 256", "x.conf:2: `overlap = 256` must be less than `tile` (256, the default)"),
+        ("inbox = /srv/p\noutbox = /srv/p/", "x.conf:3: `inbox` and `outbox` are the same directory (/srv/p)"),
+        ("outbox = /srv/p/done\ninbox = /srv/p", "x.conf:3: `outbox = /srv/p/done` is inside `inbox = /srv/p`"),
+        ("inbox = /srv/p\nfailed = /srv/p/../p/./bad", "x.conf:3: `failed = /srv/p/../p/./bad` is inside `inbox = /srv/p`"),
+        ("inbox = /srv/state/work/in\nstate_dir = /srv/state", "x.conf:3: `inbox = /srv/state/work/in` is inside `state_dir = /srv/state`"),
+        ("outbox = /srv/o\nstate_dir = /srv/o", "x.conf:3: `outbox` and `state_dir` are the same directory"),
+        ("inbox = /srv/p\nruntime_dir = /srv/p/run", "x.conf:3: `runtime_dir = /srv/p/run` is in `inbox = /srv/p`"),
+        ("operator_group = no-such-group-16", "x.conf:2: `operator_group = no-such-group-16`: there is no such group"),
+    ])
+    func keysThatClashAreRefusedAtTheLastOne(text: String, expected: String) throws {
+        let c = try WatchConfig.parse("# header\n" + text, source: "x.conf")
+        #expect(throws: ConfigError.self) { try c.validate() }
+        do { try c.validate() } catch {
+            #expect(error.description.hasPrefix(expected), "\(error)")
+        }
+    }
+
+    @Test func keysThatFitTogetherPass() throws {
+        try WatchConfig().validate()
+        var c = try WatchConfig.parse("tile = 128\noverlap = 124\noperator_group = root\noriginals = keep\narchive = /srv/in/old\ninbox = /srv/in\n", source: "x.conf")
+        try c.validate()  // archive is not used with originals = keep
+        #expect(c.operatorGroupID == 0)
+        #expect(WatchConfig().operatorGroupID == nil)
+        // The command line can repair what the file got wrong, and is named when it clashes.
+        c = try WatchConfig.parse("tile = 64\noverlap = 64\n", source: "x.conf")
+        try c.set("overlap", "32")
+        try c.validate()
+        try c.set("overlap", "100")
+        #expect(throws: ConfigError(file: "command line", line: nil, problem: "`overlap = 100` must be less than `tile` (64, set at x.conf:1)")) { try c.validate() }
+    }
+
+    /// --check-config prints `rendered`: reading it back must give the same configuration.
+    @Test func renderedConfigurationReadsBack() throws {
+        var c = WatchConfig()
+        try c.set("inbox", "/srv/photos #1")
+        try c.set("outbox", " /srv/lead space")
+        try c.set("settle_seconds", "0.25")
+        try c.set("operator_group", "photo-ops")
+        try c.set("recursive", "on")
+        let back = try WatchConfig.parse(c.rendered, source: "rendered")
+        #expect(back == c, "\(c.rendered)")
+        #expect(try WatchConfig.parse(WatchConfig().rendered, source: "defaults") == WatchConfig())
+        #expect(c.rendered.split(separator: "\n").count == WatchConfig.keys.count)
+    }
+
+    @Test(arguments: ["photo ops", "-ops", "ops:x", String(repeating: "g", count: 33)])
+    func operatorGroupMustBeAGroupName(name: String) {
+        #expect(throws: ConfigError.self) { try WatchConfig.parse("operator_group = \"\(name)\"", source: "x.conf") }
+    }
+
     /// The shipped file must parse and name every key the parser knows.
     @Test func shippedConfigFileDocumentsEveryKey() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -153,5 +207,153 @@ import Testing
         #expect(JournalLogHandler.isFieldName("MTRNN_FILE"))
         #expect(!JournalLogHandler.isFieldName("_PID"))
         #expect(!JournalLogHandler.isFieldName("file"))
+    }
+}
+
+/// The shipped systemd files (systemd/, etc/) read as systemd reads them, for
+/// what `systemd-analyze verify` cannot judge: whether a crash loop stops,
+/// whether a missing folder fails the start, and who may change whose photos.
+/// scripts/check-unit.sh runs the real tools on the same files.
+@Suite struct SystemdUnitFileTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func text(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// Every `Key=value` of the unit, by section, in order (a key may repeat).
+    static func unit() throws -> [String: [(key: String, value: String)]] {
+        var sections: [String: [(key: String, value: String)]] = [:]
+        var section = ""
+        for raw in try text("systemd/mtrnn-watch.service").split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") { section = String(line.dropFirst().dropLast()); continue }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            sections[section, default: []].append((String(line[..<eq]), String(line[line.index(after: eq)...])))
+        }
+        return sections
+    }
+
+    static func values(_ key: String, in section: String) throws -> [String] {
+        try unit()[section, default: []].filter { $0.key == key }.map(\.value)
+    }
+
+    /// A systemd time span ("5s", "10min", "1h 30min", "90") in seconds.
+    static func seconds(_ span: String) -> Double? {
+        var total = 0.0, number = "", unit = ""
+        func flush() -> Bool {
+            guard let n = Double(number) else { return number.isEmpty && unit.isEmpty }
+            let scale: [String: Double] = ["": 1, "s": 1, "sec": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600, "hr": 3600]
+            guard let f = scale[unit] else { return false }
+            total += n * f
+            number = ""; unit = ""
+            return true
+        }
+        for ch in span where ch != " " {
+            if ch.isNumber || ch == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(ch)
+            } else { unit.append(ch) }
+        }
+        return flush() ? total : nil
+    }
+
+    /// tmpfiles.d lines as (type, path, mode, argument).
+    static func tmpfiles() throws -> [(type: String, path: String, mode: String, argument: String)] {
+        try text("systemd/tmpfiles.d/mtrnn-watch.conf").split(separator: "\n").compactMap { raw in
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { return nil }
+            let f = line.split(separator: " ", maxSplits: 6, omittingEmptySubsequences: true).map(String.init)
+            guard f.count >= 2 else { return nil }
+            return (f[0], f[1], f.count > 2 ? f[2] : "-", f.count > 6 ? f[6] : "")
+        }
+    }
+
+    /// Restart=on-failure every RestartSec: a daemon that dies at once must
+    /// start more than StartLimitBurst times within StartLimitIntervalSec, or
+    /// systemd never stops the loop (systemd's defaults, 5 in 10 s, with
+    /// RestartSec=5s allow only 3).
+    @Test func aCrashLoopReachesTheStartLimit() throws {
+        let restart = try Self.values("Restart", in: "Service").last
+        #expect(restart == "on-failure")
+        let restartSec = try Self.values("RestartSec", in: "Service").last.flatMap(Self.seconds) ?? 0.1
+        let interval = try Self.values("StartLimitIntervalSec", in: "Unit").last.flatMap(Self.seconds) ?? 10
+        let burst = try Self.values("StartLimitBurst", in: "Unit").last.flatMap { Int($0) } ?? 5
+        #expect(interval > 0, "StartLimitIntervalSec=0 turns the limit off")
+        let startsInInterval = Int(interval / restartSec) + 1
+        #expect(startsInInterval > burst, "a crash loop starts \(startsInInterval) times in \(interval) s; the limit is \(burst)")
+        // ... yet a photo that crashes the daemon twice (then quarantined) must not stop the service.
+        #expect(burst >= 4)
+    }
+
+    /// A configuration error does not go away by restarting.
+    @Test func aConfigurationErrorIsNotRestarted() throws {
+        let prevent = try Self.values("RestartPreventExitStatus", in: "Service").joined(separator: " ").split(separator: " ")
+        #expect(prevent.contains("78"), "exit status 78 (EX_CONFIG) is restarted")
+    }
+
+    /// ReadWritePaths= without "-" fails the start (226/NAMESPACE) when a
+    /// folder is missing, and with ProtectSystem=strict the daemon cannot make
+    /// it: the folders must be made before the sandbox is, at every start.
+    @Test func aMissingFolderIsMadeAtStartNotAFailedNamespace() throws {
+        let paths = try Self.values("ReadWritePaths", in: "Service").flatMap { $0.split(separator: " ").map(String.init) }
+        #expect(!paths.isEmpty)
+        for p in paths { #expect(p.hasPrefix("-"), "ReadWritePaths=\(p) fails the start when \(p) is missing") }
+        let pre = try Self.values("ExecStartPre", in: "Service")
+        let tmpfiles = pre.first { $0.contains("systemd-tmpfiles") && $0.contains("--create") && $0.contains("mtrnn-watch.conf") }
+        #expect(tmpfiles != nil, "no ExecStartPre= running systemd-tmpfiles --create mtrnn-watch.conf")
+        // "+": outside the sandbox (as root, / writable); "-": a folder it cannot make is the daemon's to report.
+        if let t = tmpfiles { #expect(t.hasPrefix("-+") || t.hasPrefix("+-"), "\(t)") }
+        let made = Set(try Self.tmpfiles().filter { $0.type == "d" }.map(\.path))
+        for p in paths { #expect(made.contains(String(p.drop { $0 == "-" })), "tmpfiles.d does not make \(p)") }
+    }
+
+    /// The shipped configuration's directories are the ones the unit lets it write.
+    @Test func theShippedConfigurationWritesOnlyWhereTheUnitAllows() throws {
+        let c = try WatchConfig.parse(try Self.text("etc/mtrnn-watch.conf"), source: "etc/mtrnn-watch.conf")
+        let writable = try Self.values("ReadWritePaths", in: "Service").flatMap { $0.split(separator: " ") }.map { String($0.drop { $0 == "-" }) }
+        for d in [c.inbox, c.outbox, c.archive, c.failed] { #expect(writable.contains(d), "\(d) is read-only under the unit") }
+        #expect(c.stateDirectory == "/var/lib/" + (try Self.values("StateDirectory", in: "Service").last ?? ""))
+        #expect(c.runtimeDirectory == "/run/" + (try Self.values("RuntimeDirectory", in: "Service").last ?? ""))
+    }
+
+    /// Group-writable folders shared by uploaders: sticky (nobody deletes or
+    /// replaces another's files), setgid (files keep the service's group), and
+    /// nothing for others.
+    @Test(arguments: ["/srv/inbox", "/srv/failed"])
+    func sharedFoldersAreStickyAndSetgid(path: String) throws {
+        let line = try Self.tmpfiles().first { $0.type == "d" && $0.path == path }
+        let mode = line.flatMap { Int($0.mode, radix: 8) } ?? 0
+        #expect(mode & 0o1000 != 0, "\(path) \(String(mode, radix: 8)): not sticky")
+        #expect(mode & 0o2000 != 0, "\(path) \(String(mode, radix: 8)): not setgid")
+        #expect(mode & 0o020 != 0, "\(path): not group-writable")
+        #expect(mode & 0o007 == 0, "\(path) \(String(mode, radix: 8)): others have access")
+    }
+
+    /// A subfolder an uploader makes (umask 022: 2755, theirs) must still let
+    /// the daemon move originals out of it: a default ACL on the inbox gives
+    /// the service user rwx on every new file and folder below.
+    @Test func newSubfoldersOfTheInboxAreWritableByTheDaemon() throws {
+        let acls = try Self.tmpfiles().filter { $0.type.hasPrefix("A") && $0.path == "/srv/inbox" }.map(\.argument)
+        let entries = acls.flatMap { $0.split(separator: ",") }
+        #expect(entries.contains("default:user:mtrnn-watch:rwx"), "\(acls)")
+    }
+
+    /// SIGABRT after a watchdog timeout prints the backtrace but does not end
+    /// the process (measured, issue 16): the restart waits for the SIGKILL
+    /// after TimeoutAbortSec, which without the setting is TimeoutStopSec.
+    @Test func aWatchdogAbortIsKilledSoonerThanAStop() throws {
+        let abort = try Self.values("TimeoutAbortSec", in: "Service").last.flatMap(Self.seconds)
+        let stop = try Self.values("TimeoutStopSec", in: "Service").last.flatMap(Self.seconds) ?? 90
+        #expect(abort != nil, "TimeoutAbortSec unset: a watchdog abort waits TimeoutStopSec (\(stop) s)")
+        if let abort { #expect(abort >= 5 && abort < stop, "TimeoutAbortSec=\(abort) s") }
+    }
+
+    @Test func timeSpans() {
+        #expect(Self.seconds("5s") == 5)
+        #expect(Self.seconds("10min") == 600)
+        #expect(Self.seconds("1h 30min") == 5400)
+        #expect(Self.seconds("90") == 90)
+        #expect(Self.seconds("2weeks") == nil)
     }
 }
