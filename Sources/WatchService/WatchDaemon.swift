@@ -70,7 +70,12 @@ public actor WatchDaemon {
     public func run() async throws {
         try prepareDirectories()
         quarantineCrasher()
-        server = try ControlServer(path: socketPath, logger: logger) { [weak self] request in
+        // Who may pause, resume, retry and rescan: root, the service user and
+        // `operator_group` (by default the service's own group). The server
+        // refuses the others before a request reaches the daemon.
+        let access: ControlAccess
+        do { access = try ControlAccess(operatorGroup: config.operatorGroup) } catch { throw DaemonError("\(error)") }
+        server = try ControlServer(path: socketPath, logger: logger, access: access) { [weak self] request, _ in
             guard let self else { return ControlResponse(ok: false, error: "mtrnn-watch is stopping") }
             return await self.handle(request)
         }
@@ -493,12 +498,19 @@ public actor WatchDaemon {
         pipelineOld.settleSeconds = 0; pipelineNew.settleSeconds = 0
         pipelineOld.pollSeconds = 0; pipelineNew.pollSeconds = 0
         pipelineOld.originals = .keep; pipelineNew.originals = .keep
+        pipelineOld.operatorGroup = ""; pipelineNew.operatorGroup = ""
         if pipelineOld != pipelineNew {
             do { processor = try await makeProcessor(new) } catch {
                 live.noteError("reload failed, kept the previous configuration: \(error)")
                 logger.error("Reload failed, keeping the previous configuration and model: \(error)")
                 return
             }
+        }
+        let newAccess: ControlAccess
+        do { newAccess = try ControlAccess(operatorGroup: new.operatorGroup) } catch {
+            live.noteError("reload failed, kept the previous configuration: \(error)")
+            logger.error("Reload failed, keeping the previous configuration: \(error)")
+            return
         }
         let rewatch = new.inbox != config.inbox || new.recursive != config.recursive || new.pollSeconds != config.pollSeconds
         let old = config
@@ -524,6 +536,7 @@ public actor WatchDaemon {
                 return
             }
         }
+        server?.access = newAccess
         live.configure(model: processor.modelDescription, inbox: config.inbox, outbox: config.outbox)
         logger.notice("Reloaded the configuration")
     }

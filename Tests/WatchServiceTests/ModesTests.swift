@@ -79,6 +79,34 @@ import Testing
         #expect(d.log.contains("Refused `pause` from uid 65534"))
         await d.stop()
     }
+
+    /// `operator_group` (issue 16): its members may change state, and a reload
+    /// that changes it takes effect at once.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+                   && getgrnam("nogroup") != nil))
+    func theOperatorGroupMayChangeState() async throws {
+        let box = try Sandbox()
+        chmod(box.root, 0o755)
+        chmod(box.path("state"), 0o755)
+        let config = box.path("watch.conf")
+        box.write("watch.conf", Array("operator_group = nogroup\n".utf8))
+        let d = try DaemonProcess(box, arguments: ["--config", config])
+        #expect(await d.waitReady(), "\(d.log)")
+        func asNobody(_ args: [String]) -> CommandResult {
+            ctlVia(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
+        }
+        let pause = asNobody(["pause"])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        #expect(ctl(box, ["status"]).stdout.contains("mtrnn-watch: paused"))
+        #expect(asNobody(["resume"]).status == 0)
+        // Another group on reload: nobody may no longer.
+        box.write("watch.conf", Array("operator_group = root\n".utf8))
+        d.signal(SIGHUP)
+        #expect(await eventually { d.log.contains("Reloaded the configuration") }, "\(d.log)")
+        let refused = asNobody(["pause"])
+        #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
+        await d.stop()
+    }
 }
 
 func ctlVia(_ argv: [String]) -> CommandResult {
