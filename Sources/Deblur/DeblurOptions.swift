@@ -28,6 +28,14 @@ public struct DeblurOptions: Sendable {
     /// (`ScaleCorrection`): for blur longer than the network's reach, at a
     /// fraction of the work (1/scale^2). 1: at full size.
     public var scale: Int = 1
+    /// Tiles whose mean luminance gradient (|dx| + |dy|, 0...255 units) is
+    /// below this are left as they are: sky, walls, smooth backgrounds have
+    /// nothing to deblur. 0: every tile goes through the network.
+    public var flatTileGradient: Float = 0
+    /// A tile stops iterating once an iteration changes it by less than this
+    /// (mean absolute change per sample, 0...255), after at least 2. 0: always
+    /// `iterations`.
+    public var stopBelow: Float = 0
 
     public init(weights: URL, iterations: Int = 6, precision: Precision = .f32,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,

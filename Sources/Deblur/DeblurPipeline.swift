@@ -92,18 +92,30 @@ public final class DeblurPipeline: Sendable {
             throw DeblurError.read(input, underlying: error.description)
         }
         let runner = TiledRunner(plan: plan, workers: workers)
+        let counters = TileCounters()
         let (networks, weights, precision, threads, iterations) =
             (self.networks, self.weights, options.precision, threadsPerWorker, options.iterations)
         // replacingColour clamps to the sample range (and maps NaN to 0).
         let deblurred: [Float]
         do {
+            let (flatBelow, stopBelow) = (options.flatTileGradient, options.stopBelow)
             let network: TiledRunner.TileFunction = { worker, tile, width, height in
                 if isCancelled() { throw CancellationError() }
+                if flatBelow > 0, TileStatistics.meanGradient(tile, width: width, height: height) < flatBelow {
+                    counters.add(flat: 1, iterations: 0)
+                    return tile
+                }
                 let network = try networks.network(for: worker) {
                     try MTRNNNetwork(weights: weights, precision: precision, threads: threads)
                 }
-                return try network.run(PlanarImage(width: width, height: height, data: tile),
-                                       iterations: iterations).data
+                let image = PlanarImage(width: width, height: height, data: tile)
+                if stopBelow > 0 {
+                    let (out, ran) = try network.run(image, iterations: iterations, stopBelow: stopBelow)
+                    counters.add(flat: 0, iterations: ran)
+                    return out.data
+                }
+                counters.add(flat: 0, iterations: iterations)
+                return try network.run(image, iterations: iterations).data
             }
             let report: @Sendable (TileProgress) -> Void = { p in
                 progress(DeblurProgress(input: input, stage: .deblurring, tilesDone: p.tilesDone,
@@ -144,12 +156,21 @@ public final class DeblurPipeline: Sendable {
         } catch {
             throw DeblurError.write(output, underlying: error.description)
         }
-        let report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
+        var report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
                                   tiles: plan.tiles.count, seconds: elapsed())
+        (report.flatTiles, report.iterationsRun) = counters.totals
         progress(DeblurProgress(input: input, stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
         return report
     }
+}
+
+/// What the tiles did, summed across workers.
+private final class TileCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flat = 0, iterations = 0
+    func add(flat f: Int, iterations i: Int) { lock.lock(); flat += f; iterations += i; lock.unlock() }
+    var totals: (Int, Int) { lock.lock(); defer { lock.unlock() }; return (flat, iterations) }
 }
 
 /// One network per worker, built on the worker's first tile and kept.

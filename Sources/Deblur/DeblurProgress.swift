@@ -29,6 +29,11 @@ public struct DeblurReport: Sendable, Equatable {
     public var height: Int
     public var tiles: Int
     public var seconds: Double
+    /// Tiles left as they were because they are flat (`flatTileGradient`).
+    public var flatTiles: Int = 0
+    /// Network iterations run, summed over the tiles (fewer than tiles x
+    /// iterations where tiles stopped early or were flat).
+    public var iterationsRun: Int = 0
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
 }

@@ -92,3 +92,30 @@ enum ScaleCorrection {
         }
     }
 }
+
+/// Cheap measures of a tile, to decide whether the network is worth running on it.
+enum TileStatistics {
+    /// Mean of |dx| + |dy| of the luminance (0.299 R + 0.587 G + 0.114 B), in
+    /// the samples' units (0...255 for photos). Sky and plain walls measure
+    /// about the noise level (1-3); textured or edged regions far more.
+    static func meanGradient(_ planar: [Float], width: Int, height: Int) -> Float {
+        guard width > 1, height > 1 else { return 0 }
+        let plane = width * height
+        var sum: Float = 0
+        planar.withUnsafeBufferPointer { p in
+            var above = [Float](repeating: 0, count: width)
+            for y in 0..<height {
+                var left: Float = 0
+                for x in 0..<width {
+                    let i = y * width + x
+                    let l = 0.299 * p[i] + 0.587 * p[plane + i] + 0.114 * p[2 * plane + i]
+                    if x > 0 { sum += abs(l - left) }
+                    if y > 0 { sum += abs(l - above[x]) }
+                    left = l
+                    above[x] = l
+                }
+            }
+        }
+        return sum / Float(width * height)
+    }
+}

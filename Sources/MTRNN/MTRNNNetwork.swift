@@ -55,6 +55,30 @@ public final class MTRNNNetwork {
     /// back. `afterIteration` sees each iteration's (cropped) estimate.
     public func run(_ image: PlanarImage, iterations: Int = 6,
                     afterIteration: ((Int, PlanarImage) -> Void)? = nil) throws -> PlanarImage {
+        try run(image, iterations: iterations, afterIteration: afterIteration, stop: nil).image
+    }
+
+    /// `run`, stopping early once an iteration changes the image by less than
+    /// `stopBelow` (mean absolute change per sample, in the image's units:
+    /// 0...255 for photos), after at least `minimum` iterations. The paper's
+    /// own curve flattens after 6-7 iterations; on flat or sharp regions the
+    /// update is small early. Returns the image and the iterations run.
+    public func run(_ image: PlanarImage, iterations: Int, stopBelow: Float,
+                    minimum: Int = 2) throws -> (image: PlanarImage, iterations: Int) {
+        try run(image, iterations: iterations, afterIteration: nil) { i, previous, current in
+            guard i >= minimum else { return false }
+            var sum: Float = 0
+            previous.withUnsafeBufferPointer { a in
+                current.withUnsafeBufferPointer { b in
+                    for k in 0..<a.count { sum += abs(a[k] - b[k]) }
+                }
+            }
+            return sum / Float(max(current.count, 1)) < stopBelow
+        }
+    }
+
+    private func run(_ image: PlanarImage, iterations: Int, afterIteration: ((Int, PlanarImage) -> Void)?,
+                     stop: ((Int, [Float], [Float]) -> Bool)?) throws -> (image: PlanarImage, iterations: Int) {
         guard image.width > 0, image.height > 0, image.data.count == 3 * image.width * image.height else {
             throw MTRNNError.invalidInput("image of \(image.width)x\(image.height) holds \(image.data.count) values, "
                 + "expected 3 x width x height = \(3 * max(image.width, 0) * max(image.height, 0))")
@@ -68,10 +92,14 @@ public final class MTRNNNetwork {
         let x = image.reflectPadded(toWidth: pw, height: ph)
         var xd = x
         for i in 1...iterations {
+            let previous = xd
             xd = try plan.iterate(x: x, xd: xd, first: i == 1)
             afterIteration?(i, xd.cropped(toWidth: image.width, height: image.height))
+            if let stop, i < iterations, stop(i, previous.data, xd.data) {
+                return (xd.cropped(toWidth: image.width, height: image.height), i)
+            }
         }
-        return xd.cropped(toWidth: image.width, height: image.height)
+        return (xd.cropped(toWidth: image.width, height: image.height), iterations)
     }
 
     /// Creates (or reuses) the primitives for one padded size ahead of time,

@@ -82,6 +82,16 @@ struct DeblurCommand: ParsableCommand {
         valueName: "N"))
     var scale = 1
 
+    @Option(name: .customLong("skip-flat"), parsing: .unconditional, help: ArgumentHelp(
+        "Leave tiles whose mean luminance gradient is below G (0-255 units) as they are: sky, walls (0: off).",
+        valueName: "G"))
+    var skipFlat: Float = 0
+
+    @Option(name: .customLong("stop-below"), parsing: .unconditional, help: ArgumentHelp(
+        "Stop a tile's iterations once one changes it by less than D on average (0-255 units; 0: off).",
+        valueName: "D"))
+    var stopBelow: Float = 0
+
     @Flag(help: "Replace an existing output file (never the input).")
     var overwrite = false
 
@@ -134,6 +144,7 @@ struct DeblurCommand: ParsableCommand {
         guard workers >= 0 else { throw ValidationError("--workers must be 0 (from the core count) or more.") }
         guard maxMegapixels > 0 else { throw ValidationError("--max-megapixels must be at least 1.") }
         guard (1...4).contains(scale) else { throw ValidationError("--scale must be 1, 2, 3 or 4.") }
+        guard skipFlat >= 0, stopBelow >= 0 else { throw ValidationError("--skip-flat and --stop-below must be 0 (off) or more.") }
     }
 
     func run() throws {
@@ -151,6 +162,8 @@ struct DeblurCommand: ParsableCommand {
                 tile: tile, overlap: overlap, jpegQuality: quality, maxPixels: maxMegapixels * 1_000_000,
                 workers: workers)
             options.scale = scale
+            options.flatTileGradient = skipFlat
+            options.stopBelow = stopBelow
             pipeline = try DeblurPipeline(options: options)
         } catch {
             console.error("mtrnnctl: \(error)")
@@ -170,9 +183,15 @@ struct DeblurCommand: ParsableCommand {
                 let report = try pipeline.deblur(input: source, output: destination, overwrite: overwrite,
                                                  progress: console.show)
                 console.clearBar()
+                var extra = ""
+                if scale > 1 { extra += ", at 1/\(scale) scale" }
+                if skipFlat > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
+                if stopBelow > 0 || skipFlat > 0 {
+                    extra += String(format: ", %.1f iterations per tile", Double(report.iterationsRun) / Double(max(report.tiles, 1)))
+                }
                 console.line("\(input) -> \(destination.path): "
                     + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
-                             report.tiles, report.seconds, report.secondsPerMegapixel))
+                             report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
             } catch {
                 console.clearBar()
                 console.error("mtrnnctl: \(error)")

@@ -90,3 +90,54 @@ struct ScaleCorrectionTests {
         }
     }
 }
+
+/// Work only where it pays (issue 18 step 4): flat tiles and early stops.
+struct AdaptiveWorkTests {
+    @Test func meanGradientOfFlatAndRampTiles() {
+        let (w, h) = (10, 8)
+        #expect(TileStatistics.meanGradient([Float](repeating: 90, count: 3 * w * h), width: w, height: h) == 0)
+        var ramp = [Float](repeating: 0, count: 3 * w * h)
+        for c in 0..<3 { for y in 0..<h { for x in 0..<w { ramp[c * w * h + y * w + x] = Float(3 * x) } } }
+        // |dx| = 3 on (w-1) of w columns, dy = 0
+        #expect(abs(TileStatistics.meanGradient(ramp, width: w, height: h) - 3 * Float(w - 1) / Float(w)) < 1e-4)
+    }
+
+    func run(_ configure: (inout DeblurOptions) -> Void) throws -> (DeblurReport, [UInt16], [UInt16]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adaptive-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (w, h) = (150, 90)
+        var samples = [UInt16](repeating: 0, count: w * h * 3)
+        // Left two thirds flat, the rest busy.
+        for y in 0..<h { for x in 0..<w { for c in 0..<3 {
+            samples[(y * w + x) * 3 + c] = x < 110 ? 120 : UInt16((x * 37 + y * 91 + c * 50) % 256)
+        } } }
+        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8, samples: samples, format: .png))).write(to: input)
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, tile: 64, overlap: 16,
+                                    workers: 2, threadsPerWorker: 1)
+        configure(&options)
+        let report = try DeblurPipeline(options: options).deblur(input: input, output: output)
+        return (report, samples, try PhotoIO.decode(contentsOf: output).samples)
+    }
+
+    @Test func flatTilesAreLeftAsTheyWere() throws {
+        let (plain, _, _) = try run { _ in }
+        #expect(plain.flatTiles == 0 && plain.iterationsRun == plain.tiles * 3)
+        let (r, input, out) = try run { $0.flatTileGradient = 1 }
+        #expect(r.flatTiles > 0 && r.flatTiles < r.tiles, "\(r.flatTiles) of \(r.tiles)")
+        #expect(r.iterationsRun == (r.tiles - r.flatTiles) * 3)
+        // A pixel covered only by flat tiles comes out as it went in.
+        #expect(out[0..<3] == input[0..<3])
+        let (all, input2, out2) = try run { $0.flatTileGradient = 1e9 }
+        #expect(all.flatTiles == all.tiles && all.iterationsRun == 0)
+        #expect(out2 == input2)
+    }
+
+    @Test func tilesStopIteratingOnceTheUpdateIsSmall() throws {
+        let (never, _, _) = try run { $0.stopBelow = 1e-9 }
+        #expect(never.iterationsRun == never.tiles * 3)
+        let (soon, _, _) = try run { $0.stopBelow = 1e9 }
+        #expect(soon.iterationsRun == soon.tiles * 2, "at least 2 iterations, then stop")
+    }
+}
