@@ -30,6 +30,15 @@ public struct WatchConfig: Sendable, Equatable {
     public var overlap = 16  // TilePlan.defaultOverlap (WatchService does not link Deblur)
     public var jpegQuality = 95
     public var maxMegapixels = 100.0
+    /// Deblur at 1/scale of the size and add the upsampled correction (1-4).
+    public var scale = 1
+    /// A tile stops iterating once an iteration changes it by less than this
+    /// (mean per sample, 0-255); 0 runs every iteration. 0.5 measured: 0.48 of
+    /// the network work, +0.004 dB on the cross-scene pairs (BENCHMARKS.md).
+    public var stopBelow = 0.5
+    /// Tiles whose mean luminance gradient is below this are left as they
+    /// are; 0: off (blur lowers the gradient too, see BENCHMARKS.md).
+    public var skipFlat = 0.0
 
     /// A group whose members may pause, resume, retry and rescan through the
     /// control socket; empty: the service's own group (the uploaders).
@@ -78,6 +87,9 @@ public struct WatchConfig: Sendable, Equatable {
         Key(name: "overlap", show: { String($0.overlap) }) { c, v throws(ConfigError) in c.overlap = Int(try number(v, 0...512, integer: true)) },
         Key(name: "jpeg_quality", show: { String($0.jpegQuality) }) { c, v throws(ConfigError) in c.jpegQuality = Int(try number(v, 1...100, integer: true)) },
         Key(name: "max_megapixels", show: { show($0.maxMegapixels) }) { c, v throws(ConfigError) in c.maxMegapixels = try number(v, 0.01...10000) },
+        Key(name: "scale", show: { String($0.scale) }) { c, v throws(ConfigError) in c.scale = Int(try number(v, 1...4, integer: true)) },
+        Key(name: "stop_below", show: { show($0.stopBelow) }) { c, v throws(ConfigError) in c.stopBelow = try number(v, 0...255) },
+        Key(name: "skip_flat", show: { show($0.skipFlat) }) { c, v throws(ConfigError) in c.skipFlat = try number(v, 0...255) },
     ]
 
     /// Parses the text of a configuration file over the built-in defaults.

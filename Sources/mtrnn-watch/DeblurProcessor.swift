@@ -26,12 +26,19 @@ struct DeblurProcessor: PhotoProcessor {
             }
             precision = p
         }
-        pipeline = try DeblurPipeline(options: DeblurOptions(
+        var options = DeblurOptions(
             weights: weights, iterations: config.iterations, precision: precision,
             tile: config.tile, overlap: config.overlap, jpegQuality: config.jpegQuality,
-            maxPixels: Int(config.maxMegapixels * 1_000_000)))
-        modelDescription = "MT-RNN \(weights.lastPathComponent), \(config.iterations) iterations, "
-            + "\(precision.rawValue), tile \(config.tile)/\(config.overlap)"
+            maxPixels: Int(config.maxMegapixels * 1_000_000))
+        options.scale = config.scale
+        options.stopBelow = Float(config.stopBelow)
+        options.flatTileGradient = Float(config.skipFlat)
+        pipeline = try DeblurPipeline(options: options)
+        modelDescription = "MT-RNN \(weights.lastPathComponent), \(config.iterations) iterations"
+            + (config.stopBelow > 0 ? " (a tile stops once an update is below \(config.stopBelow))" : "")
+            + ", \(precision.rawValue), tile \(config.tile)/\(config.overlap)"
+            + (config.scale > 1 ? ", at 1/\(config.scale) scale" : "")
+            + (config.skipFlat > 0 ? ", flat tiles (< \(config.skipFlat)) skipped" : "")
     }
 
     func process(input: URL, output: URL,

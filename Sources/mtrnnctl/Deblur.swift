@@ -90,7 +90,7 @@ struct DeblurCommand: ParsableCommand {
     @Option(name: .customLong("stop-below"), parsing: .unconditional, help: ArgumentHelp(
         "Stop a tile's iterations once one changes it by less than D on average (0-255 units; 0: off).",
         valueName: "D"))
-    var stopBelow: Float = 0
+    var stopBelow: Float = 0.5
 
     @Flag(help: "Replace an existing output file (never the input).")
     var overwrite = false
