@@ -127,7 +127,9 @@ def engine_psnr(mtrnnctl, weights, iterations=(5, 6), pairs=None):
             row = {"0": round(data.psnr(blur[None], sharp[None]).item(), 3)}  # the blurred input
             for it in iterations:
                 dst = os.path.join(tmp, f"{name}-{it}.png")
-                subprocess.run([mtrnnctl, "deblur", "--weights", weights, "--iterations", str(it), "-o", dst, src],
+                # exactly `it` iterations: the weights are measured, not the early stop
+                subprocess.run([mtrnnctl, "deblur", "--weights", weights, "--iterations", str(it), "--stop-below", "0",
+                                "-o", dst, src],
                                check=True, stdout=subprocess.DEVNULL)
                 got = torch.from_numpy(np.asarray(Image.open(dst).convert("RGB")).copy()).permute(2, 0, 1).float()
                 row[str(it)] = round(data.psnr(got[None], sharp[None]).item(), 3)
