@@ -55,7 +55,10 @@ import Foundation
 /// A header claiming more than `maxPixels` pixels is refused before
 /// any pixel buffer is allocated. A truncated file is always an error (a
 /// photo still being copied must not be processed), although libjpeg would
-/// only warn.
+/// only warn. Metadata is capped (`StructureLimits`, codecs.h): more than
+/// 4096 metadata segments, chunks or tags, or more than 64 MB of them, is
+/// declined as too much metadata, so a small file cannot make the decoder
+/// or the output huge.
 public enum PhotoIO {
     public static let defaultMaxPixels = 100_000_000
 
@@ -168,9 +171,10 @@ public enum PhotoIO {
     }
 
     static func library(_ file: String, status: Int32, message: String, unsupportedRemedy: String,
-                        limit: Int = 0) -> PhotoIOError {
+                        limit: Int = 0, limitRemedy: String = PhotoIOError.metadataRemedy) -> PhotoIOError {
         switch status {
         case 2: return PhotoIOError(.unsupported, file: file, what: message, remedy: unsupportedRemedy)
+        case 5: return PhotoIOError(.unsupported, file: file, what: message, remedy: limitRemedy)
         case 3: return .tooLarge(file, message, limit: limit)
         case 4: return PhotoIOError(.io, file: file, what: "out of memory", remedy: "Free memory or lower the pixel limit")
         default: return .corrupt(file, message)

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import PhotoIO
+
+/// Hostile structure (issue 16): many metadata segments, chunks or tags, one
+/// value shared by many tags, many progressive scans. Each must cost memory
+/// and time in proportion to the file and within fixed caps, or be refused
+/// with a PhotoIOError naming the file; never grow with the square of the
+/// count or amplify a small file into a huge output. The files are built
+/// here, not committed.
+struct ResourceLimitTests: DecodeErrorChecks {
+
+    // MARK: - JPEG segments
+
+    /// A small JPEG with `count` COM segments of `payload` right after SOI.
+    static func jpegWithComments(_ count: Int, payload: [UInt8] = []) throws -> [UInt8] {
+        let jpeg = try PhotoIO.encode(syntheticImage(width: 16, height: 16, channels: 3, bitDepth: 8, format: .jpeg))
+        let length = payload.count + 2
+        let segment: [UInt8] = [0xFF, 0xFE, UInt8(length >> 8), UInt8(length & 0xFF)] + payload
+        var out = Array(jpeg[..<2])
+        out.reserveCapacity(jpeg.count + count * segment.count)
+        for _ in 0..<count { out += segment }
+        return out + jpeg[2...]
+    }
+
+    @Test func jpegWithTenThousandCommentsIsRefused() throws {
+        // 40 KB; before the cap, decoding carried all 10,000 and encoding them took 458 MB.
+        let bytes = try Self.jpegWithComments(10_000)
+        let e = error { try PhotoIO.decode(data: bytes, name: "comments.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.description.hasPrefix("comments.jpg: ") == true)
+        #expect(e?.what.contains("metadata segments") == true)
+        #expect(e?.remedy.isEmpty == false)
+    }
+
+    @Test func jpegWithOneHundredThousandCommentsIsRefused() throws {
+        // 400 KB; before the cap this aborted the process.
+        let bytes = try Self.jpegWithComments(100_000)
+        let e = error { try PhotoIO.decode(data: bytes, name: "flood.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.what.contains("metadata segments") == true)
+    }
+
+    /// `jpeg` with `segment` repeated `count` times just before its first marker of type `marker`.
+    static func jpeg(_ jpeg: [UInt8], with segment: [UInt8], times count: Int, before marker: UInt8) -> [UInt8] {
+        var i = 2
+        while i + 4 <= jpeg.count && jpeg[i + 1] != marker {
+            i += 2 + (Int(jpeg[i + 2]) << 8 | Int(jpeg[i + 3]))
+        }
+        var out = Array(jpeg[..<i])
+        for _ in 0..<count { out += segment }
+        return out + jpeg[i...]
+    }
+
+    @Test func segmentsThatTheHeaderProbeDoesNotSeeAreCountedByTheDecoder() throws {
+        // The probe stops at the frame header; libjpeg reads on to the first
+        // scan and, in a progressive file, between scans: its limits are in C.
+        let plain = try Self.jpegWithComments(0)
+        let afterFrame = Self.jpeg(plain, with: [0xFF, 0xFE, 0, 2], times: 10_000, before: 0xDA)
+        let e = error { try PhotoIO.decode(data: afterFrame, name: "late.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.description.hasPrefix("late.jpg: too much metadata: more than 4096 JPEG metadata segments") == true)
+        #expect(e?.remedy == PhotoIOError.metadataRemedy)
+
+        var image = syntheticImage(width: 16, height: 16, channels: 3, bitDepth: 8, format: .jpeg)
+        image.encoding.jpegProgressive = true
+        let progressive = try PhotoIO.encode(image)
+        let sos = progressive.indices.last { progressive[$0] == 0xFF && progressive[$0 + 1] == 0xDA }!
+        var betweenScans = Array(progressive[..<sos])
+        for _ in 0..<10_000 { betweenScans += [0xFF, 0xFE, 0, 2] }
+        betweenScans += progressive[sos...]
+        #expect(error { try PhotoIO.decode(data: betweenScans, name: "scans.jpg") }?.what.contains("metadata segments") == true)
+        // Under the limit they are read past and, as before, not carried.
+        var few = Array(progressive[..<sos])
+        for _ in 0..<100 { few += [0xFF, 0xFE, 0, 3, 0x41] }
+        few += progressive[sos...]
+        #expect(try PhotoIO.decode(data: few, name: "few.jpg").metadata.jpegMarkers.allSatisfy { $0.payload != [0x41] })
+        // A segment cut short by the end of the file is damage, not metadata.
+        let cut = Array(plain[..<2]) + [0xFF, 0xE1, 0x10, 0x00, 1, 2, 3]
+        #expect(error { try JPEGCodec.decode(cut, name: "cut.jpg", maxPixels: 1_000) }?.kind == .corrupt)
+    }
+
+    @Test func jpegWithManySegmentsUnderTheLimitRoundTrips() throws {
+        // Many more than any camera writes (about 10), still carried.
+        let bytes = try Self.jpegWithComments(2_000, payload: [0x41])
+        let image = try PhotoIO.decode(data: bytes, name: "many.jpg")
+        #expect(image.metadata.jpegMarkers.filter { $0.code == 0xFE }.count == 2_000)
+        let again = try PhotoIO.decode(data: PhotoIO.encode(image), name: "many-out.jpg")
+        #expect(again.metadata.jpegMarkers == image.metadata.jpegMarkers)
+    }
+
+    @Test func withPointersUsesConstantStack() {
+        // It recursed once per array, copying the pointer list each time:
+        // quadratic memory, and a stack overflow at about 100,000 segments.
+        let arrays = (0..<5_000).map { [UInt8(truncatingIfNeeded: $0), 7] }
+        var outside = 0
+        let base = withUnsafeMutablePointer(to: &outside) { Int(bitPattern: $0) }
+        let (depth, correct): (Int, Bool) = withPointers(arrays) { pointers in
+            var inside = 0
+            let here = withUnsafeMutablePointer(to: &inside) { Int(bitPattern: $0) }
+            let correct = pointers.count == arrays.count && pointers.indices.allSatisfy { index in
+                pointers[index].map { $0[0] == UInt8(truncatingIfNeeded: index) && $0[1] == 7 } ?? false
+            }
+            return (abs(base - here), correct)
+        }
+        #expect(correct)
+        #expect(depth < 64 * 1024, "withPointers used \(depth) bytes of stack for 5,000 arrays")
+    }
+
+    // MARK: - PNG chunks
+
+    @Test func pngWithTooManyAncillaryChunksIsRefused() throws {
+        let png = try PhotoIO.encode(syntheticImage(width: 8, height: 8, channels: 3, bitDepth: 8, format: .png))
+        // A private chunk, safe to copy (fourth letter lower-case): carried unless capped.
+        let chunk = pngChunk("prVt", [1])
+        var many: [UInt8] = []
+        for _ in 0..<10_000 { many += chunk }
+        let bytes = inserting(many, before: "IDAT", in: png)
+        let e = error { try PhotoIO.decode(data: bytes, name: "chunks.png") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.description.hasPrefix("chunks.png: ") == true)
+        #expect(e?.what.contains("chunks") == true)
+    }
+
+    @Test func jpegWithMoreThan64MBOfMetadataIsRefused() throws {
+        // 1,100 full-size APP1 segments: 72 MB, under the segment limit.
+        let payload = [UInt8](repeating: 0x58, count: 65533)
+        var bytes = try Self.jpegWithComments(0)
+        let segment: [UInt8] = [0xFF, 0xE1, 0xFF, 0xFF] + payload
+        var flood: [UInt8] = []
+        flood.reserveCapacity(1_100 * segment.count)
+        for _ in 0..<1_100 { flood += segment }
+        bytes.insert(contentsOf: flood, at: 2)
+        let e = error { try PhotoIO.decode(data: bytes, name: "big-xmp.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.what.contains("MB") == true)
+    }
+
+    @Test func jpegWithTooManyTrailerRecordsIsRefused() throws {
+        // FotoStation records (2-byte tag, 4-byte size, 0xA1B2C3D4) after
+        // EOI, each 10 bytes: 50 KB of them.
+        var bytes = try Self.jpegWithComments(0)
+        let record: [UInt8] = [0, 1, 0, 0, 0, 10, 0xA1, 0xB2, 0xC3, 0xD4]
+        for _ in 0..<5_000 { bytes += record }
+        let e = error { try PhotoIO.decode(data: bytes, name: "trailers.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.what.contains("trailer") == true)
+    }
+
+    @Test func jpegHeaderProbeCountsSegmentsToo() throws {
+        let bytes = try Self.jpegWithComments(10_000)
+        var probe: PhotoIOError?
+        do { _ = try HeaderProbe.dimensions(format: .jpeg, bytes: bytes, name: "comments.jpg") } catch let e as PhotoIOError { probe = e }
+        #expect(probe?.kind == .unsupported)
+        #expect(probe?.what.contains("metadata segments") == true)
+    }
+
+    @Test func pngWithMoreThan64MBOfAncillaryChunksIsRefused() throws {
+        let png = try PhotoIO.encode(syntheticImage(width: 8, height: 8, channels: 3, bitDepth: 8, format: .png))
+        let chunk = pngChunk("prVt", [UInt8](repeating: 1, count: 1 << 20))
+        var many: [UInt8] = []
+        many.reserveCapacity(70 * chunk.count)
+        for _ in 0..<70 { many += chunk }
+        let e = error { try PhotoIO.decode(data: inserting(many, before: "IDAT", in: png), name: "big.png") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.what.contains("MB") == true)
+    }
+
+    @Test func pngImageDataChunksAreNotCounted() throws {
+        // libpng and others split IDAT finely (8 KB by default): a big PNG has
+        // tens of thousands, and they are not metadata.
+        let png = try PhotoIO.encode(syntheticImage(width: 64, height: 64, channels: 3, bitDepth: 8, format: .png),
+                                    options: EncodeOptions(pngCompressionLevel: 0))
+        let walk = try PNGChunks(png, name: "x.png")
+        let data = walk.chunks.filter { $0.type == "IDAT" }.flatMap { Array($0.data) }
+        var split = Array(png[..<8])
+        for chunk in walk.chunks where chunk.type != "IDAT" && chunk.type != "IEND" {
+            split += pngChunk(chunk.type, Array(chunk.data))
+        }
+        for start in stride(from: 0, to: data.count, by: 1) {
+            split += pngChunk("IDAT", [data[start]])
+        }
+        split += pngChunk("IEND", [])
+        #expect(data.count > 4_096)
+        #expect(try PhotoIO.decode(data: split, name: "split.png").width == 64)
+    }
+}
