@@ -15,7 +15,7 @@ struct StructureLimits: Sendable {
                                           bytes: Int(MC_MAX_METADATA_BYTES))
 
     /// The byte limit as people read it ("64 MB").
-    var bytesText: String { "\(bytes >> 20) MB" }
+    var bytesText: String { bytes >= 1 << 20 ? "\(bytes >> 20) MB" : "\(bytes) bytes" }
 }
 
 /// Counts metadata items and their bytes while a file is read, and throws

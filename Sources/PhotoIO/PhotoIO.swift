@@ -39,7 +39,11 @@ import Foundation
 ///   are written as 8-bit RGB, 1/2/4-bit grey as 8-bit grey, YCbCr as RGB;
 ///   planar input is written contiguous; min-is-white stays min-is-white.
 ///   The note is appended to the input's Software after "; " (or is the
-///   Software when there was none). Reduced-resolution preview directories,
+///   Software when there was none). A tag whose value overlaps another
+///   tag's is not carried, and the note says how many (a crafted file could
+///   otherwise multiply one blob by every tag pointing at it; two small
+///   values shared exactly, such as one resolution RATIONAL, are kept).
+///   Reduced-resolution preview directories,
 ///   SubIFDs and Photoshop layer data (37724) are dropped: they show the
 ///   unprocessed picture. Maker notes that hold absolute file offsets may
 ///   not survive relocation (exiftool has per-vendor fixes for this; we do not).

@@ -51,7 +51,12 @@ enum TIFFCodec {
         encoding.tiffBigEndian = result.big_endian != 0
 
         var metadata = Metadata()
-        let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true)
+        var budget = TIFFReadBudget(file: name)
+        let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true, budget: &budget)
+        let overlapping = budget.overlapping.filter { !encodingTags.contains($0) && $0 != 0 }.count
+        if overlapping > 0 {
+            metadata.notCarried.append("\(overlapping) TIFF tag\(overlapping == 1 ? "" : "s") whose value overlaps another's")
+        }
         metadata.tiffEntries = entries.filter { entry in
             // Tag 0 is no tag; libtiff skips it with an error, so it is not carried.
             if encodingTags.contains(entry.tag) || entry.tag == 0 { return false }
@@ -72,7 +77,7 @@ enum TIFFCodec {
         let pixels = [UInt8].bytes(of: source)
         let compression = outputCompression(for: image)
         var entries = image.metadata.tiffEntries
-        let software = softwareTag(note: options.softwareNote, entries: &entries)
+        let software = softwareTag(note: options.softwareNote.map(image.metadata.processingNote), entries: &entries)
         let predictor = [5, 8, 32946].contains(compression) && image.encoding.tiffPredictor == 2 ? 2 : 1
         var message = [CChar](repeating: 0, count: Int(MC_MESSAGE_SIZE))
         var out: UnsafeMutablePointer<UInt8>?

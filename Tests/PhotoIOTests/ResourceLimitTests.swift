@@ -184,4 +184,119 @@ struct ResourceLimitTests: DecodeErrorChecks {
         #expect(data.count > 4_096)
         #expect(try PhotoIO.decode(data: split, name: "split.png").width == 64)
     }
+
+    // MARK: - TIFF tags
+
+    /// A little-endian 8x8 8-bit grey uncompressed TIFF: header, `blob`
+    /// (at offset 8), the pixels, then IFD0 with the baseline tags and
+    /// `extra` entries (tag, type, count, 4-byte field; a field that is an
+    /// offset can point into the blob).
+    static func tiff(extra: [(tag: UInt16, type: UInt16, count: UInt32, field: UInt32)], blob: [UInt8] = []) -> [UInt8] {
+        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        var blob = blob
+        if blob.count % 2 == 1 { blob.append(0) }
+        let pixelsAt = UInt32(8 + blob.count)
+        let ifdAt = pixelsAt + 64
+        var entries: [(tag: UInt16, type: UInt16, count: UInt32, field: UInt32)] = [
+            (256, 3, 1, 8), (257, 3, 1, 8), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+            (273, 4, 1, pixelsAt), (277, 3, 1, 1), (278, 3, 1, 8), (279, 4, 1, 64),
+        ]
+        entries += extra
+        entries.sort { $0.tag < $1.tag }
+        var out: [UInt8] = [0x49, 0x49, 0x2A, 0x00] + le32(ifdAt) + blob
+        out += (0..<64).map { UInt8($0 * 4) }
+        out += le16(UInt16(entries.count))
+        for entry in entries {
+            out += le16(entry.tag) + le16(entry.type) + le32(entry.count) + le32(entry.field)
+        }
+        return out + le32(0)
+    }
+
+    /// 500 private tags whose values are all the same 64 KiB at offset 8.
+    static let sharedBlobTIFF: [UInt8] = tiff(
+        extra: (0..<500).map { (tag: UInt16(65000 + $0), type: 7, count: 65536, field: 8) },
+        blob: (0..<65536).map { UInt8(truncatingIfNeeded: $0 * 7) })
+
+    @Test func tiffTagsSharingOneValueAreNotAmplified() throws {
+        // 72 KB in; before, every tag got its own copy: 32.8 MB out.
+        let input = Self.sharedBlobTIFF
+        let image = try PhotoIO.decode(data: input, name: "shared.tif")
+        let output = try PhotoIO.encode(image, options: EncodeOptions(softwareNote: "test"))
+        #expect(output.count < 2 * input.count, "\(input.count) bytes in, \(output.count) out")
+        // The first tag keeps the value; the others are named in the note.
+        #expect(image.metadata.tiffEntries.filter { $0.tag >= 65000 }.map(\.tag) == [65000])
+        #expect(image.metadata.notCarried.contains { $0.contains("overlap") })
+        let again = try PhotoIO.decode(data: output, name: "shared-out.tif")
+        #expect(again.metadata.tiffEntries.first { $0.tag == 65000 }?.value == Array(input[8..<8 + 65536]))
+        let software = again.metadata.tiffEntries.first { $0.tag == 305 }.map { String(decoding: $0.value, as: UTF8.self) }
+        #expect(software?.contains("test; not carried: 499 TIFF tags whose value overlaps another's") == true)
+    }
+
+    @Test func tiffDirectoryReadIsBoundedForTheProbe() throws {
+        // The header probe and the camera-raw check read IFD0 too: its
+        // values must not be copied once per tag either.
+        let file = try TIFFFile(Self.sharedBlobTIFF, name: "shared.tif")
+        let entries = try file.directory(at: file.firstDirectoryOffset)
+        let total = entries.reduce(0) { $0 + $1.value.count }
+        #expect(total <= 65536 + 1024, "IFD0 read as \(total) bytes of values")
+        let size = try HeaderProbe.dimensions(format: .tiff, bytes: Self.sharedBlobTIFF, name: "shared.tif")
+        #expect(size.width == 8 && size.height == 8)
+    }
+
+    @Test func tiffWithTooManyTagsIsRefusedByProbeAndDecode() throws {
+        let bytes = Self.tiff(extra: (0..<6_000).map { (tag: UInt16(50000 + $0), type: 3, count: 1, field: 1) })
+        var probe: PhotoIOError?
+        do { _ = try HeaderProbe.dimensions(format: .tiff, bytes: bytes, name: "tags.tif") } catch let e as PhotoIOError { probe = e }
+        #expect(probe?.kind == .unsupported)
+        #expect(probe?.what.contains("tags") == true)
+        let e = error { try PhotoIO.decode(data: bytes, name: "tags.tif") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.description.hasPrefix("tags.tif: ") == true)
+    }
+
+    @Test func tiffValueBytesAreCapped() throws {
+        // Three distinct 64 KiB values under a 100,000-byte limit (the real
+        // one, 64 MB, would need a 64 MB file): refused, naming the limit.
+        let blob: [UInt8] = (0..<3 * 65536).map { UInt8(truncatingIfNeeded: $0 / 3) }
+        let extra: [(tag: UInt16, type: UInt16, count: UInt32, field: UInt32)] = [
+            (65000, 7, 65536, 8), (65001, 7, 65536, 8 + 65536), (65002, 7, 65536, 8 + 2 * 65536),
+        ]
+        let bytes = Self.tiff(extra: extra, blob: blob)
+        let file = try TIFFFile(bytes, name: "values.tif")
+        var budget = TIFFReadBudget(StructureLimits(segments: 4096, bytes: 100_000), file: "values.tif")
+        var refused: PhotoIOError?
+        do { _ = try file.directory(at: file.firstDirectoryOffset, budget: &budget) } catch let e as PhotoIOError { refused = e }
+        #expect(refused?.kind == .unsupported)
+        #expect(refused?.description.hasPrefix("values.tif: too much metadata: more than 100000 bytes in TIFF tags") == true)
+        // Under the standard limits the three are carried.
+        #expect(try PhotoIO.decode(data: bytes, name: "values.tif").metadata.tiffEntries.filter { $0.tag >= 65000 }.count == 3)
+    }
+
+    @Test func smallValuesSharedExactlyAreKept() throws {
+        // XResolution and YResolution pointing at one RATIONAL: both carried.
+        let bytes = Self.tiff(extra: [(282, 5, 1, 8), (283, 5, 1, 8)], blob: [0, 0, 0, 72, 0, 0, 0, 1].reversed())
+        let image = try PhotoIO.decode(data: bytes, name: "dpi.tif")
+        #expect(image.metadata.tiffEntries.filter { $0.tag == 282 || $0.tag == 283 }.count == 2)
+        #expect(image.metadata.notCarried.isEmpty)
+        // A bigger value shared, or one overlapping another, is not.
+        let partly = Self.tiff(extra: [(65000, 7, 32, 8), (65001, 7, 32, 24)], blob: [UInt8](repeating: 9, count: 64))
+        let image2 = try PhotoIO.decode(data: partly, name: "partly.tif")
+        #expect(image2.metadata.tiffEntries.filter { $0.tag >= 65000 }.map(\.tag) == [65000])
+        #expect(image2.metadata.notCarried == ["1 TIFF tag whose value overlaps another's"])
+    }
+
+    @Test func tiffPointerLoopsDoNotMultiplyValues() throws {
+        // An EXIF pointer back to IFD0: every value there would be read again
+        // at each level; they overlap themselves, so each is read once.
+        let ifdAt = UInt32(8 + 65536 + 64)
+        let bytes = Self.tiff(extra: [(34665, 4, 1, ifdAt), (65000, 7, 65536, 8)],
+                              blob: [UInt8](repeating: 3, count: 65536))
+        let file = try TIFFFile(bytes, name: "loop.tif")
+        var budget = TIFFReadBudget(file: "loop.tif")
+        _ = try file.directory(at: file.firstDirectoryOffset, followPointers: true, budget: &budget)
+        #expect(budget.metadata.bytes < 65536 + 1024)
+        #expect(try PhotoIO.decode(data: bytes, name: "loop.tif").width == 8)
+    }
+
 }
