@@ -144,6 +144,20 @@ static boolean jpeg_read_metadata_segment(j_decompress_ptr cinfo) {
     return TRUE;
 }
 
+// Called by libjpeg as it reads (for a multi-scan file, before each chunk
+// of every scan): stops at the scan limit, as tjDecompress does. Each scan
+// of a progressive JPEG is a pass over all the image's coefficients, so
+// without a limit a 1 MB file of tiny scans keeps a 100 MP decode busy
+// for many minutes.
+static void jpeg_count_scans(j_common_ptr cinfo) {
+    if (((j_decompress_ptr)cinfo)->input_scan_number > MC_MAX_SCANS) {
+        char text[MC_MESSAGE_SIZE];
+        snprintf(text, sizeof(text), "progressive JPEG with more than %d scans (an encoder writes about 10)",
+                 MC_MAX_SCANS);
+        jpeg_limit(cinfo, text);
+    }
+}
+
 void mc_jpeg_image_free(mc_jpeg_image *image) {
     if (!image) return;
     free(image->pixels);
@@ -173,6 +187,8 @@ int mc_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_jpe
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_metadata_context metadata = {.out = out, .keeping = 1};
     cinfo.client_data = &metadata;
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_count_scans};
+    cinfo.progress = &progress;
     for (int m = 0; m < 16; m++) jpeg_set_marker_processor(&cinfo, JPEG_APP0 + m, jpeg_read_metadata_segment);
     jpeg_set_marker_processor(&cinfo, JPEG_COM, jpeg_read_metadata_segment);
     jpeg_read_header(&cinfo, TRUE);

@@ -15,7 +15,8 @@ enum JPEGCodec {
         guard status == Int32(MC_OK) else {
             let message = withUnsafeBytes(of: result.message) { cString($0.baseAddress!) }
             throw PhotoIO.library(name, status: status, message: message,
-                                  unsupportedRemedy: remedy(for: message), limit: maxPixels)
+                                  unsupportedRemedy: remedy(for: message), limit: maxPixels,
+                                  limitRemedy: message.contains("scans") ? scansRemedy : PhotoIOError.metadataRemedy)
         }
         let width = Int(result.width), height = Int(result.height), channels = Int(result.components)
         let pixels = UnsafeBufferPointer(start: result.pixels, count: width * height * channels)
@@ -97,6 +98,9 @@ enum JPEGCodec {
         let encoded = Array(UnsafeBufferPointer(start: out, count: size))
         return encoded + JPEGTrailers.bytes(image.metadata.jpegTrailers, after: encoded.count)
     }
+
+    static let scansRemedy = "Re-save it as an ordinary JPEG (e.g. magick in.jpg -interlace none out.jpg) "
+        + "and try again; no encoder writes so many scans, so the file may have been made to take hours to decode"
 
     static func remedy(for message: String) -> String {
         if message.contains("CMYK") {

@@ -299,4 +299,47 @@ struct ResourceLimitTests: DecodeErrorChecks {
         #expect(try PhotoIO.decode(data: bytes, name: "loop.tif").width == 8)
     }
 
+
+    // MARK: - Progressive scans
+
+    /// A progressive JPEG with its last scan repeated `extra` times before EOI.
+    static func progressiveJPEG(extraScans extra: Int) throws -> [UInt8] {
+        var image = syntheticImage(width: 16, height: 16, channels: 3, bitDepth: 8, format: .jpeg)
+        image.encoding.jpegProgressive = true
+        let jpeg = try PhotoIO.encode(image)
+        // Find the last SOS and where its entropy-coded data ends (the next
+        // marker that is neither a stuffed 0xFF00 nor a restart marker).
+        var i = 2, lastScan = 0
+        while i + 4 <= jpeg.count {
+            let marker = jpeg[i + 1]
+            if marker == 0xD9 { break }
+            let length = Int(jpeg[i + 2]) << 8 | Int(jpeg[i + 3])
+            if marker == 0xDA {
+                lastScan = i
+                i += 2 + length
+                while i + 1 < jpeg.count && !(jpeg[i] == 0xFF && jpeg[i + 1] != 0 && !(0xD0...0xD7).contains(jpeg[i + 1])) {
+                    i += 1
+                }
+            } else {
+                i += 2 + length
+            }
+        }
+        let scan = Array(jpeg[lastScan..<i])
+        var out = Array(jpeg[..<i])
+        for _ in 0..<extra { out += scan }
+        return out + jpeg[i...]
+    }
+
+    @Test func progressiveJPEGWithTooManyScansIsRefused() throws {
+        let ordinary = try Self.progressiveJPEG(extraScans: 0)
+        #expect(try PhotoIO.decode(data: ordinary, name: "ordinary.jpg").encoding.jpegProgressive)
+        let bytes = try Self.progressiveJPEG(extraScans: 1_000)
+        let e = error { try PhotoIO.decode(data: bytes, name: "scans.jpg") }
+        #expect(e?.kind == .unsupported)
+        #expect(e?.description.hasPrefix("scans.jpg: ") == true)
+        #expect(e?.what == "progressive JPEG with more than 500 scans (an encoder writes about 10)")
+        #expect(e?.remedy == JPEGCodec.scansRemedy)
+        // 10 scans as written plus 480: under the limit, decoded.
+        #expect(try PhotoIO.decode(data: Self.progressiveJPEG(extraScans: 480), name: "many.jpg").width == 16)
+    }
 }
