@@ -22,8 +22,9 @@ enum JPEGCodec {
         let pixels = UnsafeBufferPointer(start: result.pixels, count: width * height * channels)
         var metadata = Metadata()
         var droppedMPF = false
-        // The C side has held the segments to the limits; the trailers count with them.
-        var budget = MetadataBudget(file: name, items: "JPEG metadata segments and trailer records")
+        // The C side has held the segments read to the limits; what is carried,
+        // trailers included, must leave room for the note in the output.
+        var budget = MetadataBudget(.carried, file: name, items: "JPEG metadata segments and trailer records to carry")
         for index in 0..<Int(result.marker_count) {
             let marker = result.markers[index]
             try budget.add(bytes: Int(marker.length))
@@ -62,7 +63,8 @@ enum JPEGCodec {
             }
             return marker
         }
-        if let note = options.softwareNote.map(image.metadata.processingNote) {
+        if let note = options.softwareNote.map(image.metadata.processingNote),
+           image.metadata.hasRoom(items: 1, bytes: note.utf8.count) {
             let comment = Array(note.utf8)
             if !markers.contains(where: { $0.code == 0xFE && $0.payload == comment }) {
                 markers.append(JPEGMarker(code: 0xFE, payload: comment))

@@ -11,8 +11,14 @@ struct StructureLimits: Sendable {
     /// Bytes those items hold, in total.
     var bytes: Int
 
+    /// What reading a file may walk (4096 items, 64 MB).
     static let standard = StructureLimits(segments: Int(MC_MAX_METADATA_SEGMENTS),
                                           bytes: Int(MC_MAX_METADATA_BYTES))
+    /// What one decoded image may carry into its output (4000 items, 60 MB):
+    /// the difference is room for what encoding adds (the processing note,
+    /// libtiff's own tags), so that every output reads back.
+    static let carried = StructureLimits(segments: Int(MC_MAX_CARRIED_SEGMENTS),
+                                         bytes: Int(MC_MAX_CARRIED_BYTES))
 
     /// The byte limit as people read it ("64 MB").
     var bytesText: String { bytes >= 1 << 20 ? "\(bytes >> 20) MB" : "\(bytes) bytes" }
@@ -44,6 +50,32 @@ struct MetadataBudget {
         if bytes > limits.bytes {
             throw PhotoIOError.tooMuchMetadata(file, "more than \(limits.bytesText) in \(items)")
         }
+    }
+}
+
+extension Metadata {
+    /// Items and bytes carried, as decoding counts them against
+    /// `StructureLimits.carried`: JPEG segments and trailers, PNG chunks,
+    /// TIFF tags with those of their subdirectories.
+    var carried: (items: Int, bytes: Int) {
+        func tiff(_ entries: [TIFFEntry]) -> (items: Int, bytes: Int) {
+            entries.reduce((0, 0)) { sum, entry in
+                let below = tiff(entry.subdirectory ?? [])
+                return (sum.0 + 1 + below.items, sum.1 + entry.value.count + below.bytes)
+            }
+        }
+        let tags = tiff(tiffEntries)
+        return (jpegMarkers.count + jpegTrailers.count + pngChunks.count + tags.items,
+                jpegMarkers.reduce(0) { $0 + $1.payload.count } + jpegTrailers.reduce(0) { $0 + $1.bytes.count }
+                    + pngChunks.reduce(0) { $0 + $1.data.count } + tags.bytes)
+    }
+
+    /// Whether `items` more holding `bytes` (the processing note) stay within
+    /// `StructureLimits.carried`, so that the output still decodes. A file
+    /// at the limit gets no note rather than an output nobody can read.
+    func hasRoom(items: Int, bytes: Int) -> Bool {
+        let now = carried
+        return now.items + items <= StructureLimits.carried.segments && now.bytes + bytes <= StructureLimits.carried.bytes
     }
 }
 

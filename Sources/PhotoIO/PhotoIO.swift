@@ -59,10 +59,12 @@ import Foundation
 /// A header claiming more than `maxPixels` pixels is refused before
 /// any pixel buffer is allocated. A truncated file is always an error (a
 /// photo still being copied must not be processed), although libjpeg would
-/// only warn. Metadata is capped (`StructureLimits`, codecs.h): more than
-/// 4096 metadata segments, chunks or tags, or more than 64 MB of them, is
-/// declined as too much metadata, so a small file cannot make the decoder
-/// or the output huge.
+/// only warn. Metadata is capped (`StructureLimits`, codecs.h): a file with
+/// more than 4096 metadata segments, chunks or tags, or more than 64 MB of
+/// them, or one that would carry more than 4000 or 60 MB into the output,
+/// is declined as too much metadata, so a small file cannot make the
+/// decoder or the output huge, and every output reads back. A progressive
+/// JPEG with more than 500 scans is declined too.
 public enum PhotoIO {
     public static let defaultMaxPixels = 100_000_000
 

@@ -107,6 +107,57 @@ struct ResourceLimitTests: DecodeErrorChecks {
         #expect(depth < 64 * 1024, "withPointers used \(depth) bytes of stack for 5,000 arrays")
     }
 
+    // MARK: - What is accepted is written so that it reads back
+
+    /// Decoding either refuses `bytes` or gives an image whose output, with
+    /// the processing note, decodes again; true when it was accepted.
+    func acceptedAndReadsBack(_ bytes: [UInt8], name: String) throws -> Bool {
+        guard let image = try? PhotoIO.decode(data: bytes, name: name) else { return false }
+        let output = try PhotoIO.encode(image, options: EncodeOptions(softwareNote: "mtrnn-watch test"))
+        let again = error { try PhotoIO.decode(data: output, name: "out-" + name) }
+        #expect(again == nil, "\(name): accepted, but its output does not read back: \(again.map(String.init(describing:)) ?? "")")
+        return true
+    }
+
+    @Test func jpegAtTheLimitsOutputReadsBack() throws {
+        // Found by the photoio fuzzer: 4096 COM segments were accepted, and
+        // the output, with the note, had 4097 and was refused.
+        for count in [3_999, 4_000, 4_001, 4_095, 4_096] {
+            let accepted = try acceptedAndReadsBack(Self.jpegWithComments(count), name: "\(count).jpg")
+            #expect(accepted == (count <= 4_000), "\(count) segments")
+        }
+        let e = error { try PhotoIO.decode(data: Self.jpegWithComments(4_001), name: "4001.jpg") }
+        #expect(e?.what == "too much metadata: more than 4000 JPEG metadata segments and trailer records to carry")
+        // The note goes in while there is room for it, and not at the limit.
+        let note = EncodeOptions(softwareNote: "mtrnn-watch test")
+        for (count, noted) in [(3_999, true), (4_000, false)] {
+            let image = try PhotoIO.decode(data: Self.jpegWithComments(count), name: "n.jpg")
+            let out = try PhotoIO.decode(data: PhotoIO.encode(image, options: note), name: "n-out.jpg")
+            #expect(out.metadata.jpegMarkers.contains { $0.payload == Array("mtrnn-watch test".utf8) } == noted)
+        }
+    }
+
+    @Test func pngAtTheLimitsOutputReadsBack() throws {
+        let png = try PhotoIO.encode(syntheticImage(width: 8, height: 8, channels: 3, bitDepth: 8, format: .png))
+        for count in [4_000, 4_001, 4_094] {
+            var many: [UInt8] = []
+            for _ in 0..<count { many += pngChunk("prVt", []) }
+            let accepted = try acceptedAndReadsBack(inserting(many, before: "IDAT", in: png), name: "\(count).png")
+            #expect(accepted == (count <= 4_000), "\(count) chunks")
+        }
+    }
+
+    @Test func tiffAtTheLimitsOutputReadsBack() throws {
+        // IFD0 has 9 tags of its own; libtiff writes more (PlanarConfiguration,
+        // Software, ...) beside the carried ones, and refuses a directory of
+        // more than 4096 entries.
+        for count in [4_000, 4_001, 4_087] {
+            let bytes = Self.tiff(extra: (0..<count).map { (tag: UInt16(60_000 - $0), type: 3, count: 1, field: 1) })
+            let accepted = try acceptedAndReadsBack(bytes, name: "\(count).tif")
+            #expect(accepted == (count <= 4_000), "\(count) tags")
+        }
+    }
+
     // MARK: - PNG chunks
 
     @Test func pngWithTooManyAncillaryChunksIsRefused() throws {
