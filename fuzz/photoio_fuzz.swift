@@ -10,6 +10,14 @@ import Foundation
 public func photoIOFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = [UInt8](UnsafeBufferPointer(start: data, count: size))
     guard let image = try? PhotoIO.decode(data: bytes, name: "fuzz", maxPixels: 1 << 20) else { return 0 }
+    // Metadata is carried at most about once per byte of the file: 500 TIFF
+    // tags sharing one value used to be copied 500 times (issue 16). Small
+    // values shared exactly (at most 16 bytes for a 12-byte entry) are
+    // allowed, hence the factor 2.
+    let carried = metadataBytes(image.metadata)
+    if carried > 2 * size + 4096 {
+        fatalError("\(size) bytes of \(image.format) carried \(carried) bytes of metadata")
+    }
     var options = EncodeOptions()
     options.jpegQuality = 60
     options.softwareNote = "fuzz"
@@ -23,4 +31,15 @@ public func photoIOFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         fatalError("round trip changed \(image.width)x\(image.height) \(image.format) into \(again.width)x\(again.height) \(again.format)")
     }
     return 0
+}
+
+/// The bytes of metadata an image carries, TIFF subdirectories included.
+func metadataBytes(_ metadata: Metadata) -> Int {
+    func tiff(_ entries: [TIFFEntry]) -> Int {
+        entries.reduce(0) { $0 + $1.value.count + tiff($1.subdirectory ?? []) }
+    }
+    return metadata.jpegMarkers.reduce(0) { $0 + $1.payload.count }
+        + metadata.jpegTrailers.reduce(0) { $0 + $1.bytes.count }
+        + metadata.pngChunks.reduce(0) { $0 + $1.data.count }
+        + tiff(metadata.tiffEntries)
 }

@@ -9,8 +9,13 @@
 #   scripts/fuzz.sh [SECONDS]        each target for SECONDS (default 60; .ci/run uses this)
 #   FUZZ_RUNS=N scripts/fuzz.sh      each target for N executions instead (the long run)
 #   FUZZ_TARGETS="photoio" ...       a subset
+#   FUZZ_MAX_LEN=N ...               largest input in bytes (default 65536)
 #
-# Seeds: fuzz/corpus/{jpeg,png,tiff} (python3 fuzz/make_seeds.py). The growing
+# Seeds: fuzz/corpus/{jpeg,png,tiff} (python3 fuzz/make_seeds.py), including
+# structure seeds at the limits of codecs.h (4096 metadata segments/chunks/
+# tags, 500 scans, tags sharing one value). Inputs may be up to 64 KiB
+# (FUZZ_MAX_LEN): 4097 PNG chunks or TIFF tags take 49 KB, so at the old
+# 4096 bytes no input could reach a limit. The growing
 # corpus, logs and crash artifacts live in .build/fuzz/. Exits 1 if any target
 # found a crash; the reproducer is named in the output (run the target binary
 # on it to replay). Prints one "fuzz: TARGET: N executions" line per target and
@@ -19,6 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 runs=${FUZZ_RUNS:-}
+max_len=${FUZZ_MAX_LEN:-65536}
 targets=${FUZZ_TARGETS:-"codecs-jpeg codecs-png codecs-tiff photoio"}
 out=.build/fuzz
 mkdir -p "$out/modules" "$out/artifacts"
@@ -75,7 +81,11 @@ for t in $targets; do
     log=$out/$t.log
     set +e
     # -rss_limit_mb: a decoder that allocates past it is a finding (pixel limits must hold).
-    nice -n 10 "$out/$t" "${limit[@]}" -max_len=4096 -rss_limit_mb=1024 -timeout=10 \
+    # SWIFT_BACKTRACE=enable=no: on a Swift trap the runtime's backtracer
+    # otherwise runs first, ASan misreports it as a stack-buffer-underflow,
+    # and its swift-backtrace process is left behind, stuck; without it
+    # libFuzzer reports the "deadly signal" and writes the reproducer.
+    SWIFT_BACKTRACE=enable=no nice -n 10 "$out/$t" "${limit[@]}" -max_len="$max_len" -rss_limit_mb=1024 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" "$corpus" $(seeds "$t") >"$log" 2>&1
     rc=$?
     set -e

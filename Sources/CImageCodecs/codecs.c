@@ -36,8 +36,8 @@ static void jpeg_fail(j_common_ptr cinfo) {
     (*cinfo->err->format_message)(cinfo, text);
     set_message(context->message, text);
     int code = cinfo->err->msg_code;
-    context->status = (code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED)
-        ? MC_UNSUPPORTED : MC_ERROR;
+    context->status = (code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED) ? MC_UNSUPPORTED
+        : code == JERR_OUT_OF_MEMORY ? MC_NO_MEMORY : MC_ERROR;
     longjmp(context->jump, 1);
 }
 
@@ -51,6 +51,112 @@ static void jpeg_message(j_common_ptr cinfo, int level) {
 }
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
+
+// The structure's limits are exceeded: fail with MC_LIMIT and this message.
+static void jpeg_limit(j_common_ptr cinfo, const char *text) {
+    jpeg_error_context *context = (jpeg_error_context *)cinfo->err;
+    set_message(context->message, text);
+    context->status = MC_LIMIT;
+    longjmp(context->jump, 1);
+}
+
+// APPn and COM segments are read here rather than by jpeg_save_markers:
+// libjpeg appends each saved marker by walking its whole list (quadratic in
+// their number) and sets no limit on how many there are. Each is counted,
+// and those before the first SOS are kept in the out struct (freed with it
+// on failure).
+typedef struct {
+    mc_jpeg_image *out;
+    int capacity;
+    int keeping;           // until jpeg_read_header returns
+    long segments;
+    size_t bytes;
+} jpeg_metadata_context;
+
+static unsigned int jpeg_next_byte(j_decompress_ptr cinfo) {
+    struct jpeg_source_mgr *src = cinfo->src;
+    // The memory source warns JWRN_JPEG_EOF at the end, which jpeg_message makes fatal.
+    if (src->bytes_in_buffer == 0 && !(*src->fill_input_buffer)(cinfo)) ERREXIT(cinfo, JERR_CANT_SUSPEND);
+    src->bytes_in_buffer--;
+    return *src->next_input_byte++;
+}
+
+static boolean jpeg_read_metadata_segment(j_decompress_ptr cinfo) {
+    jpeg_metadata_context *context = (jpeg_metadata_context *)cinfo->client_data;
+    unsigned int length = jpeg_next_byte(cinfo) << 8;
+    length |= jpeg_next_byte(cinfo);
+    if (length < 2) ERREXIT(cinfo, JERR_BAD_LENGTH);
+    length -= 2;
+    context->segments++;
+    context->bytes += length;
+    if (context->segments > MC_MAX_METADATA_SEGMENTS) {
+        char text[MC_MESSAGE_SIZE];
+        snprintf(text, sizeof(text), "too much metadata: more than %d JPEG metadata segments (APPn/COM; "
+                 "a camera writes about 10)", MC_MAX_METADATA_SEGMENTS);
+        jpeg_limit((j_common_ptr)cinfo, text);
+    }
+    if (context->bytes > MC_MAX_METADATA_BYTES) {
+        char text[MC_MESSAGE_SIZE];
+        snprintf(text, sizeof(text), "too much metadata: more than %d MB in JPEG metadata segments (APPn/COM)",
+                 MC_MAX_METADATA_BYTES >> 20);
+        jpeg_limit((j_common_ptr)cinfo, text);
+    }
+    if (!context->keeping) {
+        if (length > 0) (*cinfo->src->skip_input_data)(cinfo, (long)length);
+        return TRUE;
+    }
+    mc_jpeg_image *out = context->out;
+    if (out->marker_count == context->capacity) {
+        int capacity = context->capacity ? context->capacity * 2 : 16;
+        mc_jpeg_marker *grown = realloc(out->markers, (size_t)capacity * sizeof(mc_jpeg_marker));
+        if (!grown) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 10);
+        out->markers = grown;
+        context->capacity = capacity;
+    }
+    uint8_t *data = malloc(length ? length : 1);
+    if (!data) ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 11);
+    mc_jpeg_marker *marker = &out->markers[out->marker_count++];
+    marker->code = (uint8_t)cinfo->unread_marker;
+    marker->length = length;
+    marker->data = data;
+    struct jpeg_source_mgr *src = cinfo->src;
+    for (unsigned int done = 0; done < length;) {
+        if (src->bytes_in_buffer == 0 && !(*src->fill_input_buffer)(cinfo)) ERREXIT(cinfo, JERR_CANT_SUSPEND);
+        size_t n = length - done < src->bytes_in_buffer ? length - done : src->bytes_in_buffer;
+        memcpy(data + done, src->next_input_byte, n);
+        src->next_input_byte += n;
+        src->bytes_in_buffer -= n;
+        done += (unsigned int)n;
+    }
+    // What libjpeg's own APP0/APP14 handling would have noted: the JFIF and
+    // Adobe fields decide the colour space it assumes.
+    if (cinfo->unread_marker == JPEG_APP0 && length >= 14 && memcmp(data, "JFIF\0", 5) == 0) {
+        cinfo->saw_JFIF_marker = TRUE;
+        cinfo->JFIF_major_version = data[5];
+        cinfo->JFIF_minor_version = data[6];
+        cinfo->density_unit = data[7];
+        cinfo->X_density = (UINT16)(data[8] << 8 | data[9]);
+        cinfo->Y_density = (UINT16)(data[10] << 8 | data[11]);
+    } else if (cinfo->unread_marker == JPEG_APP0 + 14 && length >= 12 && memcmp(data, "Adobe", 5) == 0) {
+        cinfo->saw_Adobe_marker = TRUE;
+        cinfo->Adobe_transform = data[11];
+    }
+    return TRUE;
+}
+
+// Called by libjpeg as it reads (for a multi-scan file, before each chunk
+// of every scan): stops at the scan limit, as tjDecompress does. Each scan
+// of a progressive JPEG is a pass over all the image's coefficients, so
+// without a limit a 1 MB file of tiny scans keeps a 100 MP decode busy
+// for many minutes.
+static void jpeg_count_scans(j_common_ptr cinfo) {
+    if (((j_decompress_ptr)cinfo)->input_scan_number > MC_MAX_SCANS) {
+        char text[MC_MESSAGE_SIZE];
+        snprintf(text, sizeof(text), "progressive JPEG with more than %d scans (an encoder writes about 10)",
+                 MC_MAX_SCANS);
+        jpeg_limit(cinfo, text);
+    }
+}
 
 void mc_jpeg_image_free(mc_jpeg_image *image) {
     if (!image) return;
@@ -79,9 +185,14 @@ int mc_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_jpe
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    for (int m = 0; m < 16; m++) jpeg_save_markers(&cinfo, JPEG_APP0 + m, 0xFFFF);
-    jpeg_save_markers(&cinfo, JPEG_COM, 0xFFFF);
+    jpeg_metadata_context metadata = {.out = out, .keeping = 1};
+    cinfo.client_data = &metadata;
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_count_scans};
+    cinfo.progress = &progress;
+    for (int m = 0; m < 16; m++) jpeg_set_marker_processor(&cinfo, JPEG_APP0 + m, jpeg_read_metadata_segment);
+    jpeg_set_marker_processor(&cinfo, JPEG_COM, jpeg_read_metadata_segment);
     jpeg_read_header(&cinfo, TRUE);
+    metadata.keeping = 0;
 
     out->width = cinfo.image_width;
     out->height = cinfo.image_height;
@@ -108,22 +219,6 @@ int mc_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels, mc_jpe
     for (int c = 0; c < cinfo.num_components && c < 3; c++) {
         out->h_samp[c] = cinfo.comp_info[c].h_samp_factor;
         out->v_samp[c] = cinfo.comp_info[c].v_samp_factor;
-    }
-
-    int count = 0;
-    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) count++;
-    if (count > 0) {
-        out->markers = calloc((size_t)count, sizeof(mc_jpeg_marker));
-        if (!out->markers) { jpeg_destroy_decompress(&cinfo); return MC_NO_MEMORY; }
-        for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
-            mc_jpeg_marker *dst = &out->markers[out->marker_count];
-            dst->code = (uint8_t)m->marker;
-            dst->length = m->data_length;
-            dst->data = malloc(m->data_length ? m->data_length : 1);
-            if (!dst->data) { jpeg_destroy_decompress(&cinfo); mc_jpeg_image_free(out); return MC_NO_MEMORY; }
-            memcpy(dst->data, m->data, m->data_length);
-            out->marker_count++;
-        }
     }
 
     cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;

@@ -30,7 +30,9 @@ public struct EncodeOptions: Sendable, Equatable {
     public var jpegQuality: Int
     /// A note saying who processed the file, e.g. "mtrnn-watch 0.1 (MT-RNN, 6 iterations)":
     /// a JPEG COM segment, a PNG tEXt chunk ("Software", or "Comment" when the
-    /// file already names its software), the TIFF Software tag.
+    /// file already names its software), the TIFF Software tag. Left out
+    /// when the image already carries as much metadata as a decode accepts
+    /// (`StructureLimits.carried`), so that the output still reads back.
     public var softwareNote: String?
     /// zlib level for PNG 0...9.
     public var pngCompressionLevel: Int

@@ -26,6 +26,9 @@ enum HeaderProbe {
     }
 
     static func jpeg(_ b: [UInt8], name: String) throws -> (width: Int, height: Int) {
+        // The same limits the decoder applies (codecs.c), so a flood of
+        // segments before the frame header is refused here already.
+        var budget = MetadataBudget(file: name, items: "JPEG metadata segments (APPn/COM; a camera writes about 10)")
         var i = 2
         while i + 4 <= b.count {
             guard b[i] == 0xFF else { throw PhotoIOError.corrupt(name, "JPEG segment does not start with a marker") }
@@ -41,6 +44,7 @@ enum HeaderProbe {
                 return (width, height)
             }
             if marker == 0xDA || marker == 0xD9 { break }
+            if (0xE0...0xEF).contains(marker) || marker == 0xFE { try budget.add(bytes: max(0, length - 2)) }
             i += 2 + length
         }
         throw PhotoIOError.corrupt(name, "no JPEG frame header found")

@@ -15,19 +15,24 @@ enum JPEGCodec {
         guard status == Int32(MC_OK) else {
             let message = withUnsafeBytes(of: result.message) { cString($0.baseAddress!) }
             throw PhotoIO.library(name, status: status, message: message,
-                                  unsupportedRemedy: remedy(for: message), limit: maxPixels)
+                                  unsupportedRemedy: remedy(for: message), limit: maxPixels,
+                                  limitRemedy: message.contains("scans") ? scansRemedy : PhotoIOError.metadataRemedy)
         }
         let width = Int(result.width), height = Int(result.height), channels = Int(result.components)
         let pixels = UnsafeBufferPointer(start: result.pixels, count: width * height * channels)
         var metadata = Metadata()
         var droppedMPF = false
+        // The C side has held the segments read to the limits; what is carried,
+        // trailers included, must leave room for the note in the output.
+        var budget = MetadataBudget(.carried, file: name, items: "JPEG metadata segments and trailer records to carry")
         for index in 0..<Int(result.marker_count) {
             let marker = result.markers[index]
+            try budget.add(bytes: Int(marker.length))
             let payload = Array(UnsafeBufferPointer(start: marker.data, count: Int(marker.length)))
             if marker.code == 0xE2 && payload.starts(with: Array("MPF\0".utf8)) { droppedMPF = true; continue }
             metadata.jpegMarkers.append(JPEGMarker(code: marker.code, payload: payload))
         }
-        let trailers = JPEGTrailers.split(data, from: min(Int(result.end_offset), data.count))
+        let trailers = try JPEGTrailers.split(data, from: min(Int(result.end_offset), data.count), budget: &budget)
         metadata.jpegTrailers = trailers.kept
         if droppedMPF {
             metadata.notCarried.append("MPF index" + (trailers.droppedBytes > 0
@@ -58,7 +63,8 @@ enum JPEGCodec {
             }
             return marker
         }
-        if let note = options.softwareNote.map(image.metadata.processingNote) {
+        if let note = options.softwareNote.map(image.metadata.processingNote),
+           image.metadata.hasRoom(items: 1, bytes: note.utf8.count) {
             let comment = Array(note.utf8)
             if !markers.contains(where: { $0.code == 0xFE && $0.payload == comment }) {
                 markers.append(JPEGMarker(code: 0xFE, payload: comment))
@@ -95,6 +101,9 @@ enum JPEGCodec {
         return encoded + JPEGTrailers.bytes(image.metadata.jpegTrailers, after: encoded.count)
     }
 
+    static let scansRemedy = "Re-save it as an ordinary JPEG (e.g. magick in.jpg -interlace none out.jpg) "
+        + "and try again; no encoder writes so many scans, so the file may have been made to take hours to decode"
+
     static func remedy(for message: String) -> String {
         if message.contains("CMYK") {
             return "Convert it to RGB first (e.g. magick in.jpg -colorspace sRGB out.jpg)"
@@ -106,11 +115,26 @@ enum JPEGCodec {
     }
 }
 
-/// Calls `body` with stable base pointers to each array's storage.
+/// Calls `body` with a stable pointer to each array's bytes, all copied
+/// into one buffer that lives until `body` returns: time and memory linear
+/// in the total. (It used to nest one withUnsafeBufferPointer per array,
+/// copying the pointer list at each level: 10,000 empty COM segments took
+/// 458 MB, and 100,000 overflowed the stack.)
 func withPointers<R>(_ arrays: [[UInt8]], _ body: ([UnsafePointer<UInt8>?]) -> R) -> R {
-    func recurse(_ index: Int, _ collected: [UnsafePointer<UInt8>?]) -> R {
-        if index == arrays.count { return body(collected) }
-        return arrays[index].withUnsafeBufferPointer { recurse(index + 1, collected + [$0.baseAddress]) }
+    let total = arrays.reduce(0) { $0 + $1.count }
+    let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: max(total, 1))
+    defer { storage.deallocate() }
+    var pointers: [UnsafePointer<UInt8>?] = []
+    pointers.reserveCapacity(arrays.count)
+    var offset = 0
+    for array in arrays {
+        array.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress, !source.isEmpty {
+                (storage + offset).initialize(from: base, count: source.count)
+            }
+        }
+        pointers.append(UnsafePointer(storage + offset))
+        offset += array.count
     }
-    return recurse(0, [])
+    return body(pointers)
 }

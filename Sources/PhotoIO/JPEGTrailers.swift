@@ -15,10 +15,19 @@
 enum JPEGTrailers {
     /// The recognised trailers, and how many bytes before them are not
     /// carried (zero and 0xFF padding, as FotoStation leaves, not counted).
-    static func split(_ data: [UInt8], from start: Int) -> (kept: [JPEGTrailer], droppedBytes: Int) {
+    /// Each record counts against `budget`, which throws past its limits.
+    static func split(_ data: [UInt8], from start: Int,
+                      budget: inout MetadataBudget) throws -> (kept: [JPEGTrailer], droppedBytes: Int) {
         guard start < data.count else { return ([], 0) }
         var end = data.count
+        // Found last first; appended and reversed at the end (inserting each
+        // at the front was quadratic in the number of records).
         var kept: [JPEGTrailer] = []
+        func keep(_ kind: JPEGTrailer.Kind, _ begin: Int) throws {
+            try budget.add(bytes: end - begin)
+            kept.append(JPEGTrailer(kind: kind, bytes: Array(data[begin..<end]), fileOffset: begin))
+            end = begin
+        }
         func be32(_ i: Int) -> Int {
             Int(data[i]) << 24 | Int(data[i + 1]) << 16 | Int(data[i + 2]) << 8 | Int(data[i + 3])
         }
@@ -31,27 +40,24 @@ enum JPEGTrailers {
                 let size = be32(end - 12)
                 let begin = end - 12 - size
                 guard size < 0x8000_0000, begin >= start else { break }
-                kept.insert(JPEGTrailer(kind: .photoMechanic, bytes: Array(data[begin..<end]), fileOffset: begin), at: 0)
-                end = begin
+                try keep(.photoMechanic, begin)
             } else if end - start >= 10, be32(end - 4) == 0xA1B2_C3D4 {
                 let size = be32(end - 8)
                 let begin = end - size
                 guard size >= 10, begin >= start else { break }
-                kept.insert(JPEGTrailer(kind: .fotoStation, bytes: Array(data[begin..<end]), fileOffset: begin), at: 0)
-                end = begin
+                try keep(.fotoStation, begin)
             } else if end - start >= 24, matches(end - 12, "AXS!") || matches(end - 12, "AXS*") {
                 let header = Array(data[end - 12..<end - 8])
                 let bigEndian = header[3] == UInt8(ascii: "!")
                 let begin = AFCP.read32(data, end - 8, bigEndian: bigEndian)
                 guard begin >= start, begin + 12 <= end - 12, Array(data[begin..<begin + 4]) == header else { break }
-                kept.insert(JPEGTrailer(kind: .afcp, bytes: Array(data[begin..<end]), fileOffset: begin), at: 0)
-                end = begin
+                try keep(.afcp, begin)
             } else {
                 break
             }
         }
         let padding = data[start..<end].allSatisfy { $0 == 0 || $0 == 0xFF }
-        return (kept, padding ? 0 : end - start)
+        return (kept.reversed(), padding ? 0 : end - start)
     }
 
     /// The trailers as they are appended to a new JPEG of `imageSize` bytes,

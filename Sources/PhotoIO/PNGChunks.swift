@@ -10,7 +10,11 @@ struct PNGChunks {
 
     var chunks: [Chunk] = []
 
+    /// Throws `tooMuchMetadata` past `StructureLimits`, counting every chunk
+    /// but IDAT (writers split the image data finely: a big PNG may have
+    /// tens of thousands of IDAT chunks, and they are not metadata).
     init(_ b: [UInt8], name: String) throws {
+        var budget = MetadataBudget(file: name, items: "PNG chunks besides the image data")
         var i = 8
         var seenImageData = false
         var seenEnd = false
@@ -25,10 +29,10 @@ struct PNGChunks {
                 throw PhotoIOError.corrupt(name, "invalid PNG chunk type")
             }
             let type = String(decoding: typeBytes, as: UTF8.self)
+            if type == "IDAT" { seenImageData = true } else { try budget.add(bytes: length) }
             let stored = UInt32(b[i + 8 + length]) << 24 | UInt32(b[i + 9 + length]) << 16
                 | UInt32(b[i + 10 + length]) << 8 | UInt32(b[i + 11 + length])
             let crc = CRC32.checksum(b[i + 4..<i + 8 + length])
-            if type == "IDAT" { seenImageData = true }
             chunks.append(Chunk(type: type, data: b[i + 8..<i + 8 + length], crcValid: crc == stored,
                                 afterImageData: seenImageData && type != "IDAT"))
             i += 12 + length

@@ -66,6 +66,7 @@ enum PNGCodec {
             image = image.droppingAlpha()
         }
         var metadata = Metadata()
+        var budget = MetadataBudget(.carried, file: name, items: "PNG ancillary chunks to carry")
         var seen: Set<String> = []
         for chunk in walk.chunks where chunk.crcValid && !regenerated.contains(chunk.type) {
             if sourceType == 3 && paletteOnly.contains(chunk.type) { continue }
@@ -88,6 +89,7 @@ enum PNGCodec {
                 // The key became an alpha channel, whose bits are all significant.
                 data.append(UInt8(image.bitDepth))
             }
+            try budget.add(bytes: data.count)
             metadata.pngChunks.append(PNGChunk(type: chunk.type, data: data, afterImageData: chunk.afterImageData))
         }
         var encoding = EncodingInfo()
@@ -102,7 +104,7 @@ enum PNGCodec {
     static func encode(_ image: Image, options: EncodeOptions) throws -> [UInt8] {
         var chunks = image.metadata.pngChunks
         if let note = options.softwareNote.map(image.metadata.processingNote),
-           let chunk = noteChunk(note, existing: chunks) {
+           let chunk = noteChunk(note, existing: chunks), image.metadata.hasRoom(items: 1, bytes: chunk.data.count) {
             chunks.append(chunk)
         }
         let pixels = [UInt8].bytes(of: image)

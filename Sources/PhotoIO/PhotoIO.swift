@@ -39,7 +39,11 @@ import Foundation
 ///   are written as 8-bit RGB, 1/2/4-bit grey as 8-bit grey, YCbCr as RGB;
 ///   planar input is written contiguous; min-is-white stays min-is-white.
 ///   The note is appended to the input's Software after "; " (or is the
-///   Software when there was none). Reduced-resolution preview directories,
+///   Software when there was none). A tag whose value overlaps another
+///   tag's is not carried, and the note says how many (a crafted file could
+///   otherwise multiply one blob by every tag pointing at it; two small
+///   values shared exactly, such as one resolution RATIONAL, are kept).
+///   Reduced-resolution preview directories,
 ///   SubIFDs and Photoshop layer data (37724) are dropped: they show the
 ///   unprocessed picture. Maker notes that hold absolute file offsets may
 ///   not survive relocation (exiftool has per-vendor fixes for this; we do not).
@@ -55,7 +59,12 @@ import Foundation
 /// A header claiming more than `maxPixels` pixels is refused before
 /// any pixel buffer is allocated. A truncated file is always an error (a
 /// photo still being copied must not be processed), although libjpeg would
-/// only warn.
+/// only warn. Metadata is capped (`StructureLimits`, codecs.h): a file with
+/// more than 4096 metadata segments, chunks or tags, or more than 64 MB of
+/// them, or one that would carry more than 4000 or 60 MB into the output,
+/// is declined as too much metadata, so a small file cannot make the
+/// decoder or the output huge, and every output reads back. A progressive
+/// JPEG with more than 500 scans is declined too.
 public enum PhotoIO {
     public static let defaultMaxPixels = 100_000_000
 
@@ -168,9 +177,10 @@ public enum PhotoIO {
     }
 
     static func library(_ file: String, status: Int32, message: String, unsupportedRemedy: String,
-                        limit: Int = 0) -> PhotoIOError {
+                        limit: Int = 0, limitRemedy: String = PhotoIOError.metadataRemedy) -> PhotoIOError {
         switch status {
         case 2: return PhotoIOError(.unsupported, file: file, what: message, remedy: unsupportedRemedy)
+        case 5: return PhotoIOError(.unsupported, file: file, what: message, remedy: limitRemedy)
         case 3: return .tooLarge(file, message, limit: limit)
         case 4: return PhotoIOError(.io, file: file, what: "out of memory", remedy: "Free memory or lower the pixel limit")
         default: return .corrupt(file, message)

@@ -3,7 +3,9 @@ public struct PhotoIOError: Error, CustomStringConvertible, Sendable, Equatable 
     public enum Kind: String, Sendable {
         /// Not a JPEG, PNG or TIFF at all (or an empty file).
         case notAnImage
-        /// A valid file of a kind PhotoIO declines (CMYK JPEG, animated PNG, ...).
+        /// A valid file of a kind PhotoIO declines (CMYK JPEG, animated PNG, ...),
+        /// or one whose structure passes a limit (`StructureLimits`: metadata
+        /// segments, chunks, tags and their bytes; progressive JPEG scans).
         case unsupported
         /// The header claims more pixels than the configured limit.
         case tooLarge

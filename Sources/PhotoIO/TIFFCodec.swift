@@ -51,7 +51,12 @@ enum TIFFCodec {
         encoding.tiffBigEndian = result.big_endian != 0
 
         var metadata = Metadata()
-        let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true)
+        var budget = TIFFReadBudget(file: name)
+        let entries = try file.directory(at: file.firstDirectoryOffset, followPointers: true, budget: &budget)
+        let overlapping = budget.overlapping.filter { !encodingTags.contains($0) && $0 != 0 }.count
+        if overlapping > 0 {
+            metadata.notCarried.append("\(overlapping) TIFF tag\(overlapping == 1 ? "" : "s") whose value overlaps another's")
+        }
         metadata.tiffEntries = entries.filter { entry in
             // Tag 0 is no tag; libtiff skips it with an error, so it is not carried.
             if encodingTags.contains(entry.tag) || entry.tag == 0 { return false }
@@ -60,6 +65,16 @@ enum TIFFCodec {
             if TIFFFile.subdirectoryTags.contains(entry.tag) { return entry.subdirectory != nil }
             return entry.type != 13
         }
+        // Beside libtiff's own tags in the output's IFD0, which libtiff reads
+        // back only up to 4096 entries.
+        var carried = MetadataBudget(.carried, file: name, items: "TIFF tags to carry")
+        func add(_ entries: [TIFFEntry]) throws {
+            for entry in entries {
+                try carried.add(bytes: entry.value.count)
+                try add(entry.subdirectory ?? [])
+            }
+        }
+        try add(metadata.tiffEntries)
         return Image(width: width, height: height, channels: channels, bitDepth: Int(result.bit_depth),
                      samples: samples, format: .tiff, metadata: metadata, encoding: encoding, name: name)
     }
@@ -72,7 +87,12 @@ enum TIFFCodec {
         let pixels = [UInt8].bytes(of: source)
         let compression = outputCompression(for: image)
         var entries = image.metadata.tiffEntries
-        let software = softwareTag(note: options.softwareNote, entries: &entries)
+        // The note lengthens the input's Software tag or adds one.
+        let note = options.softwareNote.map(image.metadata.processingNote).flatMap { note in
+            image.metadata.hasRoom(items: entries.contains { $0.tag == 305 } ? 0 : 1, bytes: note.utf8.count + 3)
+                ? note : nil
+        }
+        let software = softwareTag(note: note, entries: &entries)
         let predictor = [5, 8, 32946].contains(compression) && image.encoding.tiffPredictor == 2 ? 2 : 1
         var message = [CChar](repeating: 0, count: Int(MC_MESSAGE_SIZE))
         var out: UnsafeMutablePointer<UInt8>?

@@ -57,8 +57,18 @@ struct TIFFFile {
 
     /// The entries of the directory at `offset`, values resolved; the carried
     /// pointer tags get their directories attached. Entries of unknown type
-    /// with no values, or pointing outside the file are left out (libtiff ignores them too).
-    func directory(at offset: Int, depth: Int = 0, followPointers: Bool = false) throws -> [TIFFEntry] {
+    /// with no values, or pointing outside the file are left out (libtiff ignores them too),
+    /// and so are values overlapping one already read (`TIFFReadBudget`).
+    /// Throws `tooMuchMetadata` past `StructureLimits`.
+    func directory(at offset: Int, followPointers: Bool = false) throws -> [TIFFEntry] {
+        var budget = TIFFReadBudget(file: name)
+        return try directory(at: offset, followPointers: followPointers, budget: &budget)
+    }
+
+    /// As above, counting against `budget`, which a whole read (a directory
+    /// and those its pointers lead to) shares.
+    func directory(at offset: Int, depth: Int = 0, followPointers: Bool = false,
+                   budget: inout TIFFReadBudget) throws -> [TIFFEntry] {
         guard offset >= 8, offset + 2 <= bytes.count else {
             throw PhotoIOError.corrupt(name, "TIFF directory offset \(offset) outside the file")
         }
@@ -66,6 +76,7 @@ struct TIFFFile {
         guard offset + 2 + 12 * count <= bytes.count else {
             throw PhotoIOError.corrupt(name, "TIFF directory runs past the end of the file")
         }
+        try budget.metadata.add(items: count, bytes: 0)
         var entries: [TIFFEntry] = []
         for index in 0..<count {
             let at = offset + 2 + 12 * index
@@ -78,15 +89,61 @@ struct TIFFFile {
             let length = total.partialValue
             let start = length <= 4 ? at + 8 : Int(u32(at + 8))
             guard start + length <= bytes.count else { continue }
+            // Values are copied per entry: many entries pointing at one blob
+            // would multiply it (500 tags sharing 64 KiB made an 84 KB TIFF
+            // into a 32.8 MB output).
+            if length > 4 && !budget.claim(start..<start + length) {
+                budget.overlapping.append(tag)
+                continue
+            }
+            try budget.metadata.add(items: 0, bytes: length)
             var entry = TIFFEntry(tag: tag, type: type, count: n, value: Array(bytes[start..<start + length]))
             if followPointers && Self.subdirectoryTags.contains(tag) {
                 guard depth < 4, n == 1, let target = integer(entry) else { continue }
-                guard let child = try? directory(at: target, depth: depth + 1, followPointers: true) else { continue }
-                entry.subdirectory = child
+                do {
+                    entry.subdirectory = try directory(at: target, depth: depth + 1, followPointers: true, budget: &budget)
+                } catch let error as PhotoIOError where error.kind == .unsupported {
+                    throw error  // a limit, not damage: the file is refused
+                } catch {
+                    continue
+                }
             }
             entries.append(entry)
         }
         return entries
+    }
+}
+
+/// What one read of TIFF directories may hold (`StructureLimits`: entries
+/// and value bytes), and the file bytes its out-of-line values claimed.
+struct TIFFReadBudget {
+    var metadata: MetadataBudget
+    /// Claimed value ranges, sorted and disjoint.
+    private(set) var claimed: [Range<Int>] = []
+    /// Tags left out because their values overlap a value already read.
+    var overlapping: [UInt16] = []
+
+    init(_ limits: StructureLimits = .standard, file: String) {
+        metadata = MetadataBudget(limits, file: file, items: "TIFF tags")
+    }
+
+    /// Small values shared exactly (two RATIONALs at one offset, as some
+    /// writers do for XResolution and YResolution) are allowed: with the
+    /// entry limit they add at most 64 KB.
+    static let sharedValueLimit = 16
+
+    /// Claims `range` for a value; false when it overlaps one claimed before.
+    mutating func claim(_ range: Range<Int>) -> Bool {
+        var low = 0, high = claimed.count
+        while low < high {
+            let middle = (low + high) / 2
+            if claimed[middle].lowerBound < range.lowerBound { low = middle + 1 } else { high = middle }
+        }
+        if low < claimed.count && claimed[low] == range && range.count <= Self.sharedValueLimit { return true }
+        if low > 0 && claimed[low - 1].upperBound > range.lowerBound { return false }
+        if low < claimed.count && claimed[low].lowerBound < range.upperBound { return false }
+        claimed.insert(range, at: low)
+        return true
     }
 }
 

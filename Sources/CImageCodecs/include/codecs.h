@@ -24,14 +24,41 @@ enum {
     MC_UNSUPPORTED = 2,  // valid but a kind we decline (CMYK, 12-bit, ...)
     MC_TOO_LARGE = 3,    // the header claims more pixels than allowed
     MC_NO_MEMORY = 4,
+    MC_LIMIT = 5,        // the file's structure exceeds a limit below; message says which
 };
 
 #define MC_MESSAGE_SIZE 512
+
+// Limits on what a file's structure may make a decoder hold or do, whatever
+// its pixel count (issue 16). The Swift side applies the same ones to PNG
+// chunks and TIFF tags.
+// - Metadata segments read: JPEG APPn/COM segments (anywhere in the file),
+//   PNG chunks other than IDAT, TIFF directory entries. A camera JPEG has
+//   about 10; ICC (at most 255 segments by its spec) and extended XMP (a
+//   few MB) stay far below. 4096 is also libtiff's own limit on the
+//   entries of one directory.
+// - Metadata bytes read: what those hold, in total (64 MiB).
+// - Carried: what one decoded image may carry into its output (segments
+//   and JPEG trailer records, ancillary chunks, tags with those of the
+//   EXIF/GPS directories), 4000 and 60 MiB: below the read limits by room
+//   for what the encoder adds (the processing note, libtiff's own ~16 tags
+//   and their strip offsets), so that every output reads back.
+// - Scans: of a progressive (or multi-scan) JPEG; encoders write about 10,
+//   and libjpeg-turbo's own tjDecompress stops at 500, as here. Each scan
+//   of a 100 MP image costs a pass over all its coefficients.
+#define MC_MAX_METADATA_SEGMENTS 4096
+#define MC_MAX_METADATA_BYTES 67108864
+#define MC_MAX_CARRIED_SEGMENTS 4000
+#define MC_MAX_CARRIED_BYTES 62914560
+#define MC_MAX_SCANS 500
 
 void mc_free(void *pointer);
 
 // ---- JPEG ----
 
+// Decoding carries the APPn and COM segments before the image data (the
+// first SOS) in file order; those after it are counted against the limits
+// but not kept.
 typedef struct {
     uint8_t code;        // 0xE0...0xEF (APPn) or 0xFE (COM)
     uint32_t length;
