@@ -129,6 +129,16 @@ import Testing
         c.append(.named(Array("inj\nWATCHDOG_USEC=1\nSTOPPING=1\n.jpg".utf8)))
         c.append(.named(Array("\u{1B}]0;owned\u{07}\u{1B}[2J.jpg".utf8)))
         c.append(.named(Array("rtl\u{202E}gpj.exe".utf8)))
+        // Issue 16: metadata bombs (memory grew with the square of the segment
+        // count; 100,000 empty COM segments crashed the daemon at every restart).
+        let com = [UInt8]([0xFF, 0xFE, 0x00, 0x02])
+        c.append(.file("com-100000.jpg", .failed(anyOf: ["too much metadata"]),
+                       Array(j[0..<2]) + Array([[UInt8]](repeating: com, count: 100_000).joined()) + Array(j[2...])))
+        c.append(.file("com-3000.jpg", .processed,
+                       Array(j[0..<2]) + Array([[UInt8]](repeating: com, count: 3000).joined()) + Array(j[2...])))
+        var chunky = p
+        for _ in 0..<5000 { chunky = Self.pngInsertingChunk(chunky, "tEXt", Array("k\u{0}v".utf8), validCRC: true) }
+        c.append(.file("chunks-5000.png", .failed(anyOf: ["too much metadata"]), chunky))
         return c
     }
 
