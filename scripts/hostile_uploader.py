@@ -140,7 +140,35 @@ def main():
             daemon, "--settle", "0.2", "--inbox", f"{root}/inbox", "--outbox", f"{root}/outbox",
             "--archive", f"{root}/archive", "--failed", f"{root}/failed", "--state-dir", f"{root}/state",
             "--runtime-dir", f"{root}/state", "--recursive"]
-    proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
+    # A supervisor, as systemd's Restart=on-failure: a daemon that dies is started
+    # again (the photo-of-death test below needs it); every death is counted.
+    class Supervisor:
+        def __init__(self):
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
+            self.started = time.time()
+            self.deaths, self.stopping = [], False
+            self.thread = threading.Thread(target=self.loop, daemon=True)
+            self.thread.start()
+        def loop(self):
+            while not self.stopping:
+                rc = self.proc.poll()
+                if rc is not None and not self.stopping:
+                    self.deaths.append(rc)
+                    if len(self.deaths) > 10: return   # StartLimitBurst
+                    time.sleep(0.5)
+                    self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
+                    self.started = time.time()
+                time.sleep(0.05)
+        def alive(self):
+            """Running, and for long enough to answer (a restart takes a moment)."""
+            return self.proc.poll() is None and time.time() - self.started > 3
+        def stop(self):
+            self.stopping = True
+            self.thread.join()
+            self.proc.send_signal(signal.SIGTERM)
+            try: return self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired: self.proc.kill(); return "hung"
+    sup = Supervisor()
     problems, facts = [], {}
 
     def ctl_status(user=None):
@@ -153,7 +181,6 @@ def main():
 
     deadline = time.time() + 60
     while time.time() < deadline and not any(l == "READY=1" for _, l in notify.lines):
-        if proc.poll() is not None: break
         time.sleep(0.05)
     if not any(l == "READY=1" for _, l in notify.lines):
         print(open(os.path.join(base, "daemon.log"), "rb").read().decode("utf-8", "replace")[-3000:])
@@ -256,23 +283,70 @@ def main():
     if not isinstance(st, dict) or st.get("pause_rc") == 0 or st.get("wrote_inbox"):
         problems.append(f"the stranger could change state or write the inbox: {st}")
 
+    # 6. Structure bombs (issue 16 items 2-4), from the fuzz seeds at the limits.
+    here = os.path.dirname(os.path.abspath(__file__))
+    bombs = {"bomb-com.jpg": "fuzz/corpus/jpeg/com_over_limit.jpg", "bomb-scans.jpg": "fuzz/corpus/jpeg/scans_over_limit.jpg",
+             "bomb-chunks.png": "fuzz/corpus/png/chunks_over_limit.png", "bomb-shared.tif": "fuzz/corpus/tiff/shared_value.tif"}
+    items = []
+    for name, rel in bombs.items():
+        data = open(os.path.join(here, "..", rel), "rb").read()
+        items.append((name.encode().hex(), data.hex()))
+        uploads[name.encode()] = hashlib.sha256(data).hexdigest()
+    as_user(UP, upload, items)
+
+    # 7. The photo of death: it aborts the daemon (the test processor's marker, as a
+    # decoder bug would); restarted, it must crash it at most twice, then sit in failed/.
+    death = b"MTRNN-TEST-CRASH, a photo that kills the daemon"
+    as_user(UP, upload, [(b"death.jpg".hex(), death.hex())])
+    uploads[b"death.jpg"] = hashlib.sha256(death).hexdigest()
+
+    # 8. A slow client on the control socket, trickling a byte every 1.5 s, the whole time.
+    def loris():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sockpath)
+            for _ in range(40):
+                s.send(b"{"); time.sleep(1.5)
+        except OSError:
+            pass
+        return True
+    loris_thread = threading.Thread(target=lambda: as_user(UP, loris), daemon=True)
+    loris_thread.start()
+
     # Wait for the inbox to hold only what the daemon ignores by design, status answering throughout.
     def ignored(n):
         s = n.decode("utf-8", "replace")
         return s.startswith(".") or s.startswith("~") or s.lower().endswith(IGNORED_SUFFIXES)
     end = time.time() + max(120, len(uploads) * 0.5)
-    status_fail = 0
+    status_fail, slowest = 0, 0.0
     while time.time() < end:
         left = [n for n in os.listdir(os.path.join(root.encode(), b"inbox")) if not ignored(n) and n != b"sub-b"]
         left += [b"sub-b/" + n for n in os.listdir(os.path.join(root.encode(), b"inbox", b"sub-b"))] if os.path.isdir(f"{root}/inbox/sub-b") else []
         if not left: break
-        if ctl_status().returncode != 0: status_fail += 1
-        if proc.poll() is not None: break
+        t0 = time.time()
+        if sup.alive():
+            if ctl_status().returncode != 0 and sup.alive(): status_fail += 1
+            slowest = max(slowest, time.time() - t0)
         time.sleep(0.5)
     facts["left_in_inbox"] = len(left)
     if left: problems.append(f"still in the inbox after {int(time.time() - end + max(120, len(uploads) * 0.5))} s: {left[:5]}")
     if status_fail: problems.append(f"mtrnnctl status failed {status_fail} times")
-    if proc.poll() is not None: problems.append(f"the daemon died (exit {proc.returncode})")
+    facts["slowest_status_s"] = round(slowest, 2)
+    if slowest > 3: problems.append(f"mtrnnctl status took {slowest:.1f} s with a slow client on the socket")
+    def reason_of(name):
+        try: return open(os.path.join(root, "failed", name + ".reason"), encoding="utf-8", errors="replace").read()
+        except FileNotFoundError: return ""
+    if "crashed the daemon twice" not in reason_of("death.jpg"):
+        problems.append(f"the photo of death is not quarantined: {reason_of('death.jpg')[:200]!r}")
+    for name, want in (("bomb-com.jpg", "too much metadata"), ("bomb-chunks.png", "too much metadata"), ("bomb-scans.jpg", "scans")):
+        if want not in reason_of(name): problems.append(f"{name}: reason does not say {want!r}: {reason_of(name)[:200]!r}")
+    shared_out = os.path.join(root, "outbox", "bomb-shared.tif")
+    if os.path.exists(shared_out) and os.path.getsize(shared_out) > 20 * len(bytes.fromhex(items[3][1])):
+        problems.append(f"bomb-shared.tif was amplified to {os.path.getsize(shared_out)} bytes")
+    # Only the photo of death may take the daemon down, and only twice (then it is quarantined).
+    facts["daemon_deaths"] = sup.deaths
+    if len(sup.deaths) != 2 or any(rc != -signal.SIGABRT for rc in sup.deaths):
+        problems.append(f"the daemon died {len(sup.deaths)} times (exit {sup.deaths}); expected 2 aborts, from the photo of death")
 
     # Human status: no control characters from names.
     s = ctl_status()
@@ -281,9 +355,7 @@ def main():
 
     # Stop it as systemd would, then check the notify lines.
     stop_time = time.time()
-    proc.send_signal(signal.SIGTERM)
-    try: rc = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired: proc.kill(); rc = "hung"
+    rc = sup.stop()
     time.sleep(0.3); notify.stop = True
     if rc != 0: problems.append(f"the daemon exited {rc} on SIGTERM")
     bad = [l for t, l in notify.lines if not l.startswith(ALLOWED)]
