@@ -126,19 +126,21 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func aQueuedPhotoRewrittenInPlaceIsReadWhenItSettlesAgain() async throws {
         let box = try Sandbox()
-        let d = try DaemonProcess(box, processor: "copy:1")
+        // A settle time well above the pauses between writes, even on a loaded
+        // machine (with 0.2 s, a CI run once saw a pause long enough to settle).
+        let d = try DaemonProcess(box, arguments: ["--settle", "1"], processor: "copy:2")
         #expect(await d.waitReady())
         box.write("inbox/first.jpg", fakeJPEG("first"))
         #expect(await eventually { ctl(box, ["status", "--json"]).stdout.contains("first.jpg") }, "\(d.log)")
         box.write("inbox/b.jpg", fakeJPEG("old version"))
-        try await Task.sleep(for: .milliseconds(400))   // settled and queued
+        #expect(await eventually { ctl(box, ["status", "--json"]).stdout.contains("\"queued\" : 1") }, "\(d.log)")
         // Rewrite it in place, slowly, across the moment its turn comes.
         let full = fakeJPEG("new version", size: 4000)
         let fd = open(box.path("inbox/b.jpg"), O_WRONLY | O_TRUNC)
         #expect(fd >= 0)
         for chunk in stride(from: 0, to: full.count, by: 250) {
             _ = full[chunk..<min(chunk + 250, full.count)].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            try await Task.sleep(for: .milliseconds(150))
+            try await Task.sleep(for: .milliseconds(100))
         }
         close(fd)
         #expect(await eventually(15) { box.read("outbox/b.jpg") != nil && box.list("inbox").isEmpty }, "\(d.log)")
