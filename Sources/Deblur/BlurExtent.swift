@@ -101,7 +101,7 @@ public enum BlurExtent {
         planarRGB.withUnsafeBufferPointer { s in
             out.withUnsafeMutableBufferPointer { o in
                 @inline(__always) func q(_ v: Float) -> Int {
-                    v >= 255 ? 255 : (v > 0 ? Int(v.rounded()) : 0)   // NaN -> 0
+                    Int((v > 0 ? min(v, 255) : 0) + 0.5)   // rounded half up; NaN -> 0
                 }
                 for p in 0..<n {
                     let l = (q(s[p]) * 19595 + q(s[n + p]) * 38470 + q(s[2 * n + p]) * 7471 + 0x8000) >> 16
