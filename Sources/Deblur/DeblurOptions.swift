@@ -26,8 +26,12 @@ public struct DeblurOptions: Sendable {
     public var softwareNote: String?
     /// Deblur at 1/`scale` of the size and add the upsampled correction
     /// (`ScaleCorrection`): for blur longer than the network's reach, at a
-    /// fraction of the work (1/scale^2). 1: at full size.
+    /// fraction of the work (1/scale^2). 1: at full size. 0: auto, chosen
+    /// per photo from its estimated blur extent (`BlurExtent`: the smallest
+    /// scale that brings it to 32 px or less, 1 when the estimate is unsure).
     public var scale: Int = 1
+    /// `scale` for "auto".
+    public static let autoScale = 0
     /// Tiles whose mean luminance gradient (|dx| + |dy|, 0...255 units) is
     /// below this are left as they are: sky, walls, smooth backgrounds have
     /// nothing to deblur. 0: every tile goes through the network.
@@ -65,5 +69,12 @@ public struct DeblurOptions: Sendable {
     var defaultSoftwareNote: String {
         "mtrnn-watch: deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weights.lastPathComponent), \(iterations) iteration\(iterations == 1 ? "" : "s")"
             + (scale > 1 ? ", at 1/\(scale) scale" : "")
+    }
+
+    /// The note for a photo deblurred at `scaleUsed` (auto resolves per photo).
+    func defaultSoftwareNote(scaleUsed: Int) -> String {
+        var copy = self
+        copy.scale = scaleUsed
+        return copy.defaultSoftwareNote
     }
 }

@@ -25,8 +25,8 @@ public final class DeblurPipeline: Sendable {
         guard (1...100).contains(options.jpegQuality) else {
             throw DeblurError.invalidOptions("JPEG quality must be 1...100 (got \(options.jpegQuality))")
         }
-        guard (1...4).contains(options.scale) else {
-            throw DeblurError.invalidOptions("the scale must be 1, 2, 3 or 4 (got \(options.scale))")
+        guard (0...4).contains(options.scale) else {
+            throw DeblurError.invalidOptions("the scale must be 1, 2, 3, 4 or 0 for auto (got \(options.scale))")
         }
         guard options.maxPixels > 0 else {
             throw DeblurError.invalidOptions("the pixel limit must be positive (got \(options.maxPixels))")
@@ -79,7 +79,11 @@ public final class DeblurPipeline: Sendable {
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).
         var planar = image.planarRGB().data
-        let scale = options.scale
+        // Auto: the scale that brings the estimated blur within the network's
+        // reach, from the photo at full size before any downscaling.
+        let estimate = options.scale == DeblurOptions.autoScale
+            ? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
+        let scale = estimate?.suggestedScale ?? options.scale
         // Only made at scale > 1: at scale 1 a second reference to `planar` would copy it.
         let small = scale > 1 ? ScaleCorrection.downscale(planar, width: image.width, height: image.height, factor: scale) : nil
         let plan: TilePlan
@@ -144,7 +148,7 @@ public final class DeblurPipeline: Sendable {
             let result = image.replacingColour(withPlanarRGB: consume deblurred)
             bytes = try PhotoIO.encode(result, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
-                softwareNote: options.softwareNote ?? options.defaultSoftwareNote))
+                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))
         } catch {
             throw DeblurError.write(output, underlying: "encoding failed: " + DeblurError.detail(error, about: output))
         }
@@ -159,6 +163,9 @@ public final class DeblurPipeline: Sendable {
         var report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
                                   tiles: plan.tiles.count, seconds: elapsed())
         (report.flatTiles, report.iterationsRun) = counters.totals
+        report.scaleUsed = scale
+        report.blurExtent = estimate?.extentPixels
+        report.blurConfidence = estimate?.confidence
         progress(DeblurProgress(input: input, stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
         return report

@@ -34,6 +34,12 @@ public struct DeblurReport: Sendable, Equatable {
     /// Network iterations run, summed over the tiles (fewer than tiles x
     /// iterations where tiles stopped early or were flat).
     public var iterationsRun: Int = 0
+    /// The scale the photo was deblurred at (1...4; with auto, the one chosen).
+    public var scaleUsed: Int = 1
+    /// With auto scale: the estimated blur extent (px at the photo's size) and
+    /// its confidence (0...1) that chose `scaleUsed`; nil otherwise.
+    public var blurExtent: Double?
+    public var blurConfidence: Double?
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
 }

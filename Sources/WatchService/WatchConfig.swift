@@ -30,7 +30,8 @@ public struct WatchConfig: Sendable, Equatable {
     public var overlap = 16  // TilePlan.defaultOverlap (WatchService does not link Deblur)
     public var jpegQuality = 95
     public var maxMegapixels = 100.0
-    /// Deblur at 1/scale of the size and add the upsampled correction (1-4).
+    /// Deblur at 1/scale of the size and add the upsampled correction (1-4);
+    /// 0 is `auto`: chosen per photo from its estimated blur extent.
     public var scale = 1
     /// A tile stops iterating once an iteration changes it by less than this
     /// (mean per sample, 0-255); 0 runs every iteration. 0.5 measured: 0.48 of
@@ -87,7 +88,10 @@ public struct WatchConfig: Sendable, Equatable {
         Key(name: "overlap", show: { String($0.overlap) }) { c, v throws(ConfigError) in c.overlap = Int(try number(v, 0...512, integer: true)) },
         Key(name: "jpeg_quality", show: { String($0.jpegQuality) }) { c, v throws(ConfigError) in c.jpegQuality = Int(try number(v, 1...100, integer: true)) },
         Key(name: "max_megapixels", show: { show($0.maxMegapixels) }) { c, v throws(ConfigError) in c.maxMegapixels = try number(v, 0.01...10000) },
-        Key(name: "scale", show: { String($0.scale) }) { c, v throws(ConfigError) in c.scale = Int(try number(v, 1...4, integer: true)) },
+        Key(name: "scale", show: { $0.scale == 0 ? "auto" : String($0.scale) }) { c, v throws(ConfigError) in
+            if v == "auto" { c.scale = 0; return }
+            do { c.scale = Int(try number(v, 1...4, integer: true)) } catch { throw .value("auto or a whole number from 1 to 4") }
+        },
         Key(name: "stop_below", show: { show($0.stopBelow) }) { c, v throws(ConfigError) in c.stopBelow = try number(v, 0...255) },
         Key(name: "skip_flat", show: { show($0.skipFlat) }) { c, v throws(ConfigError) in c.skipFlat = try number(v, 0...255) },
     ]

@@ -37,7 +37,8 @@ struct DeblurProcessor: PhotoProcessor {
         modelDescription = "MT-RNN \(weights.lastPathComponent), \(config.iterations) iterations"
             + (config.stopBelow > 0 ? " (a tile stops once an update is below \(config.stopBelow))" : "")
             + ", \(precision.rawValue), tile \(config.tile)/\(config.overlap)"
-            + (config.scale > 1 ? ", at 1/\(config.scale) scale" : "")
+            + (config.scale == 0 ? ", scale auto (per photo, from its blur extent)"
+                : config.scale > 1 ? ", at 1/\(config.scale) scale" : "")
             + (config.skipFlat > 0 ? ", flat tiles (< \(config.skipFlat)) skipped" : "")
     }
 

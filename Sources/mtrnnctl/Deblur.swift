@@ -78,9 +78,16 @@ struct DeblurCommand: ParsableCommand {
     var maxMegapixels = 100
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Deblur at 1/N of the size and add the upsampled correction: for blur longer than the network reaches (large photos), at 1/N^2 of the work (1-4).",
-        valueName: "N"))
-    var scale = 1
+        "Deblur at 1/N of the size and add the upsampled correction: for blur longer than the network reaches (large photos), at 1/N^2 of the work (1-4). auto: chosen per photo from its estimated blur extent (the smallest N that brings it to 32 px or less; 1 when the estimate is unsure).",
+        valueName: "auto|N"))
+    var scale = "1"
+
+    /// `--scale` as DeblurOptions.scale: 1...4, 0 for auto; nil if invalid.
+    var scaleValue: Int? {
+        if scale.lowercased() == "auto" { return DeblurOptions.autoScale }
+        guard let n = Int(scale), (1...4).contains(n) else { return nil }
+        return n
+    }
 
     @Option(name: .customLong("skip-flat"), parsing: .unconditional, help: ArgumentHelp(
         "Leave tiles whose mean luminance gradient is below G (0-255 units) as they are: sky, walls (0: off).",
@@ -143,7 +150,7 @@ struct DeblurCommand: ParsableCommand {
         guard overlap >= 0, overlap < tile else { throw ValidationError("--overlap must be at least 0 and less than --tile.") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 (from the core count) or more.") }
         guard maxMegapixels > 0 else { throw ValidationError("--max-megapixels must be at least 1.") }
-        guard (1...4).contains(scale) else { throw ValidationError("--scale must be 1, 2, 3 or 4.") }
+        guard scaleValue != nil else { throw ValidationError("--scale must be auto, 1, 2, 3 or 4.") }
         guard skipFlat >= 0, stopBelow >= 0 else { throw ValidationError("--skip-flat and --stop-below must be 0 (off) or more.") }
     }
 
@@ -161,7 +168,7 @@ struct DeblurCommand: ParsableCommand {
                 weights: weightsURL, iterations: iterations, precision: Precision(rawValue: precision)!,
                 tile: tile, overlap: overlap, jpegQuality: quality, maxPixels: maxMegapixels * 1_000_000,
                 workers: workers)
-            options.scale = scale
+            options.scale = scaleValue!
             options.flatTileGradient = skipFlat
             options.stopBelow = stopBelow
             pipeline = try DeblurPipeline(options: options)
@@ -184,7 +191,12 @@ struct DeblurCommand: ParsableCommand {
                                                  progress: console.show)
                 console.clearBar()
                 var extra = ""
-                if scale > 1 { extra += ", at 1/\(scale) scale" }
+                if let extent = report.blurExtent, let confidence = report.blurConfidence {
+                    extra += String(format: ", scale %d (blur about %.0f px, confidence %.2f)",
+                                    report.scaleUsed, extent, confidence)
+                } else if report.scaleUsed > 1 {
+                    extra += ", at 1/\(report.scaleUsed) scale"
+                }
                 if skipFlat > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
                 if stopBelow > 0 || skipFlat > 0 {
                     extra += String(format: ", %.1f iterations per tile", Double(report.iterationsRun) / Double(max(report.tiles, 1)))

@@ -38,6 +38,24 @@ import Testing
         #expect(out.samples != original.samples, "the output is the input unchanged")
     }
 
+    /// --scale auto (issue 18): the scale comes from the photo's estimated
+    /// blur (a 45 px line blur: scale 2), and the summary says so. The flat-tile
+    /// threshold keeps the network out of it: only the choice is under test.
+    @Test func scaleAuto() throws {
+        let dir = try TempDir()
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DeblurTests/BlurExtentFixtures/line45.png")
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: dir.path("blurred.png"))
+        let r = try CLI.run(["deblur", dir.path("blurred.png"), "-o", dir.path("out.png"), "--scale", "auto",
+                             "--skip-flat", "1000000"] + CLI.fast)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains(", scale 2 (blur about 45 px, confidence 0.77)"), "\(r)")
+        let plain = try CLI.run(["deblur", dir.path("blurred.png"), "-o", dir.path("out1.png"),
+                                 "--skip-flat", "1000000"] + CLI.fast)
+        #expect(plain.status == 0, "\(plain)")
+        #expect(!plain.stdout.contains("blur about"), "\(plain)")
+    }
+
     @Test func outputOption() throws {
         let dir = try TempDir()
         let input = try dir.photo("in.png", format: .png)
@@ -183,6 +201,9 @@ import Testing
         (["--workers", "-1"], "--workers must be"),
         (["--max-megapixels", "0"], "--max-megapixels must be"),
         (["--precision", "f16"], "--precision must be"),
+        (["--scale", "5"], "--scale must be auto, 1, 2, 3 or 4"),
+        (["--scale", "0"], "--scale must be auto, 1, 2, 3 or 4"),
+        (["--scale", "big"], "--scale must be auto, 1, 2, 3 or 4"),
         (["-o", "x.png", "--output-dir", "."], "not both"),
         (["-o", "x.png"], "keeps the input's format"),
         (["--output-dir", "/nonexistent-mtrnnctl-dir"], "not an existing folder"),

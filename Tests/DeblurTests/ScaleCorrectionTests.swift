@@ -85,9 +85,40 @@ struct ScaleCorrectionTests {
         #expect(out.samples != samples.map(UInt16.init), "the correction was applied")
         #expect(throws: DeblurError.self) {
             var bad = options
+            bad.scale = -1
+            _ = try DeblurPipeline(options: bad)
+        }
+        #expect(throws: DeblurError.self) {
+            var bad = options
             bad.scale = 5
             _ = try DeblurPipeline(options: bad)
         }
+    }
+}
+
+/// `scale` 0, auto: the pipeline picks the scale from the photo's estimated
+/// blur extent (BlurExtent) and reports it. Every tile is "flat" here, so no
+/// network runs: only the choice is under test.
+struct AutoScaleTests {
+    @Test(arguments: [("sharp", 1, 3.0, 0.634), ("line45", 2, 45.0, 0.768)])
+    func autoScaleFollowsTheEstimate(name: String, scale: Int, extent: Double, confidence: Double) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autoscale-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = BlurExtentTests.fixtures.appendingPathComponent(name + ".png")
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 128, overlap: 16,
+                                    workers: 2, threadsPerWorker: 1)
+        options.scale = DeblurOptions.autoScale
+        options.flatTileGradient = 1e9
+        let report = try DeblurPipeline(options: options).deblur(input: input, output: dir.appendingPathComponent("out.png"))
+        #expect(report.scaleUsed == scale)
+        #expect(report.blurExtent == extent)
+        #expect(report.blurConfidence == confidence)
+        #expect(report.width == 768 && report.height == 512)
+
+        options.scale = 1
+        let fixed = try DeblurPipeline(options: options).deblur(input: input, output: dir.appendingPathComponent("out1.png"))
+        #expect(fixed.scaleUsed == 1 && fixed.blurExtent == nil && fixed.blurConfidence == nil)
     }
 }
 

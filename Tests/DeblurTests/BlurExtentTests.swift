@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+import PhotoIO
+@testable import Deblur
+
+/// The blur-extent estimator (issue 18, `scale = auto`) against the Python it
+/// was ported from: BlurExtentFixtures/expected.json is
+/// training/large_eval.py's estimate_blur on the same PNGs
+/// (make_blur_extent_fixtures.py; 768 x 512, so neither side resamples).
+struct BlurExtentTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("BlurExtentFixtures")
+
+    struct Expected: Decodable {
+        var width: Int, height: Int
+        var lum_sum: Int
+        var extent_px: Double
+        var confidence: Double
+        var angle_deg: Double?
+        var depth: Double
+        var suggested_scale: Int
+        var lum_width: Int?, lum_height: Int?
+    }
+
+    static func expected() throws -> [String: Expected] {
+        try JSONDecoder().decode([String: Expected].self,
+                                 from: Data(contentsOf: fixtures.appendingPathComponent("expected.json")))
+    }
+
+    static func planar(_ name: String) throws -> (data: [Float], width: Int, height: Int) {
+        let image = try PhotoIO.decode(contentsOf: fixtures.appendingPathComponent(name + ".png"))
+        let p = image.planarRGB()
+        return (p.data, p.width, p.height)
+    }
+
+    @Test(arguments: ["sharp", "line12", "line30", "line45", "flat"])
+    func matchesPython(name: String) throws {
+        let want = try #require(Self.expected()[name])
+        let (data, w, h) = try Self.planar(name)
+        #expect(w == want.width && h == want.height)
+        // The same luminance as Pillow's convert("L").
+        let lum = BlurExtent.luminance(planarRGB: data, width: w, height: h)
+        let sum = lum.reduce(0) { $0 + Int(($1 * 255).rounded()) }
+        #expect(sum == want.lum_sum)
+        let est = BlurExtent.estimate(planarRGB: data, width: w, height: h)
+        print("blur extent \(name): Swift \(est.extentPixels) px, confidence \(est.confidence), depth \(est.depth), angle \(est.angleDegrees.map { "\($0)" } ?? "-"), scale \(est.suggestedScale); Python \(want.extent_px) px, \(want.confidence), \(want.depth), \(want.angle_deg.map { "\($0)" } ?? "-"), \(want.suggested_scale)")
+        #expect(est.lumScale == 1)
+        #expect(abs(est.extentPixels - want.extent_px) <= 0.5)
+        #expect(abs(est.confidence - want.confidence) <= 0.05)
+        #expect(est.suggestedScale == want.suggested_scale)
+        #expect(abs(est.depth - want.depth) <= 0.01)
+    }
+
+    /// Through the downscaling: line30 enlarged 3x by repetition (3.5 MP),
+    /// averaged to 1732 x 1155 as Python's area_down does (Pillow BOX).
+    @Test func matchesPythonAfterDownscaling() throws {
+        let want = try #require(Self.expected()["line30_x3"])
+        let p = try Self.planar("line30")
+        let (W, H) = (3 * p.width, 3 * p.height)
+        var big = [Float](repeating: 0, count: 3 * W * H)
+        for c in 0..<3 { for y in 0..<H { for x in 0..<W {
+            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + (y / 3) * p.width + x / 3]
+        } } }
+        #expect(BlurExtent.targetSize(width: W, height: H, megapixels: BlurExtent.extentMegapixels)
+                == (want.lum_width!, want.lum_height!))
+        let est = BlurExtent.estimate(planarRGB: big, width: W, height: H)
+        print("blur extent line30_x3: Swift \(est.extentPixels) px (\(est.extentPixels / est.lumScale) at lum scale), confidence \(est.confidence), depth \(est.depth), scale \(est.suggestedScale); Python \(want.extent_px) px, \(want.confidence), \(want.depth), \(want.suggested_scale)")
+        #expect(abs(est.lumScale - Double(W) / Double(want.lum_width!)) < 1e-12)
+        #expect(abs(est.extentPixels - want.extent_px) / est.lumScale <= 0.5)
+        #expect(abs(est.confidence - want.confidence) <= 0.05)
+        #expect(est.suggestedScale == want.suggested_scale)
+    }
+
+    @Test func blurredPhotosHaveLongerExtents() throws {
+        let sharp = try Self.planar("sharp")
+        let base = BlurExtent.estimate(planarRGB: sharp.data, width: sharp.width, height: sharp.height).extentPixels
+        var last = base
+        for name in ["line12", "line30", "line45"] {
+            let p = try Self.planar(name)
+            let e = BlurExtent.estimate(planarRGB: p.data, width: p.width, height: p.height).extentPixels
+            #expect(e > last, "\(name): \(e) px after \(last) px")
+            last = e
+        }
+    }
+
+    @Test func suggestScaleRule() {
+        #expect(BlurExtent.suggestScale(extentPixels: 80, confidence: 0.19) == 1)
+        #expect(BlurExtent.suggestScale(extentPixels: 32, confidence: 0.2) == 1)
+        #expect(BlurExtent.suggestScale(extentPixels: 32.1, confidence: 0.9) == 2)
+        #expect(BlurExtent.suggestScale(extentPixels: 96, confidence: 0.5) == 3)
+        #expect(BlurExtent.suggestScale(extentPixels: 500, confidence: 0.5) == 4)
+        #expect(BlurExtent.suggestScale(extentPixels: 0, confidence: 1) == 1)
+    }
+
+    @Test func fftMatchesDirectDFT() {
+        let n = 8
+        let fft = FFT2D(n: n)
+        var re = (0..<(n * n)).map { Double(($0 * 37) % 11) - 5 }, im = (0..<(n * n)).map { Double(($0 * 13) % 7) }
+        let (r0, i0) = (re, im)
+        fft.forward(&re, &im)
+        for ky in 0..<n { for kx in 0..<n {
+            var sr = 0.0, si = 0.0
+            for y in 0..<n { for x in 0..<n {
+                let a = -2 * Double.pi * Double(ky * y + kx * x) / Double(n)
+                sr += r0[y * n + x] * cos(a) - i0[y * n + x] * sin(a)
+                si += r0[y * n + x] * sin(a) + i0[y * n + x] * cos(a)
+            } }
+            #expect(abs(sr - re[ky * n + kx]) < 1e-9 && abs(si - im[ky * n + kx]) < 1e-9)
+        } }
+        fft.inverse(&re, &im)
+        for k in 0..<(n * n) { #expect(abs(re[k] - r0[k]) < 1e-12 && abs(im[k] - i0[k]) < 1e-12) }
+    }
+
+    /// Large photos are averaged down to about 2 MP first; the extent comes
+    /// back in the photo's own pixels.
+    @Test func downscalesLargePhotos() {
+        #expect(BlurExtent.targetSize(width: 6000, height: 4000, megapixels: 2) == (1732, 1155))
+        #expect(BlurExtent.targetSize(width: 768, height: 512, megapixels: 2) == (768, 512))
+        // Averaging a ramp keeps its mean.
+        let (w, h) = (30, 20)
+        let src = (0..<(w * h)).map { Float($0 % w) }
+        let out = BlurExtent.boxResample(src, width: w, height: h, toWidth: 10, toHeight: 7)
+        #expect(abs(out[0] - 1) < 1e-6 && abs(out[9] - 28) < 1e-6)
+    }
+
+    /// The estimate's cost on a 24 MP photo (6000 x 4000, line30 upscaled):
+    /// set MTRNN_BLUR_EXTENT_BENCH=1 to run it (a release build: swift test -c release).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["MTRNN_BLUR_EXTENT_BENCH"] != nil))
+    func timeOn24Megapixels() throws {
+        let p = try Self.planar("line30")
+        let (W, H) = (6000, 4000)
+        var big = [Float](repeating: 0, count: 3 * W * H)
+        for c in 0..<3 { for y in 0..<H { let sy = y * p.height / H; for x in 0..<W {
+            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + sy * p.width + x * p.width / W]
+        } } }
+        let clock = ContinuousClock()
+        var est = BlurExtent.estimate(planarRGB: big, width: W, height: H)
+        var best = Duration.seconds(1000)
+        for _ in 0..<3 {
+            let t = clock.measure { est = BlurExtent.estimate(planarRGB: big, width: W, height: H) }
+            best = min(best, t)
+        }
+        print("blur extent on 6000x4000: \(best) (best of 3), extent \(est.extentPixels) px, confidence \(est.confidence), scale \(est.suggestedScale)")
+    }
+}
