@@ -24,6 +24,9 @@ public struct ProcessingReport: Sendable, Equatable {
     /// Set by the daemon where the result did not get the photo's own name
     /// (an earlier result had it): its path under the outbox.
     public var outputName: String?
+    /// How the processor chose to work on this photo, for the journal
+    /// ("scale 2 (blur about 45 px, confidence 0.77), 2.9 iterations per tile").
+    public var detail: String?
 
     public init(megapixels: Double, tiles: Int, seconds: Double) {
         self.megapixels = megapixels

@@ -333,7 +333,7 @@ public actor WatchDaemon {
         switch outcome {
         case .done(let r):
             live.recordDone(r)
-            logger.info("Deblurred \(file)\(r.outputName.map { " (result: \($0), an earlier result has its name)" } ?? "") in \(String(format: "%.1f", r.seconds)) s (\(String(format: "%.1f", r.megapixels)) MP, \(r.tiles) tiles)", metadata: [
+            logger.info("Deblurred \(file)\(r.outputName.map { " (result: \($0), an earlier result has its name)" } ?? "") in \(String(format: "%.1f", r.seconds)) s (\(String(format: "%.1f", r.megapixels)) MP, \(r.tiles) tiles\(r.detail.map { "; " + $0 } ?? ""))", metadata: [
                 "MTRNN_FILE": "\(file)", "MTRNN_OUTCOME": "done",
                 "MTRNN_SECONDS": "\(String(format: "%.3f", r.seconds))",
                 "MTRNN_MEGAPIXELS": "\(String(format: "%.3f", r.megapixels))", "MTRNN_TILES": "\(r.tiles)",

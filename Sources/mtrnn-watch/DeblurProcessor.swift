@@ -42,6 +42,19 @@ struct DeblurProcessor: PhotoProcessor {
             + (config.skipFlat > 0 ? ", flat tiles (< \(config.skipFlat)) skipped" : "")
     }
 
+    /// What the pipeline chose for this photo, in the words of the journal.
+    static func detail(_ r: DeblurReport) -> String {
+        var parts: [String] = []
+        if let e = r.blurExtent, let c = r.blurConfidence {
+            parts.append(String(format: "scale %d (blur about %.0f px, confidence %.2f)", r.scaleUsed, e, c))
+        } else if r.scaleUsed > 1 {
+            parts.append("scale \(r.scaleUsed)")
+        }
+        if r.flatTiles > 0 { parts.append("\(r.flatTiles) flat tiles left as they were") }
+        parts.append(String(format: "%.1f iterations per tile", Double(r.iterationsRun) / Double(max(r.tiles, 1))))
+        return parts.joined(separator: ", ")
+    }
+
     func process(input: URL, output: URL,
                  progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
         // `progress` may not escape this call, so the Dispatch thread never
@@ -73,7 +86,9 @@ struct DeblurProcessor: PhotoProcessor {
                             }
                             sink.yield(ProcessingProgress(fractionDone: fraction, tilesDone: p.tilesDone, tilesTotal: p.tilesTotal))
                         }, isCancelled: { cancelled.isSet })
-                        cont.resume(returning: ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds))
+                        var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
+                        report.detail = Self.detail(r)
+                        cont.resume(returning: report)
                     } catch {
                         cont.resume(throwing: error)
                     }
