@@ -53,43 +53,6 @@ enum FileOps {
         if parent(from) != parent(to) { try? fsyncPath(parent(from), directory: true) }
     }
 
-    /// Moves a file to another directory, across file systems if it must
-    /// (copy, fsync, rename, then unlink the source).
-    static func move(_ from: String, to: String) throws(FileError) {
-        if rename(from, to) == 0 {
-            try fsyncPath(parent(to), directory: true)
-            try? fsyncPath(parent(from), directory: true)
-            return
-        }
-        guard Glibc.errno == EXDEV else { throw FileError(operation: "move to \(to):", path: from, errno: Glibc.errno) }
-        let tmp = parent(to) + "/" + Directory.temporaryName(for: PathName.last(to))
-        try copyFile(from, to: tmp)
-        try durableRename(tmp, to)
-        try check(unlink(from), "remove", from)
-        try? fsyncPath(parent(from), directory: true)
-    }
-
-    /// Copies a regular file through an O_NOFOLLOW descriptor into a new file, fsynced.
-    static func copyFile(_ from: String, to: String) throws(FileError) {
-        let src = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        try check(src, "open", from)
-        defer { close(src) }
-        try copy(fd: src, sourceName: from, to: to)
-    }
-
-    static func copy(fd src: Int32, sourceName: String, to: String) throws(FileError) {
-        let dst = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        try check(dst, "create", to)
-        var ok = false
-        defer {
-            close(dst)
-            if !ok { unlink(to) }
-        }
-        try pump(from: src, sourceName: sourceName, to: dst, targetName: to)
-        try check(fsync(dst), "fsync", to)
-        ok = true
-    }
-
     /// Copies from one descriptor to another until end of file.
     static func pump(from src: Int32, sourceName: String, to dst: Int32, targetName: String) throws(FileError) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -109,28 +72,6 @@ enum FileOps {
                 }
                 written += w
             }
-        }
-    }
-
-    /// A name in `directory` not taken yet: NAME, then STEM-1.EXT, STEM-2.EXT, ...
-    /// Used for the archive and failed/ so that no earlier photo is overwritten.
-    static func uniqueName(in directory: String, for name: String, reserving extra: String? = nil) -> String {
-        func taken(_ n: String) -> Bool {
-            lstatInfo(directory + "/" + n) != nil || (extra.map { lstatInfo(directory + "/" + n + $0) != nil } ?? false)
-        }
-        // NAME_MAX is 255 bytes, the reserved suffix (".reason") included: a name at
-        // the limit is shortened, or its .reason could never be written next to it.
-        let room = 255 - (extra?.utf8.count ?? 0) - 8
-        let name = name.utf8.count + (extra?.utf8.count ?? 0) > 255 ? InboxNames.shortened(name, toBytes: room) : name
-        if !taken(name) { return name }
-        let ext = PathName.pathExtension(name)
-        var stem = PathName.stem(name)
-        if name.utf8.count > room { stem = InboxNames.shortened(stem, toBytes: room - ext.utf8.count - 1) }
-        var i = 1
-        while true {
-            let candidate = ext.isEmpty ? "\(stem)-\(i)" : "\(stem)-\(i).\(ext)"
-            if !taken(candidate) { return candidate }
-            i += 1
         }
     }
 
