@@ -15,21 +15,26 @@ enum UndecodableNames {
 
     /// Moves every non-directory entry of `directory` with a non-UTF-8 name to
     /// `failedDirectory`. Dot-names and upload names are left alone like any other.
-    static func fileAway(in directory: String, to failedDirectory: String) -> (filed: [Filed], unmovable: [Unmovable]) {
+    /// `failedRoot`/`sub`: the folder it goes to, opened without following a
+    /// link below the configured root (an uploader may plant one in failed/);
+    /// where that fails, failed/ itself.
+    static func fileAway(inbox inboxRoot: String, toFailed failedRoot: String, sub: [String]) -> (filed: [Filed], unmovable: [Unmovable]) {
+        let directory = ([inboxRoot] + sub).joined(separator: "/")
         var filed: [Filed] = [], unmovable: [Unmovable] = []
-        let names = undecodable(in: directory)
+        let names = undecodable(in: directory)   // listed by path; opened below without links
         if names.isEmpty { return ([], []) }
         // The folders as opened now, links never followed (see Directory): the inbox
         // and failed/ belong to uploaders too.
-        guard let source = try? Directory.root(directory) else { return ([], []) }
+        guard let source = try? Directory.root(inboxRoot).subdirectory(sub) else { return ([], []) }
         for name in names {
             let shown = escaped(name)
             if InboxNames.isIgnored(shown) { continue }
             var st = stat()
             guard withCPath(name, { fstatat(source.fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0, !FileOps.isDirectory(st) else { continue }
             do {
-                try FileOps.makeDirectory(failedDirectory)
-                let failed = try Directory.root(failedDirectory)
+                let root = try Directory.root(failedRoot, create: true)
+                let failed = (try? root.subdirectory(sub, create: true)) ?? root
+                let failedDirectory = failed.path
                 var target = ""
                 for _ in 0..<100 {
                     target = failed.uniqueName(for: shown, reserving: ".reason")

@@ -202,7 +202,8 @@ public actor WatchDaemon {
     /// Photos whose names are not UTF-8 go to failed/ by their bytes (see UndecodableNames).
     private func fileAwayUndecodableNames(in dir: String, _ relativeDir: String) {
         let failedDir = relativeDir.isEmpty ? config.failed : config.failed + "/" + relativeDir
-        let (filed, unmovable) = UndecodableNames.fileAway(in: dir, to: failedDir)
+        let sub = relativeDir.isEmpty ? [] : (PathName.components(relativeDir) ?? [])
+        let (filed, unmovable) = UndecodableNames.fileAway(inbox: config.inbox, toFailed: config.failed, sub: sub)
         for f in filed {
             live.recordFailure(file: f.shownName, reason: UndecodableNames.reason)
             logger.error("Cannot deblur \(f.shownName): \(UndecodableNames.reason); moved to \(f.movedTo)", metadata: [
