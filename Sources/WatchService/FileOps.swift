@@ -37,21 +37,7 @@ enum FileOps {
         }
     }
 
-    static func fsyncPath(_ path: String, directory: Bool) throws(FileError) {
-        let fd = open(path, (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC)
-        try check(fd, "open", path)
-        defer { close(fd) }
-        try check(fsync(fd), "fsync", path)
-    }
-
     static func parent(_ path: String) -> String { PathName.parent(path).isEmpty ? "." : PathName.parent(path) }
-
-    /// rename(2), then fsync of the target directory (and of the source's when it differs).
-    static func durableRename(_ from: String, _ to: String) throws(FileError) {
-        try check(rename(from, to), "rename to \(to):", from)
-        try fsyncPath(parent(to), directory: true)
-        if parent(from) != parent(to) { try? fsyncPath(parent(from), directory: true) }
-    }
 
     /// Copies from one descriptor to another until end of file.
     static func pump(from src: Int32, sourceName: String, to dst: Int32, targetName: String) throws(FileError) {
@@ -75,19 +61,9 @@ enum FileOps {
         }
     }
 
-    /// Writes a small text file atomically (temp name, fsync, rename).
+    /// Writes a small text file atomically (exclusive temp name, fsync,
+    /// rename, fsync of the folder): `Directory.writeAtomically` on its folder.
     static func writeAtomically(_ text: String, to path: String) throws(FileError) {
-        let tmp = parent(path) + "/" + Directory.temporaryName(for: PathName.last(path))
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        try check(fd, "create", tmp)
-        let bytes = Array(text.utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let syncResult = fsync(fd)
-        close(fd)
-        if n != bytes.count || syncResult != 0 {
-            unlink(tmp)
-            throw FileError(operation: "write", path: tmp, errno: Glibc.errno)
-        }
-        try durableRename(tmp, path)
+        try Directory.root(parent(path)).writeAtomically(text, to: PathName.last(path))
     }
 }
