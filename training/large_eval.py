@@ -513,6 +513,19 @@ def _local_minima(M, r, rmin, k=3):
     return picked
 
 
+def _gradients(lum):
+    """(lum padded to at least TILE x TILE, forward differences gx, gy (0 on
+    the last column / row), the TILE x TILE Hann window): what both
+    estimators start from."""
+    lum = _pad_to(np.asarray(lum, np.float32), TILE)
+    gx = np.zeros_like(lum)
+    gy = np.zeros_like(lum)
+    gx[:, :-1] = lum[:, 1:] - lum[:, :-1]
+    gy[:-1] = lum[1:] - lum[:-1]
+    win = np.outer(np.hanning(TILE), np.hanning(TILE)).astype(np.float32)
+    return lum, gx, gy, win
+
+
 def estimate_blur(lum, scale=1.0, rmax=R_MAX, keep=0.7, norm=1.0, w_ce=W_CEPSTRUM):
     """No-reference blur extent of a luminance image (float 0..1, ~2 MP).
 
@@ -530,13 +543,8 @@ def estimate_blur(lum, scale=1.0, rmax=R_MAX, keep=0.7, norm=1.0, w_ce=W_CEPSTRU
     1: a single dip); depth = the fused minimum (more negative = stronger).
     Extents under 3 x scale px are not resolved (reported as that floor).
     """
-    lum = _pad_to(np.asarray(lum, np.float32), TILE)
+    lum, gx, gy, win = _gradients(lum)
     T = TILE
-    gx = np.zeros_like(lum)
-    gy = np.zeros_like(lum)
-    gx[:, :-1] = lum[:, 1:] - lum[:, :-1]
-    gy[:-1] = lum[1:] - lum[:-1]
-    win = np.outer(np.hanning(T), np.hanning(T)).astype(np.float32)
     Pxx = Pyy = Pc = 0.0
     for e, y, x in _tiles(gx * gx + gy * gy, T, T // 2, keep):
         A = np.fft.rfft2(gx[y:y + T, x:x + T] * win)
@@ -598,13 +606,8 @@ def sharpness(lum, scale=1.0):
     aniso(r2) + 0.6 (-min r1) + 0.5 (-min r2) + 0.7 aniso(r3) (weights: a
     logistic fit on the calibration set and its extras, rounded).
     (scale is accepted for symmetry with estimate_blur and not used.)"""
-    lum = _pad_to(np.asarray(lum, np.float32), TILE)
+    lum, gx, gy, win = _gradients(lum)
     T = TILE
-    gx = np.zeros_like(lum)
-    gy = np.zeros_like(lum)
-    gx[:, :-1] = lum[:, 1:] - lum[:, :-1]
-    gy[:-1] = lum[1:] - lum[:-1]
-    win = np.outer(np.hanning(T), np.hanning(T)).astype(np.float32)
     P = 0.0
     for e, y, x in _tiles(gx * gx + gy * gy, T, T, 0.5):
         t = lum[y:y + T, x:x + T]
