@@ -182,7 +182,7 @@ public actor WatchDaemon {
     private func scanInbox() {
         func walk(_ relativeDir: String) {
             let dir = relativeDir.isEmpty ? config.inbox : config.inbox + "/" + relativeDir
-            fileAwayUndecodableNames(in: dir, relativeDir)
+            fileAwayUndecodableNames(relativeDir)
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in names.sorted() where !InboxNames.isIgnored(name) {
                 let relative = relativeDir.isEmpty ? name : relativeDir + "/" + name
@@ -200,7 +200,7 @@ public actor WatchDaemon {
     }
 
     /// Photos whose names are not UTF-8 go to failed/ by their bytes (see UndecodableNames).
-    private func fileAwayUndecodableNames(in dir: String, _ relativeDir: String) {
+    private func fileAwayUndecodableNames(_ relativeDir: String) {
         let failedDir = relativeDir.isEmpty ? config.failed : config.failed + "/" + relativeDir
         let sub = relativeDir.isEmpty ? [] : (PathName.components(relativeDir) ?? [])
         let (filed, unmovable) = UndecodableNames.fileAway(inbox: config.inbox, toFailed: config.failed, sub: sub)
