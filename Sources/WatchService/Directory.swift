@@ -191,12 +191,16 @@ final class Directory: @unchecked Sendable {
     /// Moves `oldName` here to a name not taken in `to` (`newName`, else
     /// STEM-N.EXT), across file systems if it must (copy, fsync, rename,
     /// remove), and fsyncs both folders. Returns the name it got.
+    /// `claim` is told each name just before the move tries to take it (the
+    /// daemon records a result's name before the result appears under it).
     @discardableResult
     static func move(_ from: Directory, _ oldName: String, to: Directory, as newName: String,
-                     reserving extra: String? = nil) throws(FileError) -> String {
+                     reserving extra: String? = nil,
+                     claim: ((String) throws(FileError) -> Void)? = nil) throws(FileError) -> String {
         for _ in 0..<100 {
             let target = to.uniqueName(for: newName, reserving: extra)
             do {
+                try claim?(target)
                 try renameNoReplace(from, oldName, to, target)
                 try to.sync()
                 if from.fd != to.fd { try? from.sync() }

@@ -146,23 +146,11 @@ struct JobRunner: Sendable {
             // crash between the two, the record names a result that is not there
             // (the name was free, and only this daemon writes the outbox), so the
             // photo is deblurred again under a free name, not twice.
-            var taken: String?
-            for _ in 0..<100 where taken == nil {
-                let candidate = output.uniqueName(for: name)
-                if job.origin == .inbox {
-                    try ledger.record(relative, identity, output: (parents + [candidate]).joined(separator: "/"))
-                    TestFaults.point("recorded")
-                }
-                do {
-                    try Directory.renameNoReplace(output, temporary, output, candidate)
-                    taken = candidate
-                } catch {
-                    if error.errno != EEXIST { throw error }
-                }
+            resultName = try Directory.move(output, temporary, to: output, as: name) { candidate throws(FileError) in
+                guard job.origin == .inbox else { return }
+                try ledger.record(relative, identity, output: (parents + [candidate]).joined(separator: "/"))
+                TestFaults.point("recorded")
             }
-            guard let taken else { throw FileError(operation: "rename", path: output.path + "/" + name, errno: EEXIST) }
-            try output.sync()
-            resultName = taken
             TestFaults.point("renamed")
         } catch {
             output.removeIfPresent(temporary)
