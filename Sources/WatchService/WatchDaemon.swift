@@ -459,6 +459,13 @@ public actor WatchDaemon {
             crashGuard.end(job, finished: true)
             return
         }
+        // Its result was written before the last crash (the kill came while the
+        // original was being filed): nothing to quarantine; its turn files it.
+        if e.inbox, let output = runner.ledger.output(e.path, FileIdentity(st)),
+           let out = FileOps.lstatInfo(config.outbox + "/" + output), FileOps.isRegular(out) {
+            crashGuard.end(job, finished: true)
+            return
+        }
         let times = e.crashes == 1 ? "when it was retried" : e.crashes == 2 ? "twice" : "\(e.crashes) times"
         let reason = "it crashed the daemon \(times): mtrnn-watch stopped unexpectedly while processing it (`journalctl -u mtrnn-watch` shows how). It is not tried again automatically; please report it, with the photo if you can. `mtrnnctl retry NAME` (its name in the failed folder) tries once more"
         let outcome = runner.fail(job, reason, source: dir, name: name)

@@ -249,6 +249,25 @@ import Testing
         #expect(WatchDaemon.abandonedRetryDelay(attempts: 50) == 300)
     }
 
+    /// Two crashes while a photo was in progress, the second after its result
+    /// was already in the outbox: that photo is done, not quarantined (the
+    /// crash harness found it filed in failed/ beside its own result).
+    @Test(.timeLimit(.minutes(1)))
+    func aPhotoWhoseResultWasWrittenIsFiledNotQuarantined() async throws {
+        let box = try Sandbox()
+        box.write("inbox/a.jpg", fakeJPEG("a"))
+        for (run, point) in [(1, "recorded"), (2, "renamed")] {
+            let d = try DaemonProcess(box, environment: ["MTRNN_WATCH_TEST_KILL_AT": point], logName: "run\(run).log")
+            #expect(await eventually { !d.process.isRunning }, "run \(run) was not killed at \(point): \(d.log)")
+        }
+        #expect(box.read("outbox/a.jpg") == fakeJPEG("a"))
+        let d = try DaemonProcess(box, logName: "run3.log")
+        #expect(await eventually { box.list("archive") == ["a.jpg"] }, "\(d.log)")
+        #expect(box.list("failed").isEmpty)
+        #expect(box.list("outbox") == ["a.jpg"])
+        #expect(await d.stop() == 0)
+    }
+
     /// A crash once is not the photo's fault: it is tried again (a kill -9, an
     /// out-of-memory kill of another process's making).
     @Test func oneCrashIsTriedAgain() async throws {
