@@ -169,7 +169,7 @@ final class Convolution {
         if scratchpad == nil && scratchpadBytes > 0 {
             var raw: UnsafeMutableRawPointer?
             guard posix_memalign(&raw, 64, scratchpadBytes) == 0, let raw else {
-                throw MTRNNError.invalidInput("\(name): out of memory allocating a \(scratchpadBytes)-byte scratchpad")
+                throw MTRNNError.outOfMemory("\(name): allocating a \(scratchpadBytes)-byte scratchpad")
             }
             do { try useScratchpad(raw) } catch { free(raw); throw error }
             ownScratchpad = raw
@@ -204,7 +204,7 @@ final class Tensorless {
         byteCount = dnnl_memory_desc_get_size(&md)
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
-            throw MTRNNError.invalidInput("\(name): out of memory allocating \(byteCount) bytes")
+            throw MTRNNError.outOfMemory("\(name): allocating \(byteCount) bytes")
         }
         memset(raw, 0, max(byteCount, 64))
         buffer = raw

@@ -98,7 +98,7 @@ final class Tensor {
         byteCount = dnnl_memory_desc_get_size(&md)
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
-            throw MTRNNError.invalidInput("tensor \(name): out of memory allocating \(byteCount) bytes")
+            throw MTRNNError.outOfMemory("tensor \(name): allocating \(byteCount) bytes")
         }
         memset(raw, 0, max(byteCount, 64))
         buffer = raw

@@ -109,7 +109,7 @@ struct AutoScaleTests {
         var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 128, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = DeblurOptions.autoScale
-        options.flatTileGradient = 1e9
+        options.flatTileGradient = 255   // the largest: every tile is flat
         let report = try DeblurPipeline(options: options).deblur(input: input, output: dir.appendingPathComponent("out.png"))
         #expect(report.scaleUsed == scale)
         #expect(report.blurExtent == extent)
@@ -147,6 +147,7 @@ struct AdaptiveWorkTests {
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8, samples: samples, format: .png))).write(to: input)
         var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
+        options.stopBelow = 0   // every iteration, unless the test says otherwise
         configure(&options)
         let report = try DeblurPipeline(options: options).deblur(input: input, output: output)
         return (report, samples, try PhotoIO.decode(contentsOf: output).samples)
@@ -160,7 +161,7 @@ struct AdaptiveWorkTests {
         #expect(r.iterationsRun == (r.tiles - r.flatTiles) * 3)
         // A pixel covered only by flat tiles comes out as it went in.
         #expect(out[0..<3] == input[0..<3])
-        let (all, input2, out2) = try run { $0.flatTileGradient = 1e9 }
+        let (all, input2, out2) = try run { $0.flatTileGradient = 255 }
         #expect(all.flatTiles == all.tiles && all.iterationsRun == 0)
         #expect(out2 == input2)
     }
@@ -168,7 +169,7 @@ struct AdaptiveWorkTests {
     @Test func tilesStopIteratingOnceTheUpdateIsSmall() throws {
         let (never, _, _) = try run { $0.stopBelow = 1e-9 }
         #expect(never.iterationsRun == never.tiles * 3)
-        let (soon, _, _) = try run { $0.stopBelow = 1e9 }
+        let (soon, _, _) = try run { $0.stopBelow = 255 }
         #expect(soon.iterationsRun == soon.tiles * 2, "at least 2 iterations, then stop")
     }
 }
