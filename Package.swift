@@ -36,12 +36,12 @@ let package = Package(
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "CSystemd",
+            "Deblur", "PhotoIO", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "Deblur", "MTRNN",
+            "WatchService", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "Deblur", "PhotoIO"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )

@@ -1,9 +1,11 @@
+import Deblur
 import Foundation
 
-/// A stand-in pipeline: accepts JPEG, PNG and TIFF by their magic bytes and
-/// copies them unchanged. Used by the tests and by `mtrnn-watch` until the
-/// deblur pipeline is linked; `delayPerPhoto` with `steps` progress calls lets
-/// tests see a photo "in progress".
+/// A test processor (`MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS` or `hang`):
+/// accepts JPEG, PNG and TIFF by their magic bytes and copies them
+/// unchanged, so the daemon's tests run without weights or minutes of CPU.
+/// `delayPerPhoto` with `steps` progress calls (one per "tile") lets tests
+/// see a photo in progress.
 public struct CopyProcessor: PhotoProcessor {
     public var delayPerPhoto: Duration
     public var steps: Int
@@ -13,7 +15,7 @@ public struct CopyProcessor: PhotoProcessor {
         self.steps = max(1, steps)
     }
 
-    public var modelDescription: String { "copy (no deblur pipeline linked)" }
+    public var modelDescription: String { "copy (test processor, no deblurring)" }
 
     public enum Failure: Error, CustomStringConvertible {
         case notAPhoto(String)
@@ -37,7 +39,7 @@ public struct CopyProcessor: PhotoProcessor {
     }
 
     public func process(input: URL, output: URL,
-                        progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+                        progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessingReport {
         let start = ContinuousClock.now
         let data: Data
         do { data = try Data(contentsOf: input) } catch {
@@ -46,15 +48,14 @@ public struct CopyProcessor: PhotoProcessor {
         guard Self.kind(ofHeader: Array(data.prefix(8))) != nil else {
             throw Failure.notAPhoto(input.lastPathComponent)
         }
-        progress(ProcessingProgress(fractionDone: 0, tilesDone: 0, tilesTotal: steps))
+        progress(DeblurProgress(stage: .decoding, tilesTotal: steps, elapsed: (ContinuousClock.now - start).inSeconds))
         for step in 1...steps {
             if delayPerPhoto > .zero { try await Task.sleep(for: delayPerPhoto / steps) }
             try Task.checkCancellation()
-            progress(ProcessingProgress(fractionDone: Double(step) / Double(steps), tilesDone: step, tilesTotal: steps))
+            let elapsed = (ContinuousClock.now - start).inSeconds
+            progress(DeblurProgress(deblurring: TileProgress(tilesDone: step, tilesTotal: steps, elapsed: elapsed), elapsed: elapsed))
         }
         try data.write(to: output)
-        let elapsed = ContinuousClock.now - start
-        return ProcessingReport(megapixels: 0, tiles: steps,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return ProcessingReport(megapixels: 0, tiles: steps, seconds: (ContinuousClock.now - start).inSeconds)
     }
 }

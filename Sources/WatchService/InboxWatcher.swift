@@ -392,7 +392,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 try? addWatches(relative: relative)
                 reportCoverage()
                 emit(.rescan)
-            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && WatchDaemon.looksLikePhoto(name)) {
+            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && InboxScanner.looksLikePhoto(name)) {
                 // Not recursive: a directory named like a photo is reported, as the scan does.
                 emit(.file(relative))
             }

@@ -1,3 +1,4 @@
+import Deblur
 import Foundation
 @preconcurrency import Glibc
 import Logging
@@ -21,7 +22,7 @@ struct JobRunner: Sendable {
     let logger: Logger
     let ledger: ProcessedLedger
     var crashGuard: CrashGuard? = nil
-    let progress: @Sendable (ProcessingProgress) -> Void
+    let progress: @Sendable (DeblurProgress) -> Void
 
     func sourceRoot(_ job: Job) -> String { job.origin == .inbox ? config.inbox : config.failed }
 

@@ -1,20 +1,5 @@
+import Deblur
 import Foundation
-
-/// How far the current photo has come. Sent often by the processor; the worker
-/// turns each call into a STATUS= line and a WATCHDOG=1 ping, so a processor
-/// that stops calling it (a hung pipeline) trips the systemd watchdog.
-public struct ProcessingProgress: Sendable, Equatable {
-    /// 0...1 over the whole photo (decode, tiles, encode).
-    public var fractionDone: Double
-    public var tilesDone: Int
-    public var tilesTotal: Int
-
-    public init(fractionDone: Double, tilesDone: Int, tilesTotal: Int) {
-        self.fractionDone = fractionDone
-        self.tilesDone = tilesDone
-        self.tilesTotal = tilesTotal
-    }
-}
 
 /// What one processed photo cost; goes into the journal record and the status.
 public struct ProcessingReport: Sendable, Equatable {
@@ -43,11 +28,13 @@ public protocol PhotoProcessor: Sendable {
     /// outbox directory; the daemon fsyncs and renames it). `input` is a private
     /// copy the daemon made from the inbox, with the original file name, so no
     /// writer of the inbox can change it while it is read.
-    /// Calls `progress` often (the worker sends WATCHDOG=1 from it). Should
-    /// check `Task.isCancelled` between tiles: the daemon cancels on SIGTERM.
-    /// Throws an error whose description says what is wrong with the photo.
+    /// Calls `progress` often (the worker sends WATCHDOG=1 from it: a
+    /// processor that stops calling it trips the systemd watchdog). Stops
+    /// with `CancellationError` once its task is cancelled (SIGTERM), between
+    /// tiles at the latest. Throws an error whose description says what is
+    /// wrong with the photo.
     func process(input: URL, output: URL,
-                 progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport
+                 progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessingReport
     /// One line for the status ("MT-RNN 6 iterations, f32, weights ...").
     var modelDescription: String { get }
 }

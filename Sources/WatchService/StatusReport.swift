@@ -66,7 +66,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         return lines.map(Printable.escaped).joined(separator: "\n")
     }
 
-    static func duration(_ s: Double) -> String {
+    /// The one duration format of mtrnnctl: "8.3 s", "95 s", "3 min 4 s", "2 h 5 min".
+    public static func duration(_ s: Double) -> String {
         if s < 10 { return String(format: "%.1f s", s) }
         let t = Int(s.rounded())
         if t < 120 { return "\(t) s" }

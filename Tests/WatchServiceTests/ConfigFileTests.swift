@@ -1,3 +1,4 @@
+import Deblur
 import Foundation
 @preconcurrency import Glibc
 import Testing
@@ -13,7 +14,7 @@ import Testing
                                       source: "crlf.conf")
         #expect(c.inbox == "/data/in")
         #expect(c.outbox == "/data/out")
-        #expect(c.tile == 512)
+        #expect(c.pipeline.tile == 512)
     }
 
     @Test func aByteOrderMarkIsNotPartOfTheFirstKey() throws {

@@ -244,9 +244,9 @@ import Testing
         unlink(box.path("outbox/sub"))
         #expect(await eventually(12) { box.read("outbox/sub/a.jpg") == fakeJPEG("a") }, "\(d.log)")
         #expect(await d.stop() == 0)
-        #expect(WatchDaemon.abandonedRetryDelay(attempts: 1) == 5)
-        #expect(WatchDaemon.abandonedRetryDelay(attempts: 3) == 20)
-        #expect(WatchDaemon.abandonedRetryDelay(attempts: 50) == 300)
+        #expect(JobQueue.retryDelay(attempts: 1) == 5)
+        #expect(JobQueue.retryDelay(attempts: 3) == 20)
+        #expect(JobQueue.retryDelay(attempts: 50) == 300)
     }
 
     /// Two crashes while a photo was in progress, the second after its result
