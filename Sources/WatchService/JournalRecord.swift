@@ -10,6 +10,8 @@ public enum JournalField {
     public static let seconds = "MTRNN_SECONDS"
     public static let megapixels = "MTRNN_MEGAPIXELS"
     public static let tiles = "MTRNN_TILES"
+    /// On the watcher's record of folders inotify cannot watch: how many.
+    public static let unwatched = "MTRNN_UNWATCHED"
 }
 
 /// One photo's record as the journal gets it: level, message and fields.

@@ -131,22 +131,36 @@ struct CommandResult {
 
 /// Runs the built `mtrnnctl` against the sandbox's socket.
 func ctl(_ sandbox: Sandbox?, _ arguments: [String]) -> CommandResult {
+    runCommand([Products.ctl] + arguments + (sandbox.map { ["--socket", $0.socket] } ?? []),
+               in: sandbox?.root, environment: ["MTRNN_WATCH_SOCKET": nil])
+}
+
+/// Runs `argv` to completion: the one process launcher of these tests (the
+/// built binaries, and mount, setpriv, unshare ...). `environment` adds to
+/// the test's own (nil removes a variable). Output goes through files, not
+/// pipes: a grandchild that keeps a pipe open cannot hang the test.
+func runCommand(_ argv: [String], in directory: String? = nil, environment: [String: String?] = [:]) -> CommandResult {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: Products.ctl)
-    p.arguments = arguments + (sandbox.map { ["--socket", $0.socket] } ?? [])
+    p.executableURL = URL(fileURLWithPath: argv[0])
+    p.arguments = Array(argv.dropFirst())
     var env = ProcessInfo.processInfo.environment
-    env["MTRNN_WATCH_SOCKET"] = nil
+    for (k, v) in environment { env[k] = v }
     p.environment = env
-    if let sandbox { p.currentDirectoryURL = URL(fileURLWithPath: sandbox.root) }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    var template = Array("/tmp/mtrnn-watch-run-XXXXXX".utf8CString)
+    let fd = mkstemp(&template)
+    guard fd >= 0 else { return CommandResult(status: -1, stdout: "", stderr: "mkstemp: \(errno)") }
+    close(fd)
+    let out = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), err = out + ".err"
+    defer { unlink(out); unlink(err) }
+    _ = FileManager.default.createFile(atPath: err, contents: nil)
+    p.standardOutput = FileHandle(forWritingAtPath: out)
+    p.standardError = FileHandle(forWritingAtPath: err)
     do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+    return CommandResult(status: p.terminationStatus,
+                         stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
 }
 
 /// A fake systemd notify socket: a bound AF_UNIX datagram socket that collects

@@ -15,13 +15,13 @@ import Testing
     func fullOutboxPausesKeepsTheInputAndResumesWhenSpaceReturns() async throws {
         let box = try Sandbox()
         let outbox = box.path("outbox")
-        let mounted = ctlVia(["/bin/mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", outbox])
+        let mounted = runCommand(["/bin/mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", outbox])
         try #require(mounted.status == 0, "cannot mount a tmpfs here (\(mounted.stderr)); skipped")
-        defer { _ = ctlVia(["/bin/umount", "-l", outbox]) }
+        defer { _ = runCommand(["/bin/umount", "-l", outbox]) }
         var st = statvfs()
         statvfs(outbox, &st)
         let free = Int(st.f_bavail) * Int(st.f_frsize)
-        let fill = ctlVia(["/usr/bin/fallocate", "-l", String(free), outbox + "/.filler"])
+        let fill = runCommand(["/usr/bin/fallocate", "-l", String(free), outbox + "/.filler"])
         #expect(fill.status == 0, "\(fill.stderr)")
 
         let d = try DaemonProcess(box, processor: "photoio")
