@@ -46,6 +46,11 @@ public struct DeblurProgress: Sendable, Equatable {
     }
 }
 
+extension Duration {
+    /// The duration in seconds, as a Double (reports, progress, the status).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 /// A one-way flag that stops a photo: set by whoever cancels (the daemon's
 /// task cancellation handler), read by the pipeline before each stage and by
 /// the tiled runner before each tile, which then throw `CancellationError`.

@@ -123,8 +123,3 @@ final class LiveStatus: @unchecked Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double (for reports and the status).
-    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
