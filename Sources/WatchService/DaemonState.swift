@@ -26,10 +26,20 @@ struct DaemonState: Sendable {
     }
 
     /// A file seen in the inbox: it settles first, unless it is an upload's
-    /// temporary name or already queued or in progress.
+    /// temporary name or already queued. One with the name of the photo in
+    /// progress is a new upload (the daemon writes nothing into the inbox):
+    /// it settles, and waits for that photo's turn to end.
     mutating func noteCandidate(_ relative: String) {
-        guard !stopping, !InboxNames.isIgnored(PathName.last(relative)), !queue.contains(Job(relative)) else { return }
+        guard !stopping, !InboxNames.isIgnored(PathName.last(relative)), !queue.isQueued(Job(relative)) else { return }
         settle.note(relative)
+    }
+
+    /// What a scan found, and what it filed in failed/ or could not: one
+    /// change of the state (one status snapshot) for a scan of any size.
+    mutating func noteScan(_ found: [String], _ filed: InboxScanner.Filed) {
+        for file in found { noteCandidate(file) }
+        for f in filed.failures { counts.recordFailure(file: f.file, reason: f.reason) }
+        for e in filed.errors { counts.noteError(e) }
     }
 
     /// Every tick (100 ms): abandoned photos that are due settle again, and
@@ -42,6 +52,9 @@ struct DaemonState: Sendable {
         let ledger = ProcessedLedger(stateDirectory: config.stateDirectory)
         var queued = false
         for (relative, identity) in settle.settledFiles(inbox: config.inbox, now: now) where !queue.isQueued(Job(relative)) {
+            // Dropped under the name of the photo in progress: its turn first (the
+            // file it finds then may be this one, or gone to the archive).
+            if queue.current == Job(relative) { settle.note(relative, now: now); continue }
             if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
                ledger.matches(relative, FileIdentity(st)) { continue }
             queued = queue.add(Job(relative, settled: identity)) || queued

@@ -130,9 +130,7 @@ public actor WatchDaemon {
     private func scanInbox() {
         var found: [String] = []
         let filed = scanner.scan(config, logger: logger) { found.append($0) }
-        for f in found { state.noteCandidate(f) }
-        for f in filed.failures { state.counts.recordFailure(file: f.file, reason: f.reason) }
-        for e in filed.errors { state.counts.noteError(e) }
+        state.noteScan(found, filed)
     }
 
     private func tickLoop() async {

@@ -112,6 +112,28 @@ import Testing
         #expect(s.settle.candidates["c.jpg"] == nil)
     }
 
+    /// A photo dropped under the name of the one in progress (a camera
+    /// counter repeating) was lost when its event came before that photo's
+    /// turn ended: it waits now, and is queued once the turn is over.
+    @Test func aFileNamedLikeThePhotoInProgressWaitsForItsTurn() throws {
+        let box = try Sandbox()
+        var config = WatchConfig()
+        config.inbox = box.path("inbox")
+        config.stateDirectory = box.path("state")
+        var s = state()
+        s.queue.add(Job("IMG_0001.jpg"))
+        _ = s.queue.takeNext()
+        box.write("inbox/IMG_0001.jpg", fakeJPEG("second"))
+        s.noteCandidate("IMG_0001.jpg")
+        let t0 = ContinuousClock.now
+        let whileBusy = s.queueSettled(config, now: t0)
+        let stillBusy = s.queueSettled(config, now: t0 + .seconds(1))
+        #expect(!whileBusy && !stillBusy && s.queue.isEmpty, "queued while its namesake is in progress")
+        s.queue.finishCurrent()
+        let afterTurn = s.queueSettled(config, now: t0 + .seconds(2))
+        #expect(afterTurn && Array(s.queue.waiting) == [Job("IMG_0001.jpg")])
+    }
+
     @Test func outcomesCountAndSayWhy() {
         var s = state()
         var done = ProcessingReport(megapixels: 2, tiles: 8, seconds: 4)
