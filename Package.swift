@@ -49,12 +49,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
+        // What the test targets share (one process launcher); no product code.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MTRNNTests", dependencies: ["MTRNN", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "TestSupport"],
+                    exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "Deblur", "PhotoIO"]),
-        .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "Deblur", "PhotoIO", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]
 )
 

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import TestSupport
 import Testing
 
 /// A temporary working directory with the local-default layout, removed at the end.
@@ -135,32 +136,10 @@ func ctl(_ sandbox: Sandbox?, _ arguments: [String]) -> CommandResult {
                in: sandbox?.root, environment: ["MTRNN_WATCH_SOCKET": nil])
 }
 
-/// Runs `argv` to completion: the one process launcher of these tests (the
-/// built binaries, and mount, setpriv, unshare ...). `environment` adds to
-/// the test's own (nil removes a variable). Output goes through files, not
-/// pipes: a grandchild that keeps a pipe open cannot hang the test.
+/// Runs `argv` to completion (TestSupport's launcher, shared by every test target).
 func runCommand(_ argv: [String], in directory: String? = nil, environment: [String: String?] = [:]) -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: argv[0])
-    p.arguments = Array(argv.dropFirst())
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    p.environment = env
-    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    var template = Array("/tmp/mtrnn-watch-run-XXXXXX".utf8CString)
-    let fd = mkstemp(&template)
-    guard fd >= 0 else { return CommandResult(status: -1, stdout: "", stderr: "mkstemp: \(errno)") }
-    close(fd)
-    let out = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), err = out + ".err"
-    defer { unlink(out); unlink(err) }
-    _ = FileManager.default.createFile(atPath: err, contents: nil)
-    p.standardOutput = FileHandle(forWritingAtPath: out)
-    p.standardError = FileHandle(forWritingAtPath: err)
-    do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus,
-                         stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    let r = runProcess(argv, in: directory, environment: environment)
+    return CommandResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// A fake systemd notify socket: a bound AF_UNIX datagram socket that collects
