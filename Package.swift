@@ -19,7 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // System libraries and the C shim: only what Swift cannot call itself.
+        // System libraries and the C shims: only what Swift cannot call itself.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
@@ -32,11 +32,18 @@ let package = Package(
         // tests do not crawl.
         .target(name: "CWinograd", path: "Sources/CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
 
+        // renameat2(RENAME_NOREPLACE) for DurableFiles: libc only, no libsystemd.
+        .target(name: "CDurableFiles", path: "Sources/CDurableFiles"),
+
+        // Durable file operations, the one owner of them: temp + fsync + rename,
+        // folder fsync, exclusive create, rename without replacing, descriptor-
+        // relative folders that never follow links, copying, the errno error.
+        .target(name: "DurableFiles", dependencies: ["CDurableFiles"]),
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "CSystemd",
+            "Deblur", "DurableFiles", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -45,7 +52,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchService", "Deblur", "MTRNN", "PhotoIO",
+            "WatchService", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -53,7 +60,8 @@ let package = Package(
         .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
+        .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "DurableFiles"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )

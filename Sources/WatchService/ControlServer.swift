@@ -1,5 +1,6 @@
-@preconcurrency import Glibc
+import DurableFiles
 import Foundation
+@preconcurrency import Glibc
 import Logging
 
 /// The daemon's end of the control socket. The socket is 0666, so any local

@@ -36,8 +36,7 @@ public struct CopyProcessor: PhotoProcessor {
         return nil
     }
 
-    public func process(input: URL, output: URL,
-                        progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+    public func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
         let data: Data
         do { data = try Data(contentsOf: input) } catch {
@@ -52,9 +51,8 @@ public struct CopyProcessor: PhotoProcessor {
             try Task.checkCancellation()
             progress(ProcessingProgress(fractionDone: Double(step) / Double(steps), tilesDone: step, tilesTotal: steps))
         }
-        try data.write(to: output)
         let elapsed = ContinuousClock.now - start
-        return ProcessingReport(megapixels: 0, tiles: steps,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return ProcessedPhoto(bytes: [UInt8](data), report: ProcessingReport(megapixels: 0, tiles: steps,
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
     }
 }

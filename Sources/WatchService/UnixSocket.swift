@@ -1,4 +1,4 @@
-import CSystemd
+import DurableFiles
 @preconcurrency import Glibc
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Deblur
+import DurableFiles
 import Foundation
 import MTRNN
 #if canImport(Glibc)
@@ -187,8 +188,11 @@ struct DeblurCommand: ParsableCommand {
             let source = URL(fileURLWithPath: input)
             let destination = outputURL(for: source)
             do {
-                let report = try pipeline.deblur(input: source, output: destination, overwrite: overwrite,
-                                                 progress: console.show)
+                if FileOps.sameFile(source, destination) { throw DeblurError.outputIsInput(destination) }
+                if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
+                let photo = try pipeline.deblur(input: source, progress: console.show)
+                try write(photo.bytes, to: destination)
+                let report = photo.report
                 console.clearBar()
                 var extra = ""
                 if let extent = report.blurExtent, let confidence = report.blurConfidence {
@@ -224,6 +228,15 @@ struct DeblurCommand: ParsableCommand {
         case "png": return ("PNG", "png")
         case "tif", "tiff": return ("TIFF", "tif")
         default: return nil
+        }
+    }
+
+    /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
+    /// fsync of the folder); over an existing output only with --overwrite.
+    func write(_ bytes: [UInt8], to destination: URL) throws {
+        do { try FileOps.write(bytes, to: destination.path, replacing: overwrite) } catch {
+            if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
+            throw DeblurError.write(destination, underlying: error.description)
         }
     }
 
