@@ -42,8 +42,10 @@ let package = Package(
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
+        // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
+        .target(name: "WatchControl", dependencies: ["DurableFiles"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "DurableFiles", "CSystemd",
+            "Deblur", "DurableFiles", "WatchControl", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -52,7 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchService", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
+            "WatchControl", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -61,7 +63,7 @@ let package = Package(
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "DurableFiles"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )

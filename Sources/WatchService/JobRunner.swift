@@ -2,6 +2,7 @@ import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
+import WatchControl
 
 /// Takes one photo through the durable steps:
 ///   open without following links -> private copy in the state directory ->

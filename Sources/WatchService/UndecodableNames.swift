@@ -1,6 +1,7 @@
 import DurableFiles
 import Foundation
 @preconcurrency import Glibc
+import WatchControl
 
 /// Inbox entries whose names are not UTF-8 (written by a client using another
 /// character set). A Swift String cannot name them: decoding replaces the bad

@@ -2,6 +2,7 @@ import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Testing
+import WatchControl
 @testable import WatchService
 
 @Suite struct ConfigTests {
