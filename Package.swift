@@ -45,7 +45,7 @@ let package = Package(
         // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
         .target(name: "WatchControl", dependencies: ["DurableFiles"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "DurableFiles", "WatchControl", "CSystemd",
+            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

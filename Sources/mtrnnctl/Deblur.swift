@@ -3,6 +3,7 @@ import Deblur
 import DurableFiles
 import Foundation
 import MTRNN
+import PhotoIO
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -114,9 +115,9 @@ struct DeblurCommand: ParsableCommand {
         // The output is written in the input's format whatever its name says;
         // a JPEG named out.png would mislead every program that opens it.
         if let output, let wanted = Self.format(ofName: output), let have = Self.format(ofName: inputs[0]),
-           wanted.name != have.name {
+           wanted != have {
             throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
-                + "keeps the input's format; name it with .\(have.ext)")
+                + "keeps the input's format; name it with .\(have.usualExtension)")
         }
         if let output {
             var isDirectory: ObjCBool = false
@@ -220,15 +221,9 @@ struct DeblurCommand: ParsableCommand {
         }
     }
 
-    /// The format a file name's extension claims, with its usual extension;
-    /// nil for names that claim none of ours.
-    static func format(ofName name: String) -> (name: String, ext: String)? {
-        switch (name as NSString).pathExtension.lowercased() {
-        case "jpg", "jpeg", "jpe", "jfif": return ("JPEG", "jpg")
-        case "png": return ("PNG", "png")
-        case "tif", "tiff": return ("TIFF", "tif")
-        default: return nil
-        }
+    /// The format a file name's extension claims; nil for names that claim none of ours.
+    static func format(ofName name: String) -> ImageFormat? {
+        ImageFormat(fileExtension: (name as NSString).pathExtension)
     }
 
     /// Writes a result durably (DurableFiles: temporary file, fsync, rename,

@@ -146,14 +146,6 @@ import WatchControl
         #expect(!InboxNames.isTemporaryOutput("IMG.jpg"))
         #expect(!InboxNames.isTemporaryOutput(".IMG.jpg.part"))
     }
-
-    @Test func magicBytes() {
-        #expect(CopyProcessor.kind(ofHeader: [0xFF, 0xD8, 0xFF, 0xE1]) == "JPEG")
-        #expect(CopyProcessor.kind(ofHeader: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) == "PNG")
-        #expect(CopyProcessor.kind(ofHeader: Array("II*\0".utf8)) == "TIFF")
-        #expect(CopyProcessor.kind(ofHeader: Array("hello".utf8)) == nil)
-        #expect(CopyProcessor.kind(ofHeader: []) == nil)
-    }
 }
 
 @Suite struct SettleTests {
