@@ -1,7 +1,24 @@
 // swift-tools-version:6.0
 // mtrnn-watch: a Linux daemon that deblurs photos with MT-RNN (Park et al., ECCV 2020).
-// Layers (a module imports only what is below it):
-//   C shims < PhotoIO, MTRNN < Deblur < WatchService < executables.
+//
+// Layers: a module imports only the modules below it, that is the ones named
+// after its arrow and, in turn, everything below those (the system modules
+// Foundation, Glibc, Dispatch and Synchronization are open to all).
+// scripts/check-layers.sh reads this list and checks every `import` in
+// Sources/ against it (tests are exempt); a new module needs a line here.
+//   mtrnn-watch   -> WatchService ArgumentParser
+//   mtrnnctl      -> Deblur WatchControl ArgumentParser
+//   WatchService  -> Deblur WatchControl CSystemd Logging
+//   WatchControl  -> DurableFiles
+//   Deblur        -> PhotoIO MTRNN
+//   DurableFiles  -> CDurableFiles
+//   PhotoIO       -> CImageCodecs
+//   MTRNN         -> CDNNL CWinograd
+//   CDurableFiles CImageCodecs CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+// In short: C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
+// WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
+// So mtrnnctl never loads WatchService (inotify, the journal, libsystemd), and
+// durable file operations (DurableFiles) need nothing but libc.
 import PackageDescription
 
 let package = Package(
@@ -50,7 +67,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "Deblur", "MTRNN",
+            "WatchService", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
@@ -63,7 +80,7 @@ let package = Package(
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )
