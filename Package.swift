@@ -76,7 +76,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
