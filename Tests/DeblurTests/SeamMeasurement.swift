@@ -107,7 +107,7 @@ func blurredScene(width w: Int, height h: Int, seed: UInt64 = 5) -> [Float] {
         for y in 0..<h {
             for x in 0..<w {
                 var sum: Float = 0
-                for d in -4...4 { sum += sharp[(c * h + y) * w + reflect(x + d, w)] }
+                for d in -4...4 { sum += sharp[(c * h + y) * w + Reflection.index(x + d, w)] }
                 blurred[(c * h + y) * w + x] = sum / 9
             }
         }

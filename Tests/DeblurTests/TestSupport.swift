@@ -49,7 +49,7 @@ func boxBlur(_ image: [Float], width: Int, height: Int) -> [Float] {
                 var sum: Float = 0
                 for dy in -1...1 {
                     for dx in -1...1 {
-                        sum += image[plane + reflect(y + dy, height) * width + reflect(x + dx, width)]
+                        sum += image[plane + Reflection.index(y + dy, height) * width + Reflection.index(x + dx, width)]
                     }
                 }
                 out[plane + y * width + x] = sum / 9
