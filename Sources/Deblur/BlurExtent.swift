@@ -63,16 +63,38 @@ public enum BlurExtent {
     /// The estimate for planar RGB (3 planes of width x height, 0...255), as
     /// the pipeline holds a decoded photo.
     public static func estimate(planarRGB: [Float], width: Int, height: Int) -> Estimate {
-        precondition(width > 0 && height > 0 && planarRGB.count >= 3 * width * height)
-        let (tw, th) = targetSize(width: width, height: height, megapixels: extentMegapixels)
-        let lum: [Float]
-        if tw == width && th == height {
-            lum = luminance(planarRGB: planarRGB, width: width, height: height)
-        } else {
-            lum = boxResample(luminance(planarRGB: planarRGB, width: width, height: height),
-                              width: width, height: height, toWidth: tw, toHeight: th)
-        }
+        estimate(sharpLuminance: reducedLuminance(planarRGB: planarRGB, width: width, height: height,
+                                                  megapixels: PhotoAssessment.sharpMegapixels),
+                 width: width)
+    }
+
+    /// `estimate_file`'s path: the luminance already averaged to about 6 MP
+    /// (``reducedLuminance``), averaged further to ``extentMegapixels``;
+    /// `width` is the photo's own, so the extent comes back in its pixels.
+    static func estimate(sharpLuminance six: (lum: [Float], width: Int, height: Int), width: Int) -> Estimate {
+        let (tw, th) = targetSize(width: six.width, height: six.height, megapixels: extentMegapixels)
+        let lum = tw == six.width && th == six.height ? six.lum
+            : boxResample(six.lum, width: six.width, height: six.height, toWidth: tw, toHeight: th)
         return estimateBlur(luminance: lum, width: tw, height: th, scale: Double(width) / Double(tw))
+    }
+
+    /// The luminance (``luminance(planarRGB:width:height:)``), averaged
+    /// (Pillow BOX) to about `megapixels` when the photo is larger.
+    static func reducedLuminance(planarRGB: [Float], width: Int, height: Int,
+                                 megapixels: Double) -> (lum: [Float], width: Int, height: Int) {
+        precondition(width > 0 && height > 0 && planarRGB.count >= 3 * width * height)
+        let lum = luminance(planarRGB: planarRGB, width: width, height: height)
+        let (tw, th) = targetSize(width: width, height: height, megapixels: megapixels)
+        if tw == width && th == height { return (lum, width, height) }
+        return (boxResample(lum, width: width, height: height, toWidth: tw, toHeight: th), tw, th)
+    }
+
+    /// numpy's `np.outer(np.hanning(T), np.hanning(T))` in Float.
+    static func hannWindow(_ T: Int) -> [Float] {
+        let hann = (0..<T).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(T - 1)) }
+        var win = [Float](repeating: 0, count: T * T)
+        for y in 0..<T { for x in 0..<T { win[y * T + x] = Float(hann[y] * hann[x]) } }
+        return win
     }
 
     /// Python's `suggest_scale`: the smallest S in 1...4 that brings the
@@ -191,9 +213,7 @@ public enum BlurExtent {
                 energy[i] = dx * dx + dy * dy
             }
         }
-        let hann = (0..<T).map { 0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(T - 1)) }
-        var win = [Float](repeating: 0, count: T * T)
-        for y in 0..<T { for x in 0..<T { win[y * T + x] = Float(hann[y] * hann[x]) } }
+        let win = hannWindow(T)
 
         let fft = FFT2D(n: T)
         let n2 = T * T

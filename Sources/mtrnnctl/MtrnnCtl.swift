@@ -7,6 +7,6 @@ struct MtrnnCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mtrnnctl",
         abstract: "Control mtrnn-watch and deblur photos with MT-RNN.",
-        subcommands: [Status.self, Pause.self, Resume.self, Retry.self, Rescan.self, DeblurCommand.self, Bench.self]
+        subcommands: [Status.self, Pause.self, Resume.self, Retry.self, Rescan.self, DeblurCommand.self, Assess.self, Bench.self]
     )
 }

@@ -14,7 +14,7 @@ import Testing
 
     @Test func topLevelHelpListsTheSubcommands() throws {
         let r = try CLI.run(["--help"])
-        for name in ["status", "pause", "resume", "retry", "rescan", "deblur", "bench"] {
+        for name in ["status", "pause", "resume", "retry", "rescan", "deblur", "assess", "bench"] {
             #expect(r.stdout.contains("  \(name) "), "\(name) missing from\n\(r)")
         }
     }
@@ -41,7 +41,7 @@ import Testing
         (try? String(contentsOfFile: CLI.packageRoot + "/man/mtrnnctl.1", encoding: .utf8)) ?? ""
     }
 
-    @Test("man/mtrnnctl.1 names every option of the subcommand", arguments: ["deblur", "bench"])
+    @Test("man/mtrnnctl.1 names every option of the subcommand", arguments: ["deblur", "bench", "assess"])
     func manualHasEveryOption(_ subcommand: String) throws {
         let help = try CLI.run([subcommand, "--help"])
         try #require(help.status == 0)

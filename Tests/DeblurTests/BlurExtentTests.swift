@@ -20,6 +20,9 @@ struct BlurExtentTests {
         var depth: Double
         var suggested_scale: Int
         var lum_width: Int?, lum_height: Int?
+        var sharp_width: Int?, sharp_height: Int?
+        var evidence_db: Double?
+        var sharpness: Double?
     }
 
     static func expected() throws -> [String: Expected] {
@@ -49,6 +52,48 @@ struct BlurExtentTests {
         #expect(abs(est.confidence - want.confidence) <= 0.05)
         #expect(est.suggestedScale == want.suggested_scale)
         #expect(abs(est.depth - want.depth) <= 0.01)
+        // The sharpness score (issue 18, step 3).
+        let a = PhotoAssessment.assess(planarRGB: data, width: w, height: h)
+        print("sharpness \(name): Swift evidence \(a.evidenceDB) dB, score \(a.score); Python \(want.evidence_db ?? .nan), \(want.sharpness ?? .nan)")
+        #expect(a.blur == est)
+        let (wantEvidence, wantScore) = (try #require(want.evidence_db), try #require(want.sharpness))
+        #expect(abs(a.evidenceDB - wantEvidence) <= 0.02)
+        #expect(abs(a.score - wantScore) <= 0.25)
+    }
+
+    /// Above 6 MP: line30 enlarged 4x (3072 x 2048), averaged to 3000 x 2000
+    /// for the sharpness and that to 1732 x 1155 for the extent, as
+    /// estimate_file does.
+    @Test func matchesPythonAboveSixMegapixels() throws {
+        let want = try #require(Self.expected()["line30_x4"])
+        let p = try Self.planar("line30")
+        let (W, H) = (4 * p.width, 4 * p.height)
+        var big = [Float](repeating: 0, count: 3 * W * H)
+        for c in 0..<3 { for y in 0..<H { for x in 0..<W {
+            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + (y / 4) * p.width + x / 4]
+        } } }
+        #expect(BlurExtent.targetSize(width: W, height: H, megapixels: PhotoAssessment.sharpMegapixels)
+                == (want.sharp_width!, want.sharp_height!))
+        let a = PhotoAssessment.assess(planarRGB: big, width: W, height: H)
+        print("line30_x4: Swift \(a.blur.extentPixels) px, confidence \(a.blur.confidence), evidence \(a.evidenceDB) dB, score \(a.score); Python \(want.extent_px) px, \(want.confidence), \(want.evidence_db ?? .nan), \(want.sharpness ?? .nan)")
+        #expect(abs(a.blur.lumScale - Double(W) / Double(want.lum_width!)) < 1e-12)
+        #expect(abs(a.blur.extentPixels - want.extent_px) / a.blur.lumScale <= 0.5)
+        #expect(abs(a.blur.confidence - want.confidence) <= 0.05)
+        #expect(a.blur.suggestedScale == want.suggested_scale)
+        let (wantEvidence, wantScore) = (try #require(want.evidence_db), try #require(want.sharpness))
+        #expect(abs(a.evidenceDB - wantEvidence) <= 0.02)
+        #expect(abs(a.score - wantScore) <= 0.25)
+    }
+
+    /// The verdict the daemon acts on: the sharp photo is left alone, the
+    /// blurred ones are not, at the default threshold.
+    @Test func sharpVerdict() throws {
+        for name in ["sharp", "line12", "line30", "line45"] {
+            let p = try Self.planar(name)
+            let a = PhotoAssessment.assess(planarRGB: p.data, width: p.width, height: p.height)
+            #expect(a.isSharp(threshold: PhotoAssessment.defaultThreshold) == (name == "sharp"),
+                    "\(name): score \(a.score)")
+        }
     }
 
     /// Through the downscaling: line30 enlarged 3x by repetition (3.5 MP),
