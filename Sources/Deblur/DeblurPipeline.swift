@@ -3,8 +3,9 @@ import MTRNN
 import PhotoIO
 
 /// Deblurs photo files: decode, tile, MT-RNN on every tile on a pool of
-/// workers, blend, encode in the input's format with its metadata, write
-/// atomically next to nothing but the output.
+/// workers, blend, encode in the input's format with its metadata. It writes
+/// no file: the caller (the daemon, `mtrnnctl deblur`) writes the encoded
+/// bytes where they belong, durably (DurableFiles).
 ///
 /// The weights are loaded once; each worker builds its own network the
 /// first time it gets a tile and keeps it for later photos (networks are
@@ -46,20 +47,16 @@ public final class DeblurPipeline: Sendable {
             + (o.flatTileGradient > 0 ? ", flat tiles (< \(o.flatTileGradient)) skipped" : "")
     }
 
-    /// Deblurs `input` into `output` (same format, depth, channels and
-    /// metadata). Refuses to write over the input, and over an existing
-    /// output unless `overwrite`. `cancel` is read before each stage and
-    /// before every tile; once it is set the photo stops with
-    /// `CancellationError` and nothing is written.
-    @discardableResult
-    public func deblur(input: URL, output: URL, overwrite: Bool = true,
+    /// Deblurs `input`: the result encoded in the same format, depth,
+    /// channels and metadata, for the caller to write, and what it cost.
+    /// `cancel` is read before each stage and before every tile; once it is
+    /// set the photo stops with `CancellationError`.
+    public func deblur(input: URL,
                        progress: @Sendable (DeblurProgress) -> Void = { _ in },
-                       cancel: CancelFlag = CancelFlag()) throws -> DeblurReport {
+                       cancel: CancelFlag = CancelFlag()) throws -> DeblurredPhoto {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
-        if AtomicFileWriter.sameFile(input, output) { throw DeblurError.outputIsInput(output) }
-        if !overwrite, FileManager.default.fileExists(atPath: output.path) { throw DeblurError.outputExists(output) }
 
         try cancel.check()
         progress(DeblurProgress(stage: .decoding, elapsed: elapsed()))
@@ -142,18 +139,10 @@ public final class DeblurPipeline: Sendable {
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))
         } catch {
-            throw DeblurError.write(output, underlying: "encoding failed: " + DeblurError.detail(error, about: output))
+            throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
         }
 
-        try cancel.check()
-        progress(DeblurProgress(stage: .writing, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
-        do {
-            try AtomicFileWriter.write(bytes, to: output)
-        } catch {
-            throw DeblurError.write(output, underlying: error.description)
-        }
-        var report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
+        var report = DeblurReport(input: input, width: image.width, height: image.height,
                                   tiles: plan.tiles.count, seconds: elapsed())
         (report.flatTiles, report.iterationsRun) = counters.totals
         report.scaleUsed = scale
@@ -161,8 +150,15 @@ public final class DeblurPipeline: Sendable {
         report.blurConfidence = estimate?.confidence
         progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
-        return report
+        return DeblurredPhoto(bytes: bytes, report: report)
     }
+}
+
+/// One deblurred photo: the result, encoded in the input's format with its
+/// metadata, for the caller to write, and what it cost.
+public struct DeblurredPhoto: Sendable {
+    public var bytes: [UInt8]
+    public var report: DeblurReport
 }
 
 /// What the tiles did, summed across workers.

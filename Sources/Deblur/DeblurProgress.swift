@@ -70,7 +70,6 @@ public final class CancelFlag: Sendable {
 /// What one deblurred photo cost.
 public struct DeblurReport: Sendable, Equatable {
     public var input: URL
-    public var output: URL
     public var width: Int
     public var height: Int
     public var tiles: Int

@@ -1,4 +1,6 @@
+import DurableFiles
 import Logging
+import WatchControl
 
 /// What `mtrnnctl` asks of the daemon (status, pause, resume, rescan, retry),
 /// answered against the daemon's queue. The daemon adds the status to every

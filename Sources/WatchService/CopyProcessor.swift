@@ -1,5 +1,6 @@
 import Deblur
 import Foundation
+import PhotoIO
 
 /// A test processor (`MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS` or `hang`):
 /// accepts JPEG, PNG and TIFF by their magic bytes and copies them
@@ -31,21 +32,13 @@ public struct CopyProcessor: PhotoProcessor {
         }
     }
 
-    public static func kind(ofHeader bytes: [UInt8]) -> String? {
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "JPEG" }
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
-        if bytes.starts(with: [0x49, 0x49, 0x2A, 0x00]) || bytes.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
-        return nil
-    }
-
-    public func process(input: URL, output: URL,
-                        progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessingReport {
+    public func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
         let data: Data
         do { data = try Data(contentsOf: input) } catch {
             throw Failure.unreadable(input.lastPathComponent, "\(error.localizedDescription)")
         }
-        guard Self.kind(ofHeader: Array(data.prefix(8))) != nil else {
+        guard ImageFormat(header: Array(data.prefix(8))) != nil else {
             throw Failure.notAPhoto(input.lastPathComponent)
         }
         progress(DeblurProgress(stage: .decoding, tilesTotal: steps, elapsed: (ContinuousClock.now - start).inSeconds))
@@ -55,7 +48,7 @@ public struct CopyProcessor: PhotoProcessor {
             let elapsed = (ContinuousClock.now - start).inSeconds
             progress(DeblurProgress(deblurring: TileProgress(tilesDone: step, tilesTotal: steps, elapsed: elapsed), elapsed: elapsed))
         }
-        try data.write(to: output)
-        return ProcessingReport(megapixels: 0, tiles: steps, seconds: (ContinuousClock.now - start).inSeconds)
+        return ProcessedPhoto(bytes: [UInt8](data),
+                              report: ProcessingReport(megapixels: 0, tiles: steps, seconds: (ContinuousClock.now - start).inSeconds))
     }
 }

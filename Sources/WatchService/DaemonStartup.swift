@@ -1,7 +1,9 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
 import PhotoIO
+import WatchControl
 
 /// What the daemon does before it takes a photo: its folders, the state
 /// folder's lock, the clean-up after an interrupted run, and the photo a

@@ -1,5 +1,7 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
+import WatchControl
 
 /// The daemon's state as one value: the queue, the photos settling, the
 /// counts and the phase. The actor (`WatchDaemon`) owns one and publishes a

@@ -32,32 +32,30 @@ public struct DeblurProcessor: PhotoProcessor {
         return parts.joined(separator: ", ")
     }
 
-    public func process(input: URL, output: URL,
-                        progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessingReport {
+    public func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
         // `progress` may not escape this call, so the Dispatch thread never
         // holds it: it posts to a stream that this task drains and forwards.
         // (withoutActuallyEscaping trapped here: the Dispatch block could
         // still be alive when the continuation resumed.)
         let (events, sink) = AsyncStream<DeblurProgress>.makeStream(bufferingPolicy: .bufferingNewest(8))
-        async let report = run(input: input, output: output, sink: sink)
+        async let result = run(input: input, sink: sink)
         for await p in events { progress(p) }
-        return try await report
+        return try await result
     }
 
-    private func run(input: URL, output: URL,
-                     sink: AsyncStream<DeblurProgress>.Continuation) async throws -> ProcessingReport {
+    private func run(input: URL, sink: AsyncStream<DeblurProgress>.Continuation) async throws -> ProcessedPhoto {
         let cancel = CancelFlag()
         let pipeline = self.pipeline
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessingReport, any Error>) in
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessedPhoto, any Error>) in
                 DispatchQueue.global(qos: .utility).async {
                     defer { sink.finish() }
                     do {
-                        let r = try pipeline.deblur(input: input, output: output, overwrite: true,
-                                                    progress: { sink.yield($0) }, cancel: cancel)
+                        let photo = try pipeline.deblur(input: input, progress: { sink.yield($0) }, cancel: cancel)
+                        let r = photo.report
                         var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
                         report.detail = Self.detail(r)
-                        cont.resume(returning: report)
+                        cont.resume(returning: ProcessedPhoto(bytes: photo.bytes, report: report))
                     } catch {
                         cont.resume(throwing: error)
                     }

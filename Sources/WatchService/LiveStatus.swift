@@ -1,5 +1,6 @@
 import Deblur
 import Foundation
+import WatchControl
 
 /// The counts behind `done:`, `failed:`, `speed:` and `last error:`.
 struct DaemonCounts: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import DurableFiles
+
 /// What a new configuration changes (SIGHUP), decided before anything is
 /// changed: which keys wait for a restart, whether the model must be loaded
 /// again, whether the inbox must be watched anew.

@@ -1,6 +1,9 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
+import PhotoIO
+import WatchControl
 
 /// The daemon: watches the inbox, keeps the queue, runs one photo at a time,
 /// answers the control socket and speaks sd_notify. `run()` returns after

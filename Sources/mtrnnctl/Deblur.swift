@@ -1,9 +1,10 @@
 import ArgumentParser
 import Deblur
+import DurableFiles
 import Foundation
 import MTRNN
 import PhotoIO
-import WatchService
+import WatchControl
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -181,9 +182,12 @@ struct DeblurCommand: ParsableCommand {
             let source = URL(fileURLWithPath: input)
             let destination = outputURL(for: source)
             do {
+                if FileOps.sameFile(source, destination) { throw DeblurError.outputIsInput(destination) }
+                if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
                 let name = source.lastPathComponent
-                let report = try pipeline.deblur(input: source, output: destination, overwrite: overwrite,
-                                                 progress: { console.show(name, $0) })
+                let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
+                try write(photo.bytes, to: destination)
+                let report = photo.report
                 console.clearBar()
                 var extra = ""
                 if let extent = report.blurExtent, let confidence = report.blurConfidence {
@@ -214,6 +218,15 @@ struct DeblurCommand: ParsableCommand {
     /// The format a file name's extension claims; nil for names that claim none of ours.
     static func format(ofName name: String) -> ImageFormat? {
         ImageFormat(fileExtension: (name as NSString).pathExtension)
+    }
+
+    /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
+    /// fsync of the folder); over an existing output only with --overwrite.
+    func write(_ bytes: [UInt8], to destination: URL) throws {
+        do { try FileOps.write(bytes, to: destination.path, replacing: overwrite) } catch {
+            if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
+            throw DeblurError.write(destination, underlying: error.description)
+        }
     }
 
     func outputURL(for input: URL) -> URL {

@@ -4,6 +4,7 @@ import Logging
 import PhotoIO
 import Synchronization
 import Testing
+import WatchControl
 @testable import WatchService
 
 /// The queue as a value: order, pause, retries first, backing off.
@@ -336,10 +337,10 @@ import Testing
     @Test func deblursWithProgressFromZeroToOne() async throws {
         let box = try Sandbox()
         let input = try Self.photo(box)
-        let output = URL(fileURLWithPath: box.path("outbox/.in.png.tmp"))
         let processor = try DeblurProcessor(options: Self.options())
         let seen = Mutex<[DeblurProgress]>([])
-        let report = try await processor.process(input: input, output: output) { p in seen.withLock { $0.append(p) } }
+        let photo = try await processor.process(input: input) { p in seen.withLock { $0.append(p) } }
+        let report = photo.report
         let progress = seen.withLock { $0 }
         #expect(progress.first?.stage == .decoding && progress.last?.stage == .done && progress.last?.fractionDone == 1)
         #expect(progress.contains { $0.stage == .deblurring && $0.tilesDone > 0 })
@@ -347,25 +348,22 @@ import Testing
         #expect(progress.last?.tilesTotal == report.tiles && report.tiles > 1)
         #expect(report.megapixels == 120 * 80 / 1e6)
         #expect(report.detail == "1.0 iterations per tile", "\(report.detail ?? "nil")")
-        let out = try PhotoIO.decode(contentsOf: output)
+        let out = try PhotoIO.decode(data: photo.bytes, name: "out.png")
         #expect(out.width == 120 && out.height == 80 && out.format == .png)
         #expect(processor.modelDescription.hasPrefix("MT-RNN weights.safetensors, 1 iterations"))
         #expect(processor.modelDescription.contains(", f32, tile 32/8"), "\(processor.modelDescription)")
     }
 
-    /// SIGTERM cancels the worker's task: the pipeline stops at its next
-    /// check and nothing is written.
-    @Test func aCancelledTaskStopsThePipelineAndWritesNothing() async throws {
+    /// SIGTERM cancels the worker's task: the pipeline stops at its next check.
+    @Test func aCancelledTaskStopsThePipeline() async throws {
         let box = try Sandbox()
         let input = try Self.photo(box, width: 400, height: 300)
-        let output = URL(fileURLWithPath: box.path("outbox/.in.png.tmp"))
         let processor = try DeblurProcessor(options: Self.options())
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await processor.process(input: input, output: output) { _ in }
+            return try await processor.process(input: input) { _ in }
         }
         await #expect(throws: CancellationError.self) { try await task.value }
-        #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 
     /// The library states the facts; the daemon and mtrnnctl phrase the advice.
