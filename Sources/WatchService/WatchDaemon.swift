@@ -1,8 +1,6 @@
-import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
-import PhotoIO
 import WatchControl
 
 /// The daemon: watches the inbox, keeps the queue, runs one photo at a time,
