@@ -67,7 +67,7 @@ public struct DeblurOptions: Sendable, Equatable {
     /// the cross-scene pairs (BENCHMARKS.md).
     public var stopBelow: Float = 0.5
 
-    public init(weights: URL, iterations: Int = 6, precision: PrecisionSetting = .f32,
+    public init(weights: URL, iterations: Int = 6, precision: PrecisionSetting = .auto,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,
                 jpegQuality: Int = 95, maxPixels: Int = 100_000_000,
                 workers: Int = 0, threadsPerWorker: Int = 0, softwareNote: String? = nil) {

@@ -9,7 +9,7 @@ struct DeblurOptionsTests {
 
     @Test func theDefaultsAreTheDocumentedOnes() throws {
         let o = DeblurOptions(weights: Self.weights)
-        #expect(o.iterations == 6 && o.precision == .f32 && o.tile == 256 && o.overlap == 16)
+        #expect(o.iterations == 6 && o.precision == .auto && o.tile == 256 && o.overlap == 16)
         #expect(o.jpegQuality == 95 && o.maxPixels == 100_000_000 && o.scale == 1)
         #expect(o.stopBelow == 0.5 && o.flatTileGradient == 0)
         try o.validate(bf16UnsupportedReason: "no bf16 here")

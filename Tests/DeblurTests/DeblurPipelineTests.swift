@@ -11,7 +11,7 @@ struct DeblurPipelineTests {
         .appendingPathComponent("../MTRNNTests/Fixtures/weights.safetensors").standardizedFileURL
 
     func options(tile: Int = 64, overlap: Int = 16) -> DeblurOptions {
-        DeblurOptions(weights: Self.weights, iterations: 1, tile: tile, overlap: overlap, workers: 2, threadsPerWorker: 1)
+        DeblurOptions(weights: Self.weights, iterations: 1, precision: .f32, tile: tile, overlap: overlap, workers: 2, threadsPerWorker: 1)
     }
 
     func folder() throws -> URL {

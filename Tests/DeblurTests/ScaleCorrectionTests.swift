@@ -71,13 +71,13 @@ struct ScaleCorrectionTests {
         let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8,
                                       samples: samples.map(UInt16.init), format: .png))).write(to: input)
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 64, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, precision: .f32, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = scale
         let photo = try DeblurPipeline(options: options).deblur(input: input)
         let report = photo.report
         let plain = try DeblurPipeline(options: DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1,
-                                                             tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
+                                                             precision: .f32, tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
             .deblur(input: input).report
         #expect(report.width == w && report.height == h)
         #expect(report.tiles < plain.tiles, "the network runs on the small image")
@@ -104,7 +104,7 @@ struct AutoScaleTests {
     @Test(arguments: [("sharp", 1, 3.0, 0.634), ("line45", 2, 45.0, 0.768)])
     func autoScaleFollowsTheEstimate(name: String, scale: Int, extent: Double, confidence: Double) throws {
         let input = BlurExtentTests.fixtures.appendingPathComponent(name + ".png")
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 128, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, precision: .f32, tile: 128, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = DeblurOptions.autoScale
         options.flatTileGradient = 255   // the largest: every tile is flat
@@ -143,7 +143,7 @@ struct AdaptiveWorkTests {
         } } }
         let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8, samples: samples, format: .png))).write(to: input)
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, tile: 64, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, precision: .f32, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.stopBelow = 0   // every iteration, unless the test says otherwise
         configure(&options)

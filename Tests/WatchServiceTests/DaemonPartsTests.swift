@@ -295,7 +295,7 @@ import WatchControl
             #expect(!ReloadPlan(old: WatchConfig(), new: new).newProcessor, "\(key) reloads the model")
         }
         let changed: [String: String] = [
-            "weights": "/w.safetensors", "iterations": "3", "precision": "auto", "tile": "128", "overlap": "8",
+            "weights": "/w.safetensors", "iterations": "3", "precision": "f32", "tile": "128", "overlap": "8",
             "jpeg_quality": "80", "max_megapixels": "12", "scale": "auto", "stop_below": "0", "skip_flat": "4",
         ]
         #expect(Set(changed.keys) == pipelineKeys)
@@ -324,7 +324,7 @@ import WatchControl
         .appendingPathComponent("../MTRNNTests/Fixtures/weights.safetensors").standardizedFileURL
 
     static func options() -> DeblurOptions {
-        DeblurOptions(weights: weights, iterations: 1, tile: 32, overlap: 8, workers: 2, threadsPerWorker: 1)
+        DeblurOptions(weights: weights, iterations: 1, precision: .f32, tile: 32, overlap: 8, workers: 2, threadsPerWorker: 1)
     }
 
     static func photo(_ box: Sandbox, width: Int = 120, height: Int = 80) throws -> URL {
