@@ -28,9 +28,9 @@ public struct DeblurOptions: Sendable, Equatable {
     public var weights: URL
     /// Recurrent iterations per tile; the paper's optimum is 6.
     public var iterations: Int
-    /// f32 by default: every figure in BENCHMARKS.md and Models/MODEL_CARD.md
-    /// is f32, bf16 was never measured on this engine, and our Winograd path
-    /// (2.5x on the ResBlocks) is f32 only.
+    /// auto by default: bf16 where the CPU has native bf16 (about half the
+    /// time of f32 on a Zen 5, the same PSNR to 0.01 dB), f32 elsewhere,
+    /// where our Winograd path (2.5x on the ResBlocks) runs.
     public var precision: PrecisionSetting
     public var tile: Int
     /// Pixels shared by neighbouring tiles; the default holds the tiled
@@ -56,6 +56,20 @@ public struct DeblurOptions: Sendable, Equatable {
     public var scale: Int = 1
     /// `scale` for "auto".
     public static let autoScale = 0
+    /// What to do with a photo that is sharp already (``PhotoAssessment``
+    /// score above ``sharpThreshold``): the network would only cost minutes
+    /// and change it a little (BENCHMARKS.md, "Sharp photos").
+    public enum SharpPhotos: String, Sendable, CaseIterable, Equatable {
+        /// Deblur every photo; none is assessed.
+        case process
+        /// The result is the photo itself, byte for byte.
+        case copy
+        /// No result: the photo is left where it is.
+        case skip
+    }
+    public var sharpPhotos = SharpPhotos.copy
+    /// The sharpness score above which a photo counts as sharp.
+    public var sharpThreshold = PhotoAssessment.defaultThreshold
     /// Tiles whose mean luminance gradient (|dx| + |dy|, 0...255 units) is
     /// below this are left as they are: sky, walls, smooth backgrounds have
     /// nothing to deblur. 0: every tile goes through the network. Off by
@@ -166,6 +180,22 @@ extension DeblurOptions {
                 accepts: { (0...4).contains($0.scale) }),
         fraction("stop_below", \.stopBelow),
         fraction("skip_flat", \.flatTileGradient),
+        Setting(key: "sharp_photos", expected: "process, copy or skip",
+                show: { $0.sharpPhotos.rawValue },
+                read: { o, v in
+                    guard let p = SharpPhotos(rawValue: v) else { return false }
+                    o.sharpPhotos = p
+                    return true
+                },
+                accepts: { _ in true }),
+        Setting(key: "sharp_threshold", expected: "a number from -100 to 100",
+                show: { number($0.sharpThreshold) },
+                read: { o, v in
+                    guard let t = Double(v), t.isFinite else { return false }
+                    o.sharpThreshold = t
+                    return true
+                },
+                accepts: { (-100...100).contains($0.sharpThreshold) }),
     ]
 
     public static func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }

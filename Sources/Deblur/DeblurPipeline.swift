@@ -70,10 +70,28 @@ public final class DeblurPipeline: Sendable {
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).
         var planar = image.planarRGB().data
+        // Sharp already: left alone, the photo's own bytes as the result
+        // (copy) or none (skip); the blur estimate comes with the score.
+        let assessment = options.sharpPhotos == .process ? nil
+            : PhotoAssessment.assess(planarRGB: planar, width: image.width, height: image.height)
+        if let assessment, assessment.isSharp(threshold: options.sharpThreshold) {
+            var report = DeblurReport(input: input, width: image.width, height: image.height, tiles: 0, seconds: 0)
+            report.sharpness = assessment.score
+            report.leftAlone = true
+            let bytes: [UInt8]
+            do {
+                bytes = options.sharpPhotos == .copy ? Array(try Data(contentsOf: input)) : []
+            } catch {
+                throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
+            }
+            report.seconds = elapsed()
+            progress(DeblurProgress(stage: .done, elapsed: report.seconds))
+            return DeblurredPhoto(bytes: bytes, report: report)
+        }
         // Auto: the scale that brings the estimated blur within the network's
         // reach, from the photo at full size before any downscaling.
         let estimate = options.scale == DeblurOptions.autoScale
-            ? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
+            ? assessment?.blur ?? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
         let scale = estimate?.suggestedScale ?? options.scale
         // Only made at scale > 1: at scale 1 a second reference to `planar` would copy it.
         let small = scale > 1 ? ScaleCorrection.downscale(planar, width: image.width, height: image.height, factor: scale) : nil
@@ -148,6 +166,7 @@ public final class DeblurPipeline: Sendable {
         report.scaleUsed = scale
         report.blurExtent = estimate?.extentPixels
         report.blurConfidence = estimate?.confidence
+        report.sharpness = assessment?.score
         progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
         return DeblurredPhoto(bytes: bytes, report: report)
@@ -155,7 +174,9 @@ public final class DeblurPipeline: Sendable {
 }
 
 /// One deblurred photo: the result, encoded in the input's format with its
-/// metadata, for the caller to write, and what it cost.
+/// metadata, for the caller to write, and what it cost. A photo left alone
+/// as sharp (`report.leftAlone`) has the input's own bytes (`sharp_photos =
+/// copy`) or none (`skip`: write nothing).
 public struct DeblurredPhoto: Sendable {
     public var bytes: [UInt8]
     public var report: DeblurReport

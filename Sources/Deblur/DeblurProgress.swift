@@ -85,6 +85,12 @@ public struct DeblurReport: Sendable, Equatable {
     /// its confidence (0...1) that chose `scaleUsed`; nil otherwise.
     public var blurExtent: Double?
     public var blurConfidence: Double?
+    /// The sharpness score, where the photo was assessed (`sharp_photos` is
+    /// not `process`); higher is sharper.
+    public var sharpness: Double?
+    /// Sharp already: not deblurred (`sharp_photos`): the result is the
+    /// photo itself (copy) or there is none (skip).
+    public var leftAlone = false
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
     public var iterationsPerTile: Double { Double(iterationsRun) / Double(max(tiles, 1)) }

@@ -57,8 +57,9 @@ struct DaemonState: Sendable {
             // Dropped under the name of the photo in progress: its turn first (the
             // file it finds then may be this one, or gone to the archive).
             if queue.current == Job(relative) { settle.note(relative, now: now); continue }
-            if config.originals == .keep, let st = FileOps.lstatInfo(config.inbox + "/" + relative),
-               ledger.matches(relative, FileIdentity(st)) { continue }
+            if let st = FileOps.lstatInfo(config.inbox + "/" + relative),
+               let output = ledger.output(relative, FileIdentity(st)),
+               config.originals == .keep || output.isEmpty { continue }   // kept, or left alone as sharp
             queued = queue.add(Job(relative, settled: identity)) || queued
         }
         return queued
@@ -87,7 +88,8 @@ struct DaemonState: Sendable {
             queue.pauseForSpace()
             lastSpaceCheck = now
             if job.origin == .inbox { settle.note(file) }
-        case .alreadyDone, .vanished, .abandoned: break
+        case .leftAlone(let r?): counts.recordDone(r)
+        case .alreadyDone, .vanished, .abandoned, .leftAlone(nil): break
         }
         return JournalRecord.of(file, outcome, retryDelay: retryDelay, settleSeconds: settleSeconds)
     }

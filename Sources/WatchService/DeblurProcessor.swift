@@ -21,6 +21,7 @@ public struct DeblurProcessor: PhotoProcessor {
 
     /// What the pipeline chose for this photo, in the words of the journal.
     static func detail(_ r: DeblurReport) -> String {
+        if r.leftAlone, let s = r.sharpness { return String(format: "sharp already: sharpness %.2f", s) }
         var parts: [String] = []
         if let e = r.blurExtent, let c = r.blurConfidence {
             parts.append(String(format: "scale %d (blur about %.0f px, confidence %.2f)", r.scaleUsed, e, c))
@@ -55,6 +56,7 @@ public struct DeblurProcessor: PhotoProcessor {
                         let r = photo.report
                         var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
                         report.detail = Self.detail(r)
+                        if r.leftAlone { report.leftAloneAsSharp = r.sharpness }
                         cont.resume(returning: ProcessedPhoto(bytes: photo.bytes, report: report))
                     } catch {
                         cont.resume(throwing: error)

@@ -10,6 +10,8 @@ public enum JournalField {
     public static let seconds = "MTRNN_SECONDS"
     public static let megapixels = "MTRNN_MEGAPIXELS"
     public static let tiles = "MTRNN_TILES"
+    /// On a sharp photo's record (MTRNN_OUTCOME=sharp): its sharpness score.
+    public static let sharpness = "MTRNN_SHARPNESS"
     /// On the watcher's record of folders inotify cannot watch: how many.
     public static let unwatched = "MTRNN_UNWATCHED"
 }
@@ -34,6 +36,16 @@ struct JournalRecord {
     /// how long a changed photo waits.
     static func of(_ file: String, _ outcome: JobOutcome, retryDelay: Int?, settleSeconds: Double) -> JournalRecord {
         switch outcome {
+        case .done(let r) where r.leftAloneAsSharp != nil, .leftAlone(let r?):
+            let score = String(format: "%.2f", r.leftAloneAsSharp ?? .nan)
+            let copied: String
+            if case .done = outcome { copied = "copied unchanged to the outbox" + (r.outputName.map { " as \($0)" } ?? "") }
+            else { copied = "left in the inbox (sharp_photos = skip)" }
+            var record = JournalRecord(.info, "\(file) is sharp already (sharpness \(score)): \(copied)", file: file, outcome: "sharp")
+            record.fields[JournalField.sharpness] = "\(score)"
+            return record
+        case .leftAlone(nil):
+            return JournalRecord(.info, "\(file) was left alone as sharp by an earlier turn and has not changed", file: file, outcome: "sharp")
         case .done(let r):
             let seconds = String(format: "%.1f", r.seconds), megapixels = String(format: "%.1f", r.megapixels)
             var record = JournalRecord(.info, "Deblurred \(file)\(r.outputName.map { " (result: \($0), an earlier result has its name)" } ?? "") in \(seconds) s (\(megapixels) MP, \(r.tiles) tiles\(r.detail.map { "; " + $0 } ?? ""))",

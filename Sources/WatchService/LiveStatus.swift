@@ -12,7 +12,11 @@ struct DaemonCounts: Sendable, Equatable {
     /// The photo `lastError` is about; nil for errors about the daemon itself.
     var lastErrorFile: String?
 
+    /// Sharp photos left alone (copied or skipped); not in `done`.
+    var sharp = 0
+
     mutating func recordDone(_ r: ProcessingReport) {
+        if r.leftAloneAsSharp != nil { sharp += 1; return }
         done += 1
         secondsTotal += r.seconds
         megapixelsTotal += r.megapixels
@@ -103,7 +107,7 @@ final class LiveStatus: @unchecked Sendable {
                 uptimeSeconds: (now - started).inSeconds,
                 secondsPerPhoto: c.done > 0 ? c.secondsTotal / Double(c.done) : nil,
                 megapixelsPerMinute: c.secondsTotal > 0 ? c.megapixelsTotal / (c.secondsTotal / 60) : nil,
-                lastError: c.lastError, lastErrorFile: c.lastErrorFile, watching: s.watching)
+                lastError: c.lastError, lastErrorFile: c.lastErrorFile, watching: s.watching, sharp: c.sharp)
         }
     }
 

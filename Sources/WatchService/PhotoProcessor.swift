@@ -12,6 +12,9 @@ public struct ProcessingReport: Sendable, Equatable {
     /// How the processor chose to work on this photo, for the journal
     /// ("scale 2 (blur about 45 px, confidence 0.77), 2.9 iterations per tile").
     public var detail: String?
+    /// Sharp already, so not deblurred (`sharp_photos`): its sharpness score.
+    /// The result is the photo itself (copy) or there is none (skip).
+    public var leftAloneAsSharp: Double?
 
     public init(megapixels: Double, tiles: Int, seconds: Double) {
         self.megapixels = megapixels

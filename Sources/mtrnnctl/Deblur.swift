@@ -99,13 +99,23 @@ struct DeblurCommand: ParsableCommand {
         "Stop a tile's iterations once one changes it by less than D on average (0-255 units)", valueName: "D"))
     var stopBelow: String?
 
+    @Option(name: .customLong("sharp-photos"), help: SettingFlags.help("sharp_photos",
+        "What to do with a photo that is sharp already: deblur it anyway, copy it unchanged as the output, or write nothing",
+        valueName: "process|copy|skip"))
+    var sharpPhotos: String?
+
+    @Option(name: .customLong("sharp-threshold"), parsing: .unconditional, help: SettingFlags.help("sharp_threshold",
+        "The sharpness score above which a photo counts as sharp (see mtrnnctl assess)", valueName: "T"))
+    var sharpThreshold: String?
+
     /// The pipeline settings of the command line over the defaults; the
     /// weights are placed by `run` (they may be looked for).
     func options(weights: URL) throws -> DeblurOptions {
         var options = DeblurOptions(weights: weights, workers: workers)
         try SettingFlags.apply(["iterations": iterations, "precision": precision, "tile": tile, "overlap": overlap,
                                 "jpeg_quality": quality, "max_megapixels": maxMegapixels, "scale": scale,
-                                "skip_flat": skipFlat, "stop_below": stopBelow], to: &options)
+                                "skip_flat": skipFlat, "stop_below": stopBelow,
+                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold], to: &options)
         return options
     }
 
@@ -171,7 +181,7 @@ struct DeblurCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let options = pipeline.options
-        var failed = 0
+        var failed = 0, sharp = 0
         for input in inputs {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -186,8 +196,19 @@ struct DeblurCommand: ParsableCommand {
                 if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
                 let name = source.lastPathComponent
                 let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
-                try write(photo.bytes, to: destination)
                 let report = photo.report
+                if report.leftAlone {
+                    // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
+                    if options.sharpPhotos == .copy { try write(photo.bytes, to: destination) }
+                    console.clearBar()
+                    sharp += 1
+                    console.line("\(input): sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
+                        + (options.sharpPhotos == .copy ? "), copied unchanged to \(destination.path)"
+                                                         : "), nothing written")
+                        + "; --sharp-photos process deblurs it anyway")
+                    continue
+                }
+                try write(photo.bytes, to: destination)
                 console.clearBar()
                 var extra = ""
                 if let extent = report.blurExtent, let confidence = report.blurConfidence {
@@ -208,6 +229,9 @@ struct DeblurCommand: ParsableCommand {
                 console.error("mtrnnctl: \(SettingFlags.advice(error))")
                 failed += 1
             }
+        }
+        if inputs.count > 1 {
+            console.line("\(inputs.count - failed - sharp) deblurred, \(sharp) sharp already (left alone), \(failed) failed")
         }
         if failed > 0 {
             if inputs.count > 1 { console.error("mtrnnctl: \(failed) of \(inputs.count) photos failed") }

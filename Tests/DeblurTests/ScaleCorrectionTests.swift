@@ -108,6 +108,7 @@ struct AutoScaleTests {
                                     workers: 2, threadsPerWorker: 1)
         options.scale = DeblurOptions.autoScale
         options.flatTileGradient = 255   // the largest: every tile is flat
+        options.sharpPhotos = .process   // the sharp one too: this is about the scale
         let report = try DeblurPipeline(options: options).deblur(input: input).report
         #expect(report.scaleUsed == scale)
         #expect(report.blurExtent == extent)

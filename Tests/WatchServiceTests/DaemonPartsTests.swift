@@ -297,6 +297,7 @@ import WatchControl
         let changed: [String: String] = [
             "weights": "/w.safetensors", "iterations": "3", "precision": "f32", "tile": "128", "overlap": "8",
             "jpeg_quality": "80", "max_megapixels": "12", "scale": "auto", "stop_below": "0", "skip_flat": "4",
+            "sharp_photos": "skip", "sharp_threshold": "-10",
         ]
         #expect(Set(changed.keys) == pipelineKeys)
         for (key, value) in changed {
@@ -373,5 +374,54 @@ import WatchControl
         let error = #expect(throws: DeblurError.self) { _ = try DeblurProcessor(options: o) }
         #expect("\(error.map { "\($0)" } ?? "")".contains("/nonexistent/w.safetensors"))
         #expect(!"\(error.map { "\($0)" } ?? "")".contains("--weights"))
+    }
+}
+
+/// Sharp photos left alone (issue 18, `sharp_photos`): the bridge gives the
+/// daemon the photo's own bytes (copy) or none (skip), with the score; a
+/// blurred photo is deblurred as before.
+@Suite struct SharpPhotoTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../DeblurTests/BlurExtentFixtures").standardizedFileURL
+
+    static func processor(_ policy: DeblurOptions.SharpPhotos) throws -> DeblurProcessor {
+        var o = DeblurProcessorTests.options()
+        o.sharpPhotos = policy
+        return try DeblurProcessor(options: o)
+    }
+
+    @Test func copyGivesThePhotoItselfAndSkipGivesNothing() async throws {
+        let sharp = Self.fixtures.appendingPathComponent("sharp.png")
+        let original = Array(try Data(contentsOf: sharp))
+        let copied = try await Self.processor(.copy).process(input: sharp) { _ in }
+        #expect(copied.bytes == original)
+        let score = try #require(copied.report.leftAloneAsSharp)
+        #expect(score > PhotoAssessment.defaultThreshold)
+        #expect(copied.report.detail?.hasPrefix("sharp already") == true, "\(copied.report.detail ?? "nil")")
+        let skipped = try await Self.processor(.skip).process(input: sharp) { _ in }
+        #expect(skipped.bytes.isEmpty && skipped.report.leftAloneAsSharp == score)
+        // process: deblurred like any photo, no score taken.
+        let processed = try await Self.processor(.process).process(input: sharp) { _ in }
+        #expect(processed.report.leftAloneAsSharp == nil && processed.report.tiles > 1 && processed.bytes != original)
+    }
+
+    @Test func blurredPhotoIsDeblurred() async throws {
+        let blurred = Self.fixtures.appendingPathComponent("line30.png")
+        let photo = try await Self.processor(.copy).process(input: blurred) { _ in }
+        #expect(photo.report.leftAloneAsSharp == nil && photo.report.tiles > 1)
+        #expect(photo.bytes != Array(try Data(contentsOf: blurred)))
+    }
+
+    @Test func journalSaysSharpWithTheScore() {
+        var r = ProcessingReport(megapixels: 0.4, tiles: 0, seconds: 0.3)
+        r.leftAloneAsSharp = -8.25
+        let copied = JournalRecord.of("a.png", .done(r), retryDelay: nil, settleSeconds: 2)
+        #expect(copied.fields[JournalField.outcome] == "sharp" && copied.fields[JournalField.sharpness] == "-8.25")
+        #expect(copied.message.contains("copied unchanged to the outbox"), "\(copied.message)")
+        let skipped = JournalRecord.of("a.png", .leftAlone(r), retryDelay: nil, settleSeconds: 2)
+        #expect(skipped.fields[JournalField.outcome] == "sharp" && skipped.message.contains("left in the inbox"))
+        var counts = DaemonCounts()
+        counts.recordDone(r)
+        #expect(counts.sharp == 1 && counts.done == 0)
     }
 }
