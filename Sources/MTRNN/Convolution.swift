@@ -200,19 +200,7 @@ final class Tensorless {
 
     init(engine: Engine, md: dnnl_memory_desc_t, name: String) throws {
         self.engine = engine
-        var md = md
-        byteCount = dnnl_memory_desc_get_size(&md)
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
-            throw MTRNNError.outOfMemory("\(name): allocating \(byteCount) bytes")
-        }
-        memset(raw, 0, max(byteCount, 64))
-        buffer = raw
-        var m: dnnl_memory_t?
-        let status = dnnl_memory_create(&m, &md, engine.engine, raw)
-        if status != dnnl_success { free(raw) }
-        try DNNL.check(status, "dnnl_memory_create", "creating \(name)")
-        memory = m!
+        (buffer, memory, byteCount) = try DNNL.ownedMemory(engine: engine, md: md, name: name)
     }
 
     deinit {
