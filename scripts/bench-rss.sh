@@ -52,7 +52,7 @@ PY
 echo "bench-rss: ${size} JPEG, ${iterations} iteration(s), weights ${weights}" >&2
 status=0
 /usr/bin/time -v "$bin" deblur "$work/in.jpg" -o "$work/out.jpg" --weights "$weights" \
-    --iterations "$iterations" --stop-below 0 "$@" 2> "$work/time.txt" || status=$?
+    --iterations "$iterations" --stop-below 0 --sharp-photos process "$@" 2> "$work/time.txt" || status=$?
 if [[ $status -ne 0 ]]; then
     cat "$work/time.txt" >&2
     echo "bench-rss: mtrnnctl failed with status $status" >&2

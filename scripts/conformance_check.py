@@ -512,7 +512,7 @@ def run_set(name, mtrnnctl, weights, work):
     for folder, rels in sorted(by_folder.items()):
         out_dir = os.path.join(work, name, folder)
         os.makedirs(out_dir, exist_ok=True)
-        command = [mtrnnctl, "deblur", "--iterations", "1", "--weights", weights, "--output-dir", out_dir]
+        command = [mtrnnctl, "deblur", "--sharp-photos", "process", "--iterations", "1", "--weights", weights, "--output-dir", out_dir]
         command += [os.path.join(set_dir, rel) for rel in rels]
         proc = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
         for rel in rels:

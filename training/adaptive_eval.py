@@ -40,7 +40,7 @@ def main():
             for name, extra in settings:
                 dst = os.path.join(tmp, f"{name}.png")
                 t = time.time()
-                r = subprocess.run([a.engine, "deblur", "--weights", a.weights, "--iterations", str(a.iterations),
+                r = subprocess.run([a.engine, "deblur", "--sharp-photos", "process", "--weights", a.weights, "--iterations", str(a.iterations),
                                     "--overwrite", "-o", dst, src] + extra, capture_output=True, text=True)
                 secs = time.time() - t
                 if r.returncode != 0:

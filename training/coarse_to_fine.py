@@ -35,7 +35,7 @@ from large_eval import load_rgb, psnr  # noqa: E402
 
 
 def engine(exe, src, dst, scale, iterations, extra):
-    cmd = [exe, "deblur", src, "-o", dst, "--overwrite", "--iterations", str(iterations),
+    cmd = [exe, "deblur", "--sharp-photos", "process", src, "-o", dst, "--overwrite", "--iterations", str(iterations),
            "--scale", str(scale)] + extra
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -128,7 +128,7 @@ def engine_psnr(mtrnnctl, weights, iterations=(5, 6), pairs=None):
             for it in iterations:
                 dst = os.path.join(tmp, f"{name}-{it}.png")
                 # exactly `it` iterations: the weights are measured, not the early stop
-                subprocess.run([mtrnnctl, "deblur", "--weights", weights, "--iterations", str(it), "--stop-below", "0",
+                subprocess.run([mtrnnctl, "deblur", "--sharp-photos", "process", "--weights", weights, "--iterations", str(it), "--stop-below", "0",
                                 "-o", dst, src],
                                check=True, stdout=subprocess.DEVNULL)
                 got = torch.from_numpy(np.asarray(Image.open(dst).convert("RGB")).copy()).permute(2, 0, 1).float()

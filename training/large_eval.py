@@ -933,7 +933,7 @@ ENGINE_ARGS = []   # set by run from --engine-args
 
 
 def _engine(engine, inp, outp, iterations, extra, quality):
-    cmd = [engine, "deblur", inp, "-o", outp, "--iterations", str(iterations), "--overwrite"] + extra + ENGINE_ARGS
+    cmd = [engine, "deblur", "--sharp-photos", "process", inp, "-o", outp, "--iterations", str(iterations), "--overwrite"] + extra + ENGINE_ARGS
     if outp.lower().endswith((".jpg", ".jpeg")):
         cmd += ["--quality", str(quality)]
     p = subprocess.run(cmd, capture_output=True, text=True)
