@@ -46,6 +46,21 @@ else
     echo "check-unit: security: exposure $exposure (limit $MAX_EXPOSURE)"
 fi
 
+# `systemctl reload` must fail on a broken file (issue 19): ExecReload= runs
+# --check-config with ExecStart's --config before the HUP, whose own failure
+# would only be logged. (scripts/e2e-nspawn.sh reloads a broken file for real.)
+unit=systemd/mtrnn-watch.service
+start_conf=$(sed -n 's/^ExecStart=.* --config \([^ ]*\).*/\1/p' "$unit")
+mapfile -t reload < <(sed -n 's/^ExecReload=//p' "$unit")
+if [ "${#reload[@]}" -ge 2 ] && [ -n "$start_conf" ] &&
+   [[ ${reload[0]} == *"/mtrnn-watch --check-config --config $start_conf"* ]] &&
+   [[ ${reload[${#reload[@]}-1]} == *'kill -HUP $MAINPID'* ]]; then
+    echo "check-unit: reload: ExecReload= checks $start_conf before the HUP"
+else
+    echo "check-unit: FAIL: ExecReload= must run \`mtrnn-watch --check-config --config ${start_conf:-?}\` before \`kill -HUP \$MAINPID\`; it is: ${reload[*]:-none}" >&2
+    status=1
+fi
+
 # sysusers.d and tmpfiles.d applied to an empty root: the user, then the
 # directories with their modes and the inbox's default ACL. The ACL names the
 # user, which tmpfiles resolves through the host's NSS, not --root's: in a
