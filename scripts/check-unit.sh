@@ -91,9 +91,9 @@ print(" ".join("%s:%d:%o" % (tags[t], -1 if i == 0xFFFFFFFF else i, p)
 PY
 ) || true
     want="user:-1:7 user:$uid:7 group:-1:5 mask:-1:7 other:-1:0"
-    modes="$(stat -c %a "$root/srv/inbox" 2>/dev/null || true) $(stat -c %a "$root/srv/failed" 2>/dev/null || true)"
-    if [ -n "$out" ] || [ "$modes" != "3770 3770" ] || [ "$acl" != "$want" ]; then
-        echo "check-unit: FAIL: sysusers.d/tmpfiles.d: ${out:-/srv/inbox and /srv/failed: $modes (want 3770 3770); inbox default ACL: $acl (want $want)}" >&2
+    modes=$(for d in inbox failed outbox; do stat -c %a "$root/srv/$d" 2>/dev/null || echo none; done | xargs)
+    if [ -n "$out" ] || [ "$modes" != "3770 3770 2775" ] || [ "$acl" != "$want" ]; then
+        echo "check-unit: FAIL: sysusers.d/tmpfiles.d: ${out:-/srv/inbox, /srv/failed and /srv/outbox: $modes (want 3770 3770 2775); inbox default ACL: $acl (want $want)}" >&2
         status=1
     else
         echo "check-unit: sysusers.d + tmpfiles.d: clean (/srv/inbox $(stat -c '%a %u:%g' "$root/srv/inbox") default ACL $acl)"
@@ -106,12 +106,51 @@ PY
         as 61002 "rm -f $in/b.jpg" && perms+=("an uploader deleted another's photo")
         as 61002 "echo x > $in/.x.part && mv -f $in/.x.part $in/b.jpg" && perms+=("an uploader replaced another's photo")
         as "$uid" "mv $in/alice/a.jpg $root/srv/archive/ && mv $in/b.jpg $root/srv/archive/" || perms+=("the daemon cannot move originals out of an uploader's folder")
+        # Group members take results out of the outbox (issue 19): a result, and
+        # one in a folder made with mkdir's default mode under the unit's UMask=
+        # (recursive = yes mirrors the inbox's folders there).
+        ob="$root/srv/outbox" umask_unit=$(sed -n 's/^UMask=//p' "$unit")
+        mkdir "$work/taken" && chown 61002:"$gid" "$work/taken"
+        setpriv --reuid="$uid" --regid="$gid" --clear-groups sh -c "umask ${umask_unit:-0022}; echo r > $ob/r.jpg && mkdir $ob/trip && echo s > $ob/trip/s.jpg" ||
+            perms+=("the daemon cannot write the outbox")
+        as 61002 "mv $ob/r.jpg $work/taken/" || perms+=("a group member cannot move a result out of the outbox")
+        as 61002 "mv $ob/trip/s.jpg $work/taken/" || perms+=("a group member cannot move a result out of a folder made in the outbox under UMask=${umask_unit:-unset}")
         if ((${#perms[@]})); then
             echo "check-unit: FAIL: permissions: $(printf '%s; ' "${perms[@]}")" >&2
             status=1
         else
-            echo "check-unit: permissions: uploaders cannot delete or replace each other's photos; the daemon moves them out of uploaders' folders"
+            echo "check-unit: permissions: uploaders cannot delete or replace each other's photos; the daemon moves them out of uploaders' folders; group members take results out of the outbox"
         fi
+    fi
+    # Archive retention (issue 19): the commented /srv/archive line with an Age,
+    # used instead of the shipped one (what mtrnn-watch(8) says to do), must
+    # keep a photo archived just now whatever its camera time (moving it in
+    # sets its ctime) and remove one whose every timestamp is older than Age.
+    tf="$root/etc/tmpfiles.d/mtrnn-watch.conf" arch="$root/srv/archive"
+    with_age() {  # with_age AGE: the documented line, its Age set to AGE, instead of the shipped one
+        sed -n 's|^#\(d  *\/srv\/archive  *[0-9]*  *mtrnn-watch  *mtrnn-watch\)  *[0-9][0-9a-z]*$|\1 '"$1"'|p' \
+            systemd/tmpfiles.d/mtrnn-watch.conf > "$work/age-line"
+        [ -s "$work/age-line" ] || return 1
+        grep -v '^d  */srv/archive ' systemd/tmpfiles.d/mtrnn-watch.conf > "$tf" && cat "$work/age-line" >> "$tf"
+    }
+    clean() { unshare -m sh -c 'mount --bind "$1/etc/passwd" /etc/passwd && mount --bind "$1/etc/group" /etc/group &&
+                                systemd-tmpfiles --root="$1" --clean' sh "$root" 2>&1; }
+    age=()
+    if ! grep -q 'Age' man/mtrnn-watch.8 || ! with_age 30d; then
+        age+=("no commented /srv/archive line with an Age in systemd/tmpfiles.d/mtrnn-watch.conf, or no Age in mtrnn-watch(8)")
+    else
+        printf p > "$arch/old-camera.jpg" && touch -d '2 years ago' "$arch/old-camera.jpg"
+        out=$(clean)
+        [ -e "$arch/old-camera.jpg" ] || age+=("Age=30d removed a photo archived just now because of its camera time ($out)")
+        sleep 3; with_age 2s; out=$(clean)
+        [ -e "$arch/old-camera.jpg" ] && age+=("Age=2s kept a photo archived 3 s ago with an old camera time ($out)")
+    fi
+    cp systemd/tmpfiles.d/mtrnn-watch.conf "$tf"
+    if ((${#age[@]})); then
+        echo "check-unit: FAIL: archive retention: $(printf '%s; ' "${age[@]}")" >&2
+        status=1
+    else
+        echo "check-unit: archive retention: the documented Age= counts from archiving, not from the camera time"
     fi
 else
     echo "check-unit: sysusers.d/tmpfiles.d: SKIPPED (needs root, unshare and systemd-sysusers/tmpfiles)"
