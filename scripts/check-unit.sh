@@ -9,7 +9,8 @@ MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}
 command -v systemd-analyze >/dev/null || { echo "check-unit: SKIPPED: systemd-analyze not installed" >&2; exit 0; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+builder=  # a user made for the install.sh check, removed on exit
+trap 'rm -rf "$work"; [ -z "$builder" ] || userdel "$builder" 2>/dev/null' EXIT
 # verify wants ExecStart's binary to exist: point it at a stand-in executable.
 mkdir -p "$work/bin"
 printf '#!/bin/sh\nexit 0\n' > "$work/bin/mtrnn-watch"
@@ -155,6 +156,58 @@ PY
 else
     echo "check-unit: sysusers.d/tmpfiles.d: SKIPPED (needs root, unshare and systemd-sysusers/tmpfiles)"
 fi
+# scripts/install.sh (issue 19), on a copy of the repository with stand-in
+# binaries: it installs the model card, which carries the weights' licence;
+# where swift is not on PATH (sudo's secure_path hides a swift.org toolchain)
+# it says how to build first instead of dying on `swift: command not found`;
+# under sudo it builds as the user who ran sudo, with that user's swift, so
+# that .build stays theirs.
+clone="$work/clone" secure_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mkdir -p "$clone/.build/release"
+cp -r scripts systemd etc man Models "$clone/"
+for b in mtrnn-watch mtrnnctl; do printf '#!/bin/sh\necho stand-in\n' > "$clone/.build/release/$b"; chmod 755 "$clone/.build/release/$b"; done
+inst=()
+out=$(env -u SUDO_USER DESTDIR="$work/dest" SKIP_BUILD=1 "$clone/scripts/install.sh" 2>&1) || inst+=("SKIP_BUILD=1 DESTDIR=... failed: $out")
+card="$work/dest/usr/local/share/mtrnn-watch/MODEL_CARD.md"
+if ! cmp -s "$card" Models/MODEL_CARD.md || ! grep -q 'research' "$card"; then
+    inst+=("Models/MODEL_CARD.md (the weights' research-only licence) is not installed as $card")
+fi
+if PATH=$secure_path command -v swift >/dev/null; then
+    echo "check-unit: install.sh without swift on PATH: SKIPPED (swift is on sudo's usual secure_path here)"
+else
+    out=$(env -u SUDO_USER PATH=$secure_path DESTDIR="$work/dest2" "$clone/scripts/install.sh" 2>&1) &&
+        inst+=("it succeeded although swift is not on PATH")
+    [ -e "$work/dest2/usr/local/bin/mtrnn-watch" ] && inst+=("it installed old binaries although it could not build")
+    grep -q 'SKIP_BUILD=1' <<<"$out" || inst+=("without swift on PATH it does not say to build first and use SKIP_BUILD=1: ${out:0:300}")
+fi
+if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null && command -v runuser >/dev/null; then
+    # A user whose swift is on the PATH of their login profile only, as
+    # swift.org's and swiftly's installs leave it.
+    builder=mtrnn-ci-build$$
+    useradd --system -M -d "$work/home" -s /bin/bash "$builder"
+    mkdir -p "$work/home/toolchain"
+    printf '%s\n' '#!/bin/sh' '# stand-in: swift build -c CONF ... --product P' 'conf=debug prod=' \
+        'while [ $# -gt 0 ]; do case $1 in -c) conf=$2; shift;; --product) prod=$2; shift;; esac; shift; done' \
+        'mkdir -p .build/$conf && printf "#!/bin/sh\necho built by %s\n" "$(id -un)" > .build/$conf/$prod && chmod 755 .build/$conf/$prod' \
+        > "$work/home/toolchain/swift"
+    chmod 755 "$work/home/toolchain/swift" "$work"
+    echo 'PATH="$HOME/toolchain:$PATH"' > "$work/home/.profile"
+    rm -rf "$clone/.build"
+    chown -R "$builder" "$work/home" "$clone"
+    out=$(env -i PATH=$secure_path SUDO_USER="$builder" DESTDIR="$work/dest3" "$clone/scripts/install.sh" 2>&1) ||
+        inst+=("under sudo it failed: ${out:0:300}")
+    grep -q "built by $builder" "$work/dest3/usr/local/bin/mtrnn-watch" 2>/dev/null ||
+        inst+=("under sudo it did not build as $builder with $builder's swift")
+    [ "$(stat -c %U "$clone/.build" 2>/dev/null)" = "$builder" ] || inst+=("under sudo it left a .build that $builder does not own")
+    userdel "$builder" 2>/dev/null; builder=
+fi
+if ((${#inst[@]})); then
+    echo "check-unit: FAIL: install.sh: $(printf '%s; ' "${inst[@]}")" >&2
+    status=1
+else
+    echo "check-unit: install.sh: model card installed; without swift it says to build first; under sudo it builds as the user"
+fi
+
 # Man pages: groff with all warnings must say nothing.
 if command -v groff >/dev/null; then
     for page in man/*.[158]; do
