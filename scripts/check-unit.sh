@@ -208,6 +208,31 @@ else
     echo "check-unit: install.sh: model card installed; without swift it says to build first; under sudo it builds as the user"
 fi
 
+# The repository stands alone (issue 19). scripts/run.sh installs only what
+# building and running need (no Python: its setup must not run python3 or pip);
+# run on a copy with stand-ins for python3, pip, apt-get, sudo, swift and the
+# daemon, which note each call.
+stand="$work/stand-ins" run_clone="$work/run-clone"
+mkdir -p "$stand" "$run_clone/scripts" "$run_clone/.build/release"
+cp scripts/run.sh scripts/setup.sh "$run_clone/scripts/"
+for tool in python3 pip pip3 apt-get sudo swift; do
+    printf '#!/bin/sh\necho "%s $*" >> "%s/calls"\n[ %s = swift ]\n' "$tool" "$work" "$tool" > "$stand/$tool"
+    chmod 755 "$stand/$tool"
+done
+printf '#!/bin/sh\necho "daemon $*" >> "%s/calls"\n' "$work" > "$run_clone/.build/release/mtrnn-watch"
+chmod 755 "$run_clone/.build/release/mtrnn-watch"
+: > "$work/calls"
+PATH="$stand:/usr/sbin:/usr/bin:/sbin:/bin" "$run_clone/scripts/run.sh" --settle 1 >/dev/null 2>&1 || true
+alone=()
+grep -qE '^(python3|pip|pip3) ' "$work/calls" && alone+=("scripts/run.sh ran $(grep -E '^(python3|pip|pip3) ' "$work/calls" | head -2 | tr '\n' ';')")
+grep -q '^daemon --settle 1' "$work/calls" || alone+=("scripts/run.sh did not start the daemon with its arguments (calls: $(tr '\n' ';' < "$work/calls"))")
+if ((${#alone[@]})); then
+    echo "check-unit: FAIL: stand-alone: $(printf '%s; ' "${alone[@]}")" >&2
+    status=1
+else
+    echo "check-unit: stand-alone: run.sh installs no Python"
+fi
+
 # Man pages: groff with all warnings must say nothing.
 if command -v groff >/dev/null; then
     for page in man/*.[158]; do
