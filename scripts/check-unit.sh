@@ -226,11 +226,22 @@ PATH="$stand:/usr/sbin:/usr/bin:/sbin:/bin" "$run_clone/scripts/run.sh" --settle
 alone=()
 grep -qE '^(python3|pip|pip3) ' "$work/calls" && alone+=("scripts/run.sh ran $(grep -E '^(python3|pip|pip3) ' "$work/calls" | head -2 | tr '\n' ';')")
 grep -q '^daemon --settle 1' "$work/calls" || alone+=("scripts/run.sh did not start the daemon with its arguments (calls: $(tr '\n' ';' < "$work/calls"))")
+# Nothing outside the repository: no ../shared in the scripts or the README;
+# the benchmark makes its own test photo.
+refs=$(grep -n '\.\./shared' README.md scripts/*.sh scripts/*.py 2>/dev/null | grep -v '^scripts/check-unit.sh:' || true)
+[ -z "$refs" ] || alone+=("reads or links ../shared: $(tr '\n' ';' <<<"$refs")")
+if [ ! -e scripts/make-test-photo.py ]; then
+    alone+=("no scripts/make-test-photo.py: the benchmark has no photo of its own")
+elif python3 -c 'import numpy, PIL' 2>/dev/null; then
+    python3 scripts/make-test-photo.py 320x240 "$work/test-photo.jpg" 2>/dev/null &&
+        python3 -c 'import sys; from PIL import Image; im = Image.open(sys.argv[1]); sys.exit(im.size != (320, 240) or im.format != "JPEG")' "$work/test-photo.jpg" ||
+        alone+=("scripts/make-test-photo.py did not make a 320x240 JPEG")
+fi
 if ((${#alone[@]})); then
     echo "check-unit: FAIL: stand-alone: $(printf '%s; ' "${alone[@]}")" >&2
     status=1
 else
-    echo "check-unit: stand-alone: run.sh installs no Python"
+    echo "check-unit: stand-alone: run.sh installs no Python; nothing reads ../shared; the benchmark makes its own photo"
 fi
 
 # Man pages: groff with all warnings must say nothing.
