@@ -1,7 +1,24 @@
 // swift-tools-version:6.0
 // mtrnn-watch: a Linux daemon that deblurs photos with MT-RNN (Park et al., ECCV 2020).
-// Layers (a module imports only what is below it):
-//   C shims < PhotoIO, MTRNN < Deblur < WatchService < executables.
+//
+// Layers: a module imports only the modules below it, that is the ones named
+// after its arrow and, in turn, everything below those (the system modules
+// Foundation, Glibc, Dispatch and Synchronization are open to all).
+// scripts/check-layers.sh reads this list and checks every `import` in
+// Sources/ against it (tests are exempt); a new module needs a line here.
+//   mtrnn-watch   -> WatchService ArgumentParser
+//   mtrnnctl      -> Deblur WatchControl ArgumentParser
+//   WatchService  -> Deblur WatchControl CSystemd Logging
+//   WatchControl  -> DurableFiles
+//   Deblur        -> PhotoIO MTRNN
+//   DurableFiles  -> CDurableFiles
+//   PhotoIO       -> CImageCodecs
+//   MTRNN         -> CDNNL CWinograd
+//   CDurableFiles CImageCodecs CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+// In short: C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
+// WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
+// So mtrnnctl never loads WatchService (inotify, the journal, libsystemd), and
+// durable file operations (DurableFiles) need nothing but libc.
 import PackageDescription
 
 let package = Package(
@@ -19,7 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // System libraries and the C shim: only what Swift cannot call itself.
+        // System libraries and the C shims: only what Swift cannot call itself.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
@@ -32,28 +49,38 @@ let package = Package(
         // tests do not crawl.
         .target(name: "CWinograd", path: "Sources/CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
 
+        // renameat2(RENAME_NOREPLACE) for DurableFiles: libc only, no libsystemd.
+        .target(name: "CDurableFiles", path: "Sources/CDurableFiles"),
+
+        // Durable file operations, the one owner of them: temp + fsync + rename,
+        // folder fsync, exclusive create, rename without replacing, descriptor-
+        // relative folders that never follow links, copying, the errno error.
+        .target(name: "DurableFiles", dependencies: ["CDurableFiles"]),
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
+        // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
+        .target(name: "WatchControl", dependencies: ["DurableFiles"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "CSystemd",
+            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "Deblur", "MTRNN",
+            "WatchService", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchService", "Deblur", "MTRNN", "PhotoIO",
+            "WatchControl", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService"]),
+        .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
     ]
 )

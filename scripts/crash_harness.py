@@ -37,9 +37,10 @@ def phase(root):
     def has(d, pred):
         try: return any(pred(n) for n in os.listdir(d))
         except FileNotFoundError: return False
-    if has(os.path.join(root, "outbox"), lambda n: n.endswith(".mtrnn-tmp")): return "encode/fsync/rename"
+    # temp results: .NAME.mtrnn-tmp.TAG.tmp (DurableFiles.TemporaryName), or the tag-less older form
+    if has(os.path.join(root, "outbox"), lambda n: n.startswith(".") and ".mtrnn-tmp" in n): return "encode/fsync/rename"
     if has(os.path.join(root, "state", "work"), lambda n: True): return "decode/process"
-    if has(os.path.join(root, "archive"), lambda n: n.endswith(".mtrnn-tmp")): return "archive"
+    if has(os.path.join(root, "archive"), lambda n: n.startswith(".") and ".mtrnn-tmp" in n): return "archive"
     inbox = set(n for n in os.listdir(os.path.join(root, "inbox")) if not n.startswith("."))
     if inbox & set(os.listdir(os.path.join(root, "outbox"))): return "archive"
     return "idle/start-up" if not inbox else "queued/settling"

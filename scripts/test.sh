@@ -3,10 +3,11 @@
 # runs every suite: the Swift tests of every module (engine parity against the
 # PyTorch fixtures, codecs and metadata, tiling, daemon, CLI, bad input,
 # resource faults), the conformance run over the public test suites
-# (scripts/conformance.sh), the unit-file checks, a short fuzzing run, the
+# (scripts/conformance.sh), the unit-file checks, the layer check
+# (scripts/check-layers.sh), a short fuzzing run, the
 # crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
-#   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run and unit checks only)
+#   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run, unit and layer checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test   # the build packages and the test tools (exiftool, numpy, Pillow)
@@ -37,6 +38,8 @@ section "conformance (public test suites, Tests/Conformance)"
 scripts/conformance.sh
 section "unit files, man pages"
 scripts/check-unit.sh
+section "layers (every import in Sources/ against the list in Package.swift)"
+scripts/check-layers.sh
 if [ "${QUICK:-0}" != 1 ]; then
     section "fuzzing (${FUZZ_SECONDS:-60} s per target)"
     scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -1,4 +1,5 @@
 import Foundation
+import MTRNN
 
 /// No-reference estimate of a photo's motion-blur extent, ported from
 /// `training/large_eval.py` (`estimate_blur`, `suggest_scale`; see
@@ -304,18 +305,7 @@ public enum BlurExtent {
     static func padTo(_ a: [Float], width: Int, height: Int, _ T: Int) -> ([Float], Int, Int) {
         if width >= T && height >= T { return (a, width, height) }
         let W = max(width, T), H = max(height, T)
-        func reflect(_ i: Int, _ n: Int) -> Int {
-            if n == 1 { return 0 }
-            let period = 2 * (n - 1)
-            let m = i % period
-            return m < n ? m : period - m
-        }
-        var out = [Float](repeating: 0, count: W * H)
-        for y in 0..<H {
-            let sy = reflect(y, height)
-            for x in 0..<W { out[y * W + x] = a[sy * width + reflect(x, width)] }
-        }
-        return (out, W, H)
+        return (Reflection.pad(a, planes: 1, width: width, height: height, toWidth: W, height: H), W, H)
     }
 
     /// `_tiles`: (mean energy, y, x) of the T x T tiles at `step` whose mean

@@ -3,8 +3,9 @@ import MTRNN
 import PhotoIO
 
 /// Deblurs photo files: decode, tile, MT-RNN on every tile on a pool of
-/// workers, blend, encode in the input's format with its metadata, write
-/// atomically next to nothing but the output.
+/// workers, blend, encode in the input's format with its metadata. It writes
+/// no file: the caller (the daemon, `mtrnnctl deblur`) writes the encoded
+/// bytes where they belong, durably (DurableFiles).
 ///
 /// The weights are loaded once; each worker builds its own network the
 /// first time it gets a tile and keeps it for later photos (networks are
@@ -51,22 +52,18 @@ public final class DeblurPipeline: Sendable {
         networks = NetworkPool(count: workers)
     }
 
-    /// Deblurs `input` into `output` (same format, depth, channels and
-    /// metadata). Refuses to write over the input, and over an existing
-    /// output unless `overwrite`. `isCancelled` is asked before every tile;
+    /// Deblurs `input`: the result encoded in the same format, depth,
+    /// channels and metadata, and what it cost. `isCancelled` is asked before every tile;
     /// once it says yes the photo stops with `CancellationError` (the tiles
     /// run on Dispatch threads, where `Task.isCancelled` cannot see the
     /// caller's task, so an async caller passes a flag its cancellation
     /// handler sets).
-    @discardableResult
-    public func deblur(input: URL, output: URL, overwrite: Bool = true,
+    public func deblur(input: URL,
                        progress: @Sendable (DeblurProgress) -> Void = { _ in },
-                       isCancelled: @Sendable () -> Bool = { false }) throws -> DeblurReport {
+                       isCancelled: @Sendable () -> Bool = { false }) throws -> DeblurredPhoto {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
-        if AtomicFileWriter.sameFile(input, output) { throw DeblurError.outputIsInput(output) }
-        if !overwrite, FileManager.default.fileExists(atPath: output.path) { throw DeblurError.outputExists(output) }
 
         progress(DeblurProgress(input: input, stage: .decoding, elapsed: elapsed()))
         let image: Image
@@ -150,17 +147,10 @@ public final class DeblurPipeline: Sendable {
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))
         } catch {
-            throw DeblurError.write(output, underlying: "encoding failed: " + DeblurError.detail(error, about: output))
+            throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
         }
 
-        progress(DeblurProgress(input: input, stage: .writing, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
-        do {
-            try AtomicFileWriter.write(bytes, to: output)
-        } catch {
-            throw DeblurError.write(output, underlying: error.description)
-        }
-        var report = DeblurReport(input: input, output: output, width: image.width, height: image.height,
+        var report = DeblurReport(input: input, width: image.width, height: image.height,
                                   tiles: plan.tiles.count, seconds: elapsed())
         (report.flatTiles, report.iterationsRun) = counters.totals
         report.scaleUsed = scale
@@ -168,8 +158,15 @@ public final class DeblurPipeline: Sendable {
         report.blurConfidence = estimate?.confidence
         progress(DeblurProgress(input: input, stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
-        return report
+        return DeblurredPhoto(bytes: bytes, report: report)
     }
+}
+
+/// One deblurred photo: the result, encoded in the input's format with its
+/// metadata, for the caller to write, and what it cost.
+public struct DeblurredPhoto: Sendable {
+    public var bytes: [UInt8]
+    public var report: DeblurReport
 }
 
 /// What the tiles did, summed across workers.

@@ -24,7 +24,6 @@ public struct DeblurProgress: Sendable, Equatable {
 /// What one deblurred photo cost.
 public struct DeblurReport: Sendable, Equatable {
     public var input: URL
-    public var output: URL
     public var width: Int
     public var height: Int
     public var tiles: Int

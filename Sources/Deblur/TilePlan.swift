@@ -183,14 +183,3 @@ public struct TilePlan: Sendable {
     }
 }
 
-/// Mirror an index into 0..<length without repeating the edge sample
-/// (numpy's "reflect"), periodically, so any padding width works.
-@inline(__always)
-func reflect(_ i: Int, _ length: Int) -> Int {
-    if i >= 0 && i < length { return i }
-    if length == 1 { return 0 }
-    let period = 2 * (length - 1)
-    var m = i % period
-    if m < 0 { m += period }
-    return m < length ? m : period - m
-}

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import MTRNN
 
 /// Runs a tile function over every tile of a ``TilePlan`` on a fixed number
 /// of workers and blends the results back into one image.
@@ -88,11 +89,11 @@ public final class TiledRunner: Sendable {
             for c in 0..<3 {
                 let plane = pixels.base + c * width * height
                 for ty in 0..<th {
-                    let row = plane + reflect(rect.y + ty, height) * width
+                    let row = plane + Reflection.index(rect.y + ty, height) * width
                     let dst = out.baseAddress! + (c * th + ty) * tw
                     let inside = max(0, min(tw, width - rect.x))
                     (dst).update(from: row + rect.x, count: inside)
-                    for tx in inside..<tw { dst[tx] = row[reflect(rect.x + tx, width)] }
+                    for tx in inside..<tw { dst[tx] = row[Reflection.index(rect.x + tx, width)] }
                 }
             }
             count = 3 * tw * th

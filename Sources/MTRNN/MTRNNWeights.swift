@@ -80,18 +80,21 @@ public final class MTRNNWeights: Sendable {
     }
 }
 
-/// A tiny deterministic generator, so seeded weights are the same everywhere.
-struct SplitMix64 {
+/// A tiny deterministic generator (SplitMix64), so that seeded values are the
+/// same everywhere: the seeded weights here, and the tests' random images and
+/// damaged files (the one copy of it in the package).
+public struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
+    /// Uniform in lo..<hi, from the top 24 bits.
+    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
         lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
     }
 }

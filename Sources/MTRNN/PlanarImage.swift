@@ -16,22 +16,8 @@ public struct PlanarImage: Sendable {
     /// pads longer than the image).
     func reflectPadded(toWidth pw: Int, height ph: Int) -> PlanarImage {
         if pw == width && ph == height { return self }
-        func fold(_ i: Int, _ n: Int) -> Int {
-            if n == 1 { return 0 }
-            let period = 2 * (n - 1)
-            let m = i % period
-            return m < n ? m : period - m
-        }
-        var out = [Float](repeating: 0, count: 3 * pw * ph)
-        let cols = (0..<pw).map { fold($0, width) }
-        for c in 0..<3 {
-            for y in 0..<ph {
-                let sy = fold(y, height)
-                let src = (c * height + sy) * width, dst = (c * ph + y) * pw
-                for x in 0..<pw { out[dst + x] = data[src + cols[x]] }
-            }
-        }
-        return PlanarImage(width: pw, height: ph, data: out)
+        return PlanarImage(width: pw, height: ph,
+                           data: Reflection.pad(data, planes: 3, width: width, height: height, toWidth: pw, height: ph))
     }
 
     /// The top-left width x height part.
@@ -45,5 +31,36 @@ public struct PlanarImage: Sendable {
             }
         }
         return PlanarImage(width: cw, height: ch, data: out)
+    }
+}
+
+/// Reflection at the edges, as numpy's and PyTorch's "reflect" (the edge
+/// sample is not repeated): the network's padding, the tiles that reach past
+/// a photo's edge, the blur estimate's padding. The one copy of it.
+public enum Reflection {
+    /// Mirrors an index into 0..<length, periodically, so any padding width
+    /// (and any negative index) works.
+    @inlinable
+    public static func index(_ i: Int, _ length: Int) -> Int {
+        if i >= 0 && i < length { return i }
+        if length == 1 { return 0 }
+        let period = 2 * (length - 1)
+        var m = i % period
+        if m < 0 { m += period }
+        return m < length ? m : period - m
+    }
+
+    /// `planes` row-major planes of width x height, padded at the bottom and
+    /// right to pw x ph (each at least the original size).
+    public static func pad(_ data: [Float], planes: Int, width: Int, height: Int, toWidth pw: Int, height ph: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: planes * pw * ph)
+        let cols = (0..<pw).map { index($0, width) }
+        for c in 0..<planes {
+            for y in 0..<ph {
+                let src = (c * height + index(y, height)) * width, dst = (c * ph + y) * pw
+                for x in 0..<pw { out[dst + x] = data[src + cols[x]] }
+            }
+        }
+        return out
     }
 }

@@ -140,9 +140,7 @@ public enum PhotoIO {
             throw PhotoIOError(.notAnImage, file: name, what: "the file is empty (0 bytes)",
                                remedy: "If it is still being copied, wait; otherwise supply a JPEG, PNG or TIFF photo")
         }
-        if data.starts(with: [0xFF, 0xD8, 0xFF]) { return .jpeg }
-        if data.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
-        if data.starts(with: [0x49, 0x49, 0x2A, 0x00]) || data.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { return .tiff }
+        if let format = ImageFormat(header: data) { return format }
         if data.starts(with: [0x49, 0x49, 0x2B, 0x00]) || data.starts(with: [0x4D, 0x4D, 0x00, 0x2B]) {
             throw PhotoIOError(.unsupported, file: name, what: "BigTIFF files are not supported",
                                remedy: "Save it as a classic TIFF (under 4 GB), PNG or JPEG")

@@ -1,6 +1,8 @@
-@preconcurrency import Glibc
+import DurableFiles
 import Foundation
+@preconcurrency import Glibc
 import Logging
+import WatchControl
 
 /// The daemon's end of the control socket. The socket is 0666, so any local
 /// user may connect: one slow or idle client must not keep another from its

@@ -1,4 +1,5 @@
 import Foundation
+import PhotoIO
 
 /// A stand-in pipeline: accepts JPEG, PNG and TIFF by their magic bytes and
 /// copies them unchanged. Used by the tests and by `mtrnn-watch` until the
@@ -29,21 +30,13 @@ public struct CopyProcessor: PhotoProcessor {
         }
     }
 
-    public static func kind(ofHeader bytes: [UInt8]) -> String? {
-        if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "JPEG" }
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "PNG" }
-        if bytes.starts(with: [0x49, 0x49, 0x2A, 0x00]) || bytes.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
-        return nil
-    }
-
-    public func process(input: URL, output: URL,
-                        progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+    public func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
         let data: Data
         do { data = try Data(contentsOf: input) } catch {
             throw Failure.unreadable(input.lastPathComponent, "\(error.localizedDescription)")
         }
-        guard Self.kind(ofHeader: Array(data.prefix(8))) != nil else {
+        guard ImageFormat(header: Array(data.prefix(8))) != nil else {
             throw Failure.notAPhoto(input.lastPathComponent)
         }
         progress(ProcessingProgress(fractionDone: 0, tilesDone: 0, tilesTotal: steps))
@@ -52,9 +45,8 @@ public struct CopyProcessor: PhotoProcessor {
             try Task.checkCancellation()
             progress(ProcessingProgress(fractionDone: Double(step) / Double(steps), tilesDone: step, tilesTotal: steps))
         }
-        try data.write(to: output)
         let elapsed = ContinuousClock.now - start
-        return ProcessingReport(megapixels: 0, tiles: steps,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return ProcessedPhoto(bytes: [UInt8](data), report: ProcessingReport(megapixels: 0, tiles: steps,
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
     }
 }

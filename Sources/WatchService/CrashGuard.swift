@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 
@@ -27,9 +28,7 @@ struct CrashGuard: Sendable {
     private var countsDirectory: String { stateDirectory + "/crashes" }
 
     private func countPath(_ inbox: Bool, _ path: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in ((inbox ? "i:" : "f:") + path).utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return countsDirectory + "/" + String(h, radix: 16)
+        countsDirectory + "/" + String(FNV1a.hash(((inbox ? "i:" : "f:") + path).utf8), radix: 16)
     }
 
     private func read(_ path: String) -> Entry? {

@@ -1,5 +1,6 @@
-@preconcurrency import Glibc
+import DurableFiles
 import Foundation
+@preconcurrency import Glibc
 import Logging
 
 /// What the watcher tells the daemon.

@@ -1,12 +1,15 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
+import WatchControl
 
 /// Takes one photo through the durable steps:
 ///   open without following links -> private copy in the state directory ->
-///   processor writes a temp name in the outbox -> fsync -> rename to a name
-///   not taken (never replacing an earlier result) -> fsync dir -> ledger
-///   record -> archive / keep / delete the original.
+///   processor returns the encoded result -> written to a temp name in the
+///   outbox, fsynced -> ledger record -> rename to a name not taken (never
+///   replacing an earlier result) -> fsync dir -> archive / keep / delete the
+///   original. Every file operation is DurableFiles'.
 /// A crash at any point leaves either the original in the inbox (done again
 /// on restart) or the result in place and a ledger record saying so; never a
 /// half-written file under a final name.
@@ -91,7 +94,7 @@ struct JobRunner: Sendable {
             try work.copy(from: fd, sourceName: sourcePath, to: stagedName)
             staged = work.path + "/" + stagedName
         } catch {
-            if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
+            if error.isOutOfSpace { return .noSpace(reason: "\(error)") }
             if error.errno == EISDIR || error.errno == EIO { return fail(job, "cannot read it: \(error)", source: source, name: name) }
             return .abandoned(reason: "cannot stage a copy: \(error)")
         }
@@ -107,17 +110,13 @@ struct JobRunner: Sendable {
         } catch {
             return .abandoned(reason: "cannot create the outbox directory \(config.outbox)/\(parents.joined(separator: "/")): \(error)")
         }
-        let temporary = Directory.temporaryName(for: name)
 
-        let report: ProcessingReport
+        let processed: ProcessedPhoto
         do {
-            report = try await processor.process(input: URL(fileURLWithPath: staged),
-                                                 output: URL(fileURLWithPath: output.path + "/" + temporary), progress: progress)
+            processed = try await processor.process(input: URL(fileURLWithPath: staged), progress: progress)
         } catch is CancellationError {
-            output.removeIfPresent(temporary)
             return .abandoned(reason: "stopped before it was finished")
         } catch {
-            output.removeIfPresent(temporary)
             if Task.isCancelled { return .abandoned(reason: "stopped before it was finished") }
             if Self.isOutOfSpace(error) { return .noSpace(reason: "\(error)") }
             // The processor read the private copy: name the file the user dropped
@@ -128,18 +127,19 @@ struct JobRunner: Sendable {
             }
             return fail(job, reason, source: source, name: name)
         }
+        guard !processed.bytes.isEmpty else {
+            return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)", source: source, name: name)
+        }
 
+        // The result goes to a temporary name in the outbox, fsynced (DurableFiles).
+        let temporary: String
+        do { temporary = try output.writeTemporary(processed.bytes, for: name) } catch {
+            if error.isOutOfSpace { return .noSpace(reason: "\(error)") }
+            return fail(job, "cannot write the result: \(error)", source: source, name: name)
+        }
+        TestFaults.point("encoded")
         let resultName: String
         do throws(FileError) {
-            guard let outStat = output.info(temporary), FileOps.isRegular(outStat), outStat.st_size > 0 else {
-                output.removeIfPresent(temporary)
-                return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)", source: source, name: name)
-            }
-            let written = try output.openForReading(temporary)
-            let synced = fsync(written)
-            close(written)
-            if synced != 0 { throw FileError(operation: "fsync", path: output.path + "/" + temporary, errno: errno) }
-            TestFaults.point("encoded")
             // Never over an earlier result: camera counters repeat, and a photo
             // dropped again under the same name is another photo. The result takes
             // NAME-N.EXT instead. The name is recorded first, then taken: after a
@@ -154,10 +154,10 @@ struct JobRunner: Sendable {
             TestFaults.point("renamed")
         } catch {
             output.removeIfPresent(temporary)
-            if error.errno == ENOSPC || error.errno == EDQUOT { return .noSpace(reason: "\(error)") }
+            if error.isOutOfSpace { return .noSpace(reason: "\(error)") }
             return .abandoned(reason: "cannot write the result \(output.path)/\(name): \(error)")
         }
-        var done = report
+        var done = processed.report
         if resultName != name { done.outputName = (parents + [resultName]).joined(separator: "/") }
         return dispose(job, source: source, name: name, identity: identity, report: done)
     }
@@ -230,7 +230,7 @@ struct JobRunner: Sendable {
     /// ENOSPC/EDQUOT however the processor reports it: our FileError, POSIXError,
     /// or Foundation's CocoaError from Data.write (which wraps the errno).
     static func isOutOfSpace(_ error: any Error) -> Bool {
-        if let fe = error as? FileError { return fe.errno == ENOSPC || fe.errno == EDQUOT }
+        if let fe = error as? FileError { return fe.isOutOfSpace }
         if let pe = error as? POSIXError { return pe.code == .ENOSPC || pe.code == .EDQUOT }
         if let ce = error as? CocoaError, ce.code == .fileWriteOutOfSpace { return true }
         let ns = error as NSError

@@ -1,4 +1,5 @@
 import Foundation
+import WatchControl
 
 /// The numbers behind STATUS= and `mtrnnctl status`, behind a lock: the worker's
 /// progress callback (any thread) and the control socket's thread read and

@@ -35,19 +35,30 @@ public struct ProcessingReport: Sendable, Equatable {
     }
 }
 
+/// One processed photo: the result, encoded in the input's format with its
+/// metadata, and what it cost. The daemon writes the bytes itself.
+public struct ProcessedPhoto: Sendable {
+    public var bytes: [UInt8]
+    public var report: ProcessingReport
+
+    public init(bytes: [UInt8], report: ProcessingReport) {
+        self.bytes = bytes
+        self.report = report
+    }
+}
+
 /// The image pipeline as the daemon sees it. The daemon owns every file
-/// operation that must be durable; the processor only turns one readable file
-/// into one written file.
+/// operation that must be durable (through DurableFiles); the processor only
+/// turns one readable file into the bytes of its result.
 public protocol PhotoProcessor: Sendable {
-    /// Deblur `input` and write the result to `output` (a temporary path in the
-    /// outbox directory; the daemon fsyncs and renames it). `input` is a private
-    /// copy the daemon made from the inbox, with the original file name, so no
-    /// writer of the inbox can change it while it is read.
+    /// Deblur `input` and return the encoded result (the daemon writes it to
+    /// a temporary name in the outbox, fsyncs and renames it). `input` is a
+    /// private copy the daemon made from the inbox, with the original file
+    /// name, so no writer of the inbox can change it while it is read.
     /// Calls `progress` often (the worker sends WATCHDOG=1 from it). Should
     /// check `Task.isCancelled` between tiles: the daemon cancels on SIGTERM.
     /// Throws an error whose description says what is wrong with the photo.
-    func process(input: URL, output: URL,
-                 progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport
+    func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto
     /// One line for the status ("MT-RNN 6 iterations, f32, weights ...").
     var modelDescription: String { get }
 }

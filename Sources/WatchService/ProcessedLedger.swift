@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 
@@ -14,10 +15,8 @@ struct ProcessedLedger: Sendable {
     func prepare() throws(FileError) { try FileOps.makeDirectory(directory, mode: 0o750) }
 
     private func recordPath(_ relative: String) -> String {
-        // FNV-1a: file names may be longer than NAME_MAX once escaped; the path itself is inside.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in relative.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return directory + "/" + String(h, radix: 16)
+        // A hash: file names may be longer than NAME_MAX once escaped; the path itself is inside.
+        directory + "/" + String(FNV1a.hash(relative.utf8), radix: 16)
     }
 
     private struct Record: Codable {

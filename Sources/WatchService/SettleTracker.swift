@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 
 /// Files seen in the inbox but not yet queued: each is taken once its size and

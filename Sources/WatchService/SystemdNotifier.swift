@@ -1,6 +1,7 @@
 import CSystemd
 import Foundation
 @preconcurrency import Glibc
+import WatchControl
 
 /// The daemon's side of the sd_notify protocol. Every call is a no-op without
 /// $NOTIFY_SOCKET, so the daemon runs the same outside systemd.

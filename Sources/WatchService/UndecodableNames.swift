@@ -1,6 +1,7 @@
-import CSystemd
-@preconcurrency import Glibc
+import DurableFiles
 import Foundation
+@preconcurrency import Glibc
+import WatchControl
 
 /// Inbox entries whose names are not UTF-8 (written by a client using another
 /// character set). A Swift String cannot name them: decoding replaces the bad
@@ -38,9 +39,12 @@ enum UndecodableNames {
                 var target = ""
                 for _ in 0..<100 {
                     target = failed.uniqueName(for: shown, reserving: ".reason")
-                    if withCPath(name, { mw_rename_noreplace(source.fd, $0, failed.fd, target) }) == 0 { break }
-                    let e = errno
-                    if e != EEXIST { throw FileError(operation: "move to \(failedDirectory)/\(target):", path: directory + "/" + shown, errno: e) }
+                    do throws(FileError) {
+                        try Directory.renameNoReplace(source, rawName: name, shownName: shown, failed, target)
+                        break
+                    } catch where error.errno == EEXIST {
+                        continue   // taken between the look and the move
+                    }
                 }
                 try failed.sync()
                 try? source.sync()

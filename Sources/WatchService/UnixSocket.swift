@@ -1,87 +1,16 @@
-import CSystemd
+import DurableFiles
 @preconcurrency import Glibc
-import Foundation
+import WatchControl
 
-/// The few AF_UNIX stream-socket calls the control socket needs.
-enum UnixSocket {
-    static func address(_ path: String) throws(FileError) -> sockaddr_un {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
-        guard bytes.count < capacity else { throw FileError(operation: "use socket path (too long)", path: path, errno: ENAMETOOLONG) }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return addr
-    }
-
-    static func connect(_ path: String) throws(FileError) -> Int32 {
-        var addr = try address(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        try FileOps.check(fd, "create socket for", path)
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if r < 0 {
-            let e = errno
-            close(fd)
-            throw FileError(operation: "connect to", path: path, errno: e)
-        }
-        return fd
-    }
-
+/// The daemon's listening half of the control socket (the client half is in WatchControl).
+extension UnixSocket {
     static func listen(_ path: String) throws(FileError) -> Int32 {
-        var addr = try address(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        try FileOps.check(fd, "create socket for", path)
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        try socket(at: path, operation: "listen on") { fd, address, length in
+            bind(fd, address, length) < 0 || Glibc.listen(fd, 128) < 0 ? -1 : 0
         }
-        if r < 0 || Glibc.listen(fd, 128) < 0 {
-            let e = errno
-            close(fd)
-            throw FileError(operation: "listen on", path: path, errno: e)
-        }
-        return fd
     }
 
     static func setNonBlocking(_ fd: Int32) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-    }
-
-    static func setTimeout(_ fd: Int32, seconds: Int) {
-        var tv = timeval()
-        tv.tv_sec = seconds
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    /// Reads until a newline or end of stream (at most `limit` bytes).
-    static func readLine(_ fd: Int32, limit: Int = 1 << 16) -> Data? {
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while data.count < limit {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-            if buffer[0..<n].contains(UInt8(ascii: "\n")) { break }
-        }
-        if let nl = data.firstIndex(of: UInt8(ascii: "\n")) { return data[data.startIndex..<nl] }
-        return data.isEmpty ? nil : data
-    }
-
-    static func writeAll(_ fd: Int32, _ data: Data) -> Bool {
-        var sent = 0
-        let bytes = [UInt8](data)
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            sent += n
-        }
-        return true
     }
 }

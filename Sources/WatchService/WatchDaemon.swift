@@ -1,6 +1,9 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
+import PhotoIO
+import WatchControl
 
 /// The daemon: watches the inbox, keeps the queue, runs one photo at a time,
 /// answers the control socket and speaks sd_notify. `run()` returns after
@@ -221,9 +224,7 @@ public actor WatchDaemon {
         return UInt64(st.f_bavail) * UInt64(st.f_frsize)
     }
 
-    static func looksLikePhoto(_ name: String) -> Bool {
-        ["jpg", "jpeg", "png", "tif", "tiff"].contains(PathName.pathExtension(name).lowercased())
-    }
+    static func looksLikePhoto(_ name: String) -> Bool { ImageFormat(fileExtension: PathName.pathExtension(name)) != nil }
 
     private func tickLoop() async {
         while !Task.isCancelled && !stopping {

@@ -55,28 +55,26 @@ struct DeblurProcessor: PhotoProcessor {
         return parts.joined(separator: ", ")
     }
 
-    func process(input: URL, output: URL,
-                 progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+    func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
         // `progress` may not escape this call, so the Dispatch thread never
         // holds it: it posts to a stream that this task drains and forwards.
         // (withoutActuallyEscaping trapped here: the Dispatch block could
         // still be alive when the continuation resumed.)
         let (events, sink) = AsyncStream<ProcessingProgress>.makeStream(bufferingPolicy: .bufferingNewest(8))
-        async let report = run(input: input, output: output, sink: sink)
+        async let result = run(input: input, sink: sink)
         for await p in events { progress(p) }
-        return try await report
+        return try await result
     }
 
-    private func run(input: URL, output: URL,
-                     sink: AsyncStream<ProcessingProgress>.Continuation) async throws -> ProcessingReport {
+    private func run(input: URL, sink: AsyncStream<ProcessingProgress>.Continuation) async throws -> ProcessedPhoto {
         let cancelled = CancelFlag()
         let pipeline = self.pipeline
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessingReport, any Error>) in
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessedPhoto, any Error>) in
                 DispatchQueue.global(qos: .utility).async {
                     defer { sink.finish() }
                     do {
-                        let r = try pipeline.deblur(input: input, output: output, overwrite: true, progress: { p in
+                        let photo = try pipeline.deblur(input: input, progress: { p in
                             let fraction: Double
                             switch p.stage {
                             case .decoding: fraction = 0
@@ -86,9 +84,10 @@ struct DeblurProcessor: PhotoProcessor {
                             }
                             sink.yield(ProcessingProgress(fractionDone: fraction, tilesDone: p.tilesDone, tilesTotal: p.tilesTotal))
                         }, isCancelled: { cancelled.isSet })
+                        let r = photo.report
                         var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
                         report.detail = Self.detail(r)
-                        cont.resume(returning: report)
+                        cont.resume(returning: ProcessedPhoto(bytes: photo.bytes, report: report))
                     } catch {
                         cont.resume(throwing: error)
                     }

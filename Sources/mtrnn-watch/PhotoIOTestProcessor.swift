@@ -11,18 +11,16 @@ struct PhotoIOTestProcessor: PhotoProcessor {
 
     var modelDescription: String { "PhotoIO round trip (test processor, no deblurring)" }
 
-    func process(input: URL, output: URL,
-                 progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+    func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
         progress(ProcessingProgress(fractionDone: 0, tilesDone: 0, tilesTotal: 1))
         let image = try PhotoIO.decode(contentsOf: input, maxPixels: Int(maxMegapixels * 1_000_000))
         try Task.checkCancellation()
         progress(ProcessingProgress(fractionDone: 0.5, tilesDone: 1, tilesTotal: 1))
         let bytes = try PhotoIO.encode(image, options: EncodeOptions(softwareNote: "mtrnn-watch (test processor)"))
-        try Data(bytes).write(to: output)
         progress(ProcessingProgress(fractionDone: 1, tilesDone: 1, tilesTotal: 1))
         let elapsed = ContinuousClock.now - start
-        return ProcessingReport(megapixels: Double(image.width * image.height) / 1e6, tiles: 1,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return ProcessedPhoto(bytes: bytes, report: ProcessingReport(megapixels: Double(image.width * image.height) / 1e6, tiles: 1,
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
     }
 }

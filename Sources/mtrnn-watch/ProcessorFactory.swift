@@ -45,13 +45,13 @@ enum ProcessorFactory {
     struct CrashOnMarker: PhotoProcessor {
         let inner: any PhotoProcessor
         var modelDescription: String { inner.modelDescription }
-        func process(input: URL, output: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessingReport {
+        func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
             if let h = FileHandle(forReadingAtPath: input.path) {
                 let head = h.readData(ofLength: 16)
                 try? h.close()
                 if head == Data("MTRNN-TEST-CRASH".utf8) { abort() }
             }
-            return try await inner.process(input: input, output: output, progress: progress)
+            return try await inner.process(input: input, progress: progress)
         }
     }
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import WatchService
+import WatchControl
 
 /// Options every control subcommand shares: where the daemon's socket is.
 struct SocketOptions: ParsableArguments {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Deblur
+import DurableFiles
 import Foundation
 import MTRNN
+import PhotoIO
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -113,9 +115,9 @@ struct DeblurCommand: ParsableCommand {
         // The output is written in the input's format whatever its name says;
         // a JPEG named out.png would mislead every program that opens it.
         if let output, let wanted = Self.format(ofName: output), let have = Self.format(ofName: inputs[0]),
-           wanted.name != have.name {
+           wanted != have {
             throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
-                + "keeps the input's format; name it with .\(have.ext)")
+                + "keeps the input's format; name it with .\(have.usualExtension)")
         }
         if let output {
             var isDirectory: ObjCBool = false
@@ -187,8 +189,11 @@ struct DeblurCommand: ParsableCommand {
             let source = URL(fileURLWithPath: input)
             let destination = outputURL(for: source)
             do {
-                let report = try pipeline.deblur(input: source, output: destination, overwrite: overwrite,
-                                                 progress: console.show)
+                if FileOps.sameFile(source, destination) { throw DeblurError.outputIsInput(destination) }
+                if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
+                let photo = try pipeline.deblur(input: source, progress: console.show)
+                try write(photo.bytes, to: destination)
+                let report = photo.report
                 console.clearBar()
                 var extra = ""
                 if let extent = report.blurExtent, let confidence = report.blurConfidence {
@@ -216,14 +221,17 @@ struct DeblurCommand: ParsableCommand {
         }
     }
 
-    /// The format a file name's extension claims, with its usual extension;
-    /// nil for names that claim none of ours.
-    static func format(ofName name: String) -> (name: String, ext: String)? {
-        switch (name as NSString).pathExtension.lowercased() {
-        case "jpg", "jpeg", "jpe", "jfif": return ("JPEG", "jpg")
-        case "png": return ("PNG", "png")
-        case "tif", "tiff": return ("TIFF", "tif")
-        default: return nil
+    /// The format a file name's extension claims; nil for names that claim none of ours.
+    static func format(ofName name: String) -> ImageFormat? {
+        ImageFormat(fileExtension: (name as NSString).pathExtension)
+    }
+
+    /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
+    /// fsync of the folder); over an existing output only with --overwrite.
+    func write(_ bytes: [UInt8], to destination: URL) throws {
+        do { try FileOps.write(bytes, to: destination.path, replacing: overwrite) } catch {
+            if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
+            throw DeblurError.write(destination, underlying: error.description)
         }
     }
 

@@ -68,19 +68,20 @@ struct ScaleCorrectionTests {
         let (w, h) = (150, 90)
         var samples = [UInt8](repeating: 0, count: w * h * 3)
         for i in 0..<samples.count { samples[i] = UInt8((i * 37 + i / 450) % 256) }
-        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8,
                                       samples: samples.map(UInt16.init), format: .png))).write(to: input)
         var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = scale
-        let report = try DeblurPipeline(options: options).deblur(input: input, output: output)
+        let photo = try DeblurPipeline(options: options).deblur(input: input)
+        let report = photo.report
         let plain = try DeblurPipeline(options: DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1,
                                                              tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
-            .deblur(input: input, output: dir.appendingPathComponent("plain.png"))
+            .deblur(input: input).report
         #expect(report.width == w && report.height == h)
         #expect(report.tiles < plain.tiles, "the network runs on the small image")
-        let out = try PhotoIO.decode(contentsOf: output)
+        let out = try PhotoIO.decode(data: photo.bytes, name: "out.png")
         #expect(out.width == w && out.height == h && out.format == .png)
         #expect(out.samples != samples.map(UInt16.init), "the correction was applied")
         #expect(throws: DeblurError.self) {
@@ -102,22 +103,19 @@ struct ScaleCorrectionTests {
 struct AutoScaleTests {
     @Test(arguments: [("sharp", 1, 3.0, 0.634), ("line45", 2, 45.0, 0.768)])
     func autoScaleFollowsTheEstimate(name: String, scale: Int, extent: Double, confidence: Double) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("autoscale-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let input = BlurExtentTests.fixtures.appendingPathComponent(name + ".png")
         var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 128, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = DeblurOptions.autoScale
         options.flatTileGradient = 1e9
-        let report = try DeblurPipeline(options: options).deblur(input: input, output: dir.appendingPathComponent("out.png"))
+        let report = try DeblurPipeline(options: options).deblur(input: input).report
         #expect(report.scaleUsed == scale)
         #expect(report.blurExtent == extent)
         #expect(report.blurConfidence == confidence)
         #expect(report.width == 768 && report.height == 512)
 
         options.scale = 1
-        let fixed = try DeblurPipeline(options: options).deblur(input: input, output: dir.appendingPathComponent("out1.png"))
+        let fixed = try DeblurPipeline(options: options).deblur(input: input).report
         #expect(fixed.scaleUsed == 1 && fixed.blurExtent == nil && fixed.blurConfidence == nil)
     }
 }
@@ -143,13 +141,13 @@ struct AdaptiveWorkTests {
         for y in 0..<h { for x in 0..<w { for c in 0..<3 {
             samples[(y * w + x) * 3 + c] = x < 110 ? 120 : UInt16((x * 37 + y * 91 + c * 50) % 256)
         } } }
-        let input = dir.appendingPathComponent("in.png"), output = dir.appendingPathComponent("out.png")
+        let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8, samples: samples, format: .png))).write(to: input)
         var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         configure(&options)
-        let report = try DeblurPipeline(options: options).deblur(input: input, output: output)
-        return (report, samples, try PhotoIO.decode(contentsOf: output).samples)
+        let photo = try DeblurPipeline(options: options).deblur(input: input)
+        return (photo.report, samples, try PhotoIO.decode(data: photo.bytes, name: "out.png").samples)
     }
 
     @Test func flatTilesAreLeftAsTheyWere() throws {

@@ -77,14 +77,8 @@ private final class NetworkBox: @unchecked Sendable {
 /// A photo-like blurred test scene: smooth shading, hard-edged discs,
 /// sensor noise, then a 9-pixel horizontal motion blur.
 func blurredScene(width w: Int, height h: Int, seed: UInt64 = 5) -> [Float] {
-    var state = seed
-    func next() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-    }
+    var rng = SplitMix64(seed: seed)
+    func next() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
     var sharp = [Float](repeating: 0, count: 3 * w * h)
     for c in 0..<3 {
         for y in 0..<h {
@@ -113,7 +107,7 @@ func blurredScene(width w: Int, height h: Int, seed: UInt64 = 5) -> [Float] {
         for y in 0..<h {
             for x in 0..<w {
                 var sum: Float = 0
-                for d in -4...4 { sum += sharp[(c * h + y) * w + reflect(x + d, w)] }
+                for d in -4...4 { sum += sharp[(c * h + y) * w + Reflection.index(x + d, w)] }
                 blurred[(c * h + y) * w + x] = sum / 9
             }
         }

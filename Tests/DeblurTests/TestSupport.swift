@@ -1,4 +1,5 @@
 import Foundation
+import MTRNN
 @testable import Deblur
 
 /// A value shared by concurrent tile functions in the tests.
@@ -15,16 +16,9 @@ final class Locked<Value>: @unchecked Sendable {
 /// Deterministic pseudo-random 0..255 planar image (SplitMix64), so a failure
 /// reproduces.
 func randomImage(width: Int, height: Int, seed: UInt64 = 42) -> [Float] {
-    var state = seed
+    var rng = SplitMix64(seed: seed)
     return [Float](unsafeUninitializedCapacity: 3 * width * height) { out, count in
-        for i in 0..<out.count {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            out[i] = Float(z % 25600) / 100
-        }
+        for i in 0..<out.count { out[i] = Float(rng.next() % 25600) / 100 }
         count = out.count
     }
 }
@@ -55,7 +49,7 @@ func boxBlur(_ image: [Float], width: Int, height: Int) -> [Float] {
                 var sum: Float = 0
                 for dy in -1...1 {
                     for dx in -1...1 {
-                        sum += image[plane + reflect(y + dy, height) * width + reflect(x + dx, width)]
+                        sum += image[plane + Reflection.index(y + dy, height) * width + Reflection.index(x + dx, width)]
                     }
                 }
                 out[plane + y * width + x] = sum / 9

@@ -64,11 +64,4 @@ struct TilePlanTests {
         #expect(throws: TilingError.self) { try TilePlan(imageWidth: 10, imageHeight: 10, tile: 254, overlap: 8) }
         #expect(throws: TilingError.self) { try TilePlan(imageWidth: 10, imageHeight: 10, tile: 256, overlap: -1) }
     }
-
-    @Test func reflectMirrorsWithoutRepeatingTheEdge() {
-        #expect((-3...7).map { reflect($0, 5) } == [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1])
-        #expect((-5...5).allSatisfy { reflect($0, 1) == 0 })
-        #expect((-20...20).map { reflect($0, 2) } .allSatisfy { $0 == 0 || $0 == 1 })
-        #expect(reflect(-1, 2) == 1 && reflect(2, 2) == 0 && reflect(3, 2) == 1)
-    }
 }

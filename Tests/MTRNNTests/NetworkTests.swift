@@ -136,4 +136,14 @@ import Testing
         #expect(Array(p.data[32..<40]) == [0, 1, 2, 3, 4, 3, 2, 1])  // row 4 = row 0
         #expect(Array(p.data[40..<48]) == [15, 16, 17, 18, 19, 18, 17, 16])  // G plane starts
     }
+
+    @Test func reflectMirrorsWithoutRepeatingTheEdge() {
+        let reflect = Reflection.index
+        #expect((-3...7).map { reflect($0, 5) } == [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1])
+        #expect((-5...5).allSatisfy { reflect($0, 1) == 0 })
+        #expect((-20...20).map { reflect($0, 2) } .allSatisfy { $0 == 0 || $0 == 1 })
+        #expect(reflect(-1, 2) == 1 && reflect(2, 2) == 0 && reflect(3, 2) == 1)
+        // Longer than the image: folded again.
+        #expect(Reflection.pad([1, 2, 3], planes: 1, width: 3, height: 1, toWidth: 8, height: 2) == [1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3, 2])
+    }
 }

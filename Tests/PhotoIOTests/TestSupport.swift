@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import MTRNN   // SplitMix64, the package's one seeded generator
 @testable import PhotoIO
 
 /// A deterministic test picture: smooth gradients plus a little texture, so

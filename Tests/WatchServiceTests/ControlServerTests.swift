@@ -1,7 +1,9 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Logging
 import Testing
+import WatchControl
 @testable import WatchService
 
 /// The control socket under hostile clients, in process: a slow sender, hundreds

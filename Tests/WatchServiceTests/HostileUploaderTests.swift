@@ -1,6 +1,8 @@
+import DurableFiles
 import Foundation
 @preconcurrency import Glibc
 import Testing
+import WatchControl
 @testable import WatchService
 
 /// What an uploader (anyone who may write to the inbox and failed/) can do to

@@ -1,20 +1,25 @@
-import CSystemd
-import Foundation
+import CDurableFiles
 @preconcurrency import Glibc
 
-/// An open directory, and the file operations the queue does in it, all
-/// relative to its descriptor (openat, mkdirat, renameat2, unlinkat, fstatat)
-/// and none following a symbolic link.
+/// An open directory, and the file operations done in it, all relative to
+/// its descriptor (openat, mkdirat, renameat2, unlinkat, fstatat) and none
+/// following a symbolic link.
+///
+/// What makes a write durable lives here and only here: a new file is
+/// written under a temporary name (`TemporaryName`, created O_EXCL), fsynced,
+/// renamed into place (never over an existing result where the caller says
+/// so), and then the folder is fsynced, so that after a crash the name holds
+/// either nothing or the whole file.
 ///
 /// The inbox and failed/ are writable by every uploader. A path string walked
 /// again for each operation lets one of them swap a folder for a link between
 /// two steps, and send the daemon's writes, moves and deletions anywhere the
 /// service user may write (the outbox, the state folder). A descriptor names
 /// the folder that was opened, whatever its name points at later.
-final class Directory: @unchecked Sendable {
-    let fd: Int32
+public final class Directory: @unchecked Sendable {
+    public let fd: Int32
     /// For messages only: never opened again by this name.
-    let path: String
+    public let path: String
 
     private init(fd: Int32, path: String) {
         self.fd = fd
@@ -27,7 +32,7 @@ final class Directory: @unchecked Sendable {
     /// administrator's path, which may contain links.
     /// `create`: made (with its parents) if missing, as at start-up: one removed
     /// while the daemon runs comes back.
-    static func root(_ path: String, create: Bool = false) throws(FileError) -> Directory {
+    public static func root(_ path: String, create: Bool = false) throws(FileError) -> Directory {
         if create { try FileOps.makeDirectory(path) }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw FileError(operation: "open", path: path, errno: errno) }
@@ -36,7 +41,7 @@ final class Directory: @unchecked Sendable {
 
     /// The folder `components` below this one, never through a link (ELOOP);
     /// missing ones are made when `create`.
-    func subdirectory(_ components: [String], create: Bool = false, mode: mode_t = 0o755) throws(FileError) -> Directory {
+    public func subdirectory(_ components: [String], create: Bool = false, mode: mode_t = 0o755) throws(FileError) -> Directory {
         var current = self
         for c in components {
             let name = current.path + "/" + c
@@ -60,15 +65,15 @@ final class Directory: @unchecked Sendable {
     }
 
     /// lstat of an entry.
-    func info(_ name: String) -> stat? {
+    public func info(_ name: String) -> stat? {
         var st = stat()
         return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
     }
 
-    func exists(_ name: String) -> Bool { info(name) != nil }
+    public func exists(_ name: String) -> Bool { info(name) != nil }
 
     /// Opens an entry for reading, refusing a link (ELOOP) and never blocking on a FIFO.
-    func openForReading(_ name: String) throws(FileError) -> Int32 {
+    public func openForReading(_ name: String) throws(FileError) -> Int32 {
         let fd = openat(self.fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw FileError(operation: "open", path: path + "/" + name, errno: errno) }
         return fd
@@ -76,25 +81,25 @@ final class Directory: @unchecked Sendable {
 
     /// Creates a new file; fails (EEXIST) if the name is taken by anything,
     /// a link or a hard link planted there included.
-    func createExclusive(_ name: String, mode: mode_t = 0o644) throws(FileError) -> Int32 {
+    public func createExclusive(_ name: String, mode: mode_t = 0o644) throws(FileError) -> Int32 {
         let fd = openat(self.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         if fd < 0 { throw FileError(operation: "create", path: path + "/" + name, errno: errno) }
         return fd
     }
 
-    func remove(_ name: String) throws(FileError) {
+    public func remove(_ name: String) throws(FileError) {
         if unlinkat(fd, name, 0) != 0 { throw FileError(operation: "remove", path: path + "/" + name, errno: errno) }
     }
 
     /// Removes an entry if it is there; errors other than "not there" are ignored.
-    func removeIfPresent(_ name: String) { unlinkat(fd, name, 0) }
+    public func removeIfPresent(_ name: String) { unlinkat(fd, name, 0) }
 
-    func sync() throws(FileError) {
+    public func sync() throws(FileError) {
         if fsync(fd) != 0 { throw FileError(operation: "fsync", path: path, errno: errno) }
     }
 
     /// The names in this folder ("." and ".." left out).
-    func entries() -> [[UInt8]] {
+    public func entries() -> [[UInt8]] {
         let copy = dup(fd)
         guard copy >= 0, let dir = fdopendir(copy) else { return [] }
         defer { closedir(dir) }
@@ -111,14 +116,14 @@ final class Directory: @unchecked Sendable {
     /// at NAME_MAX (255 bytes, the reserved suffix ".reason" included) are
     /// shortened so that the suffix fits. Taking it is up to the caller's
     /// exclusive create or no-replace rename, which fail if another took it first.
-    func uniqueName(for name: String, reserving extra: String? = nil) -> String {
+    public func uniqueName(for name: String, reserving extra: String? = nil) -> String {
         func taken(_ n: String) -> Bool { exists(n) || (extra.map { exists(n + $0) } ?? false) }
         let room = 255 - (extra?.utf8.count ?? 0) - 8
-        let name = name.utf8.count + (extra?.utf8.count ?? 0) > 255 ? InboxNames.shortened(name, toBytes: room) : name
+        let name = name.utf8.count + (extra?.utf8.count ?? 0) > 255 ? PathName.shortened(name, toBytes: room) : name
         if !taken(name) { return name }
         let ext = PathName.pathExtension(name)
         var stem = PathName.stem(name)
-        if name.utf8.count > room { stem = InboxNames.shortened(stem, toBytes: room - ext.utf8.count - 1) }
+        if name.utf8.count > room { stem = PathName.shortened(stem, toBytes: room - ext.utf8.count - 1) }
         var i = 1
         while true {
             let candidate = ext.isEmpty ? "\(stem)-\(i)" : "\(stem)-\(i).\(ext)"
@@ -127,40 +132,76 @@ final class Directory: @unchecked Sendable {
         }
     }
 
-    /// A fresh temp name for `name` here: a dot-name start-up recognises, with
-    /// a random part, so that nobody can plant a file or link under it first.
-    static func temporaryName(for name: String) -> String {
-        let tag = String(UInt64.random(in: .min ... .max), radix: 36)
-        let base = InboxNames.temporaryOutput(for: name)   // ".NAME.mtrnn-tmp", shortened at NAME_MAX
-        let room = 255 - tag.utf8.count - 5
-        let stem = base.utf8.count <= room ? base : "." + InboxNames.shortened(name, toBytes: room - 12) + ".mtrnn-tmp"
-        return stem + "." + tag + ".tmp"
+    /// A new file under a fresh temporary name for `name` here
+    /// (`TemporaryName`), created O_EXCL: nothing planted under that name, a
+    /// link or a hard link, is written through.
+    func createTemporary(for name: String, mode: mode_t) throws(FileError) -> (fd: Int32, name: String) {
+        let tmp = TemporaryName.make(for: name)
+        return (try createExclusive(tmp, mode: mode), tmp)
     }
 
-    /// Writes a small text file atomically: exclusive temp file, fsync, rename
-    /// (replacing what had the name, link or not, without following it).
-    func writeAtomically(_ text: String, to name: String, mode: mode_t = 0o644) throws(FileError) {
-        let tmp = Self.temporaryName(for: name)
-        let out = try createExclusive(tmp, mode: mode)
-        let bytes = Array(text.utf8)
-        let n = bytes.withUnsafeBytes { write(out, $0.baseAddress, $0.count) }
-        let synced = fsync(out)
-        let e = errno
+    /// Writes all of `bytes` to `fd` and fsyncs it: 0, or the errno that stopped it.
+    static func writeAllAndSync(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return fsync(fd) == 0 ? 0 : errno
+    }
+
+    /// Writes `bytes` under a fresh temporary name for `name` here and fsyncs
+    /// it; returns that name. Nothing is left behind when it fails. Taking the
+    /// final name is the caller's next step: `move` (never over an earlier
+    /// file) or `rename`.
+    public func writeTemporary(_ bytes: [UInt8], for name: String, mode: mode_t = 0o644) throws(FileError) -> String {
+        let (out, tmp) = try createTemporary(for: name, mode: mode)
+        let failure = Self.writeAllAndSync(out, bytes)
         close(out)
-        if n != bytes.count || synced != 0 {
+        if failure != 0 {
             removeIfPresent(tmp)
-            throw FileError(operation: "write", path: path + "/" + tmp, errno: n < 0 || synced != 0 ? e : EIO)
+            throw FileError(operation: "write", path: path + "/" + tmp, errno: failure)
         }
-        if renameat(fd, tmp, fd, name) != 0 {
-            let e = errno
+        return tmp
+    }
+
+    /// Renames the temporary file `tmp` here onto `name` here. `replacing`:
+    /// whatever has the name is replaced (a link included, without following
+    /// it); otherwise EEXIST if the name is taken. `tmp` is removed if it fails.
+    public func rename(_ tmp: String, to name: String, replacing: Bool) throws(FileError) {
+        do throws(FileError) {
+            if replacing {
+                if renameat(fd, tmp, fd, name) != 0 {
+                    throw FileError(operation: "rename to \(path)/\(name):", path: path + "/" + tmp, errno: errno)
+                }
+            } else {
+                try Self.renameNoReplace(self, tmp, self, name)
+            }
+        } catch {
             removeIfPresent(tmp)
-            throw FileError(operation: "rename to \(path)/\(name):", path: path + "/" + tmp, errno: e)
+            throw error
         }
+    }
+
+    /// Writes a file atomically: temporary name, fsync, rename onto `name`
+    /// (see `rename` for `replacing`), fsync of this folder.
+    public func writeAtomically(_ bytes: [UInt8], to name: String, mode: mode_t = 0o644, replacing: Bool = true) throws(FileError) {
+        let tmp = try writeTemporary(bytes, for: name, mode: mode)
+        try rename(tmp, to: name, replacing: replacing)
         try sync()
     }
 
+    /// A small text file, atomically (as the bytes above).
+    public func writeAtomically(_ text: String, to name: String, mode: mode_t = 0o644) throws(FileError) {
+        try writeAtomically(Array(text.utf8), to: name, mode: mode)
+    }
+
     /// Copies everything readable from `source` into a new file `name` here, fsynced.
-    func copy(from source: Int32, sourceName: String, to name: String) throws(FileError) {
+    public func copy(from source: Int32, sourceName: String, to name: String) throws(FileError) {
         let dst = try createExclusive(name)
         var ok = false
         defer {
@@ -175,17 +216,29 @@ final class Directory: @unchecked Sendable {
     /// rename(2) that never replaces: EEXIST if `newName` is taken. Where the
     /// file system cannot do that atomically, link and unlink instead (which
     /// also refuses a taken name).
-    static func renameNoReplace(_ from: Directory, _ oldName: String, _ to: Directory, _ newName: String) throws(FileError) {
-        if mw_rename_noreplace(from.fd, oldName, to.fd, newName) == 0 { return }
-        var e = errno
-        if e == EINVAL || e == ENOSYS {
-            if linkat(from.fd, oldName, to.fd, newName, 0) == 0 {
-                unlinkat(from.fd, oldName, 0)
-                return
-            }
-            e = errno
+    public static func renameNoReplace(_ from: Directory, _ oldName: String, _ to: Directory, _ newName: String) throws(FileError) {
+        let e = oldName.withCString { renameNoReplace(from, $0, to, newName) }
+        if e != 0 { throw FileError(operation: "move to \(to.path)/\(newName):", path: from.path + "/" + oldName, errno: e) }
+    }
+
+    /// The same for an entry whose name is not a Swift String (not UTF-8):
+    /// `rawName` is its bytes as the kernel has them, `shownName` how errors show it.
+    public static func renameNoReplace(_ from: Directory, rawName: [UInt8], shownName: String,
+                                       _ to: Directory, _ newName: String) throws(FileError) {
+        let e = (rawName + [0]).withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { renameNoReplace(from, $0, to, newName) }
         }
-        throw FileError(operation: "move to \(to.path)/\(newName):", path: from.path + "/" + oldName, errno: e)
+        if e != 0 { throw FileError(operation: "move to \(to.path)/\(newName):", path: from.path + "/" + shownName, errno: e) }
+    }
+
+    /// 0, or the errno.
+    private static func renameNoReplace(_ from: Directory, _ oldName: UnsafePointer<CChar>, _ to: Directory, _ newName: String) -> Int32 {
+        if df_rename_noreplace(from.fd, oldName, to.fd, newName) == 0 { return 0 }
+        let e = errno
+        guard e == EINVAL || e == ENOSYS else { return e }
+        guard linkat(from.fd, oldName, to.fd, newName, 0) == 0 else { return errno }
+        unlinkat(from.fd, oldName, 0)
+        return 0
     }
 
     /// Moves `oldName` here to a name not taken in `to` (`newName`, else
@@ -194,7 +247,7 @@ final class Directory: @unchecked Sendable {
     /// `claim` is told each name just before the move tries to take it (the
     /// daemon records a result's name before the result appears under it).
     @discardableResult
-    static func move(_ from: Directory, _ oldName: String, to: Directory, as newName: String,
+    public static func move(_ from: Directory, _ oldName: String, to: Directory, as newName: String,
                      reserving extra: String? = nil,
                      claim: ((String) throws(FileError) -> Void)? = nil) throws(FileError) -> String {
         for _ in 0..<100 {
@@ -212,7 +265,7 @@ final class Directory: @unchecked Sendable {
             // Another file system: copy to a temp name there, then rename into place.
             let src = try from.openForReading(oldName)
             defer { close(src) }
-            let tmp = temporaryName(for: target)
+            let tmp = TemporaryName.make(for: target)
             try to.copy(from: src, sourceName: from.path + "/" + oldName, to: tmp)
             do { try renameNoReplace(to, tmp, to, target) } catch {
                 to.removeIfPresent(tmp)

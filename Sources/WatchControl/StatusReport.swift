@@ -14,6 +14,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var elapsedSeconds: Double
         /// Estimated from the progress so far; nil until there is some.
         public var etaSeconds: Double?
+
+        public init(file: String, fractionDone: Double, tilesDone: Int, tilesTotal: Int,
+                    elapsedSeconds: Double, etaSeconds: Double? = nil) {
+            self.file = file
+            self.fractionDone = fractionDone
+            self.tilesDone = tilesDone
+            self.tilesTotal = tilesTotal
+            self.elapsedSeconds = elapsedSeconds
+            self.etaSeconds = etaSeconds
+        }
     }
 
     public var state: State
@@ -34,6 +44,29 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Set while inotify cannot watch all of the inbox (`WatchCoverage.summary`):
     /// which folders are polled instead, and why.
     public var watching: String?
+
+    // Public memberwise initialisers: the daemon (WatchService) builds these
+    // values, and a struct's synthesised one is internal to its module.
+    public init(state: State, pid: Int32, model: String, inbox: String, outbox: String, queued: Int,
+                current: CurrentPhoto?, done: Int, failed: Int, uptimeSeconds: Double,
+                secondsPerPhoto: Double? = nil, megapixelsPerMinute: Double? = nil,
+                lastError: String? = nil, lastErrorFile: String? = nil, watching: String? = nil) {
+        self.state = state
+        self.pid = pid
+        self.model = model
+        self.inbox = inbox
+        self.outbox = outbox
+        self.queued = queued
+        self.current = current
+        self.done = done
+        self.failed = failed
+        self.uptimeSeconds = uptimeSeconds
+        self.secondsPerPhoto = secondsPerPhoto
+        self.megapixelsPerMinute = megapixelsPerMinute
+        self.lastError = lastError
+        self.lastErrorFile = lastErrorFile
+        self.watching = watching
+    }
 
     /// The human form of `mtrnnctl status`.
     /// For people, in a terminal: names and reasons come from uploaders, so
@@ -74,3 +107,4 @@ public struct StatusReport: Codable, Sendable, Equatable {
         return "\(t / 3600) h \(t % 3600 / 60) min"
     }
 }
+

@@ -1,3 +1,4 @@
+import DurableFiles
 @preconcurrency import Glibc
 import Foundation
 
