@@ -75,13 +75,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "MTRNNTests", dependencies: ["MTRNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN"], exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
+        // What the test targets share (one process launcher); no product code.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MTRNNTests", dependencies: ["MTRNN", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN", "TestSupport"],
+                    exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
         .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
-        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO"]),
-        .testTarget(name: "CLITests", dependencies: ["PhotoIO"]),
+        .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO", "Deblur",
+                                                               "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]
 )
 

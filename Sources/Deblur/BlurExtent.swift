@@ -201,18 +201,7 @@ public enum BlurExtent {
     static func estimateBlur(luminance lum0: [Float], width w0: Int, height h0: Int, scale: Double = 1) -> Estimate {
         let T = tile
         let (lum, W, H) = padTo(lum0, width: w0, height: h0, T)
-        var gx = [Float](repeating: 0, count: W * H)
-        var gy = [Float](repeating: 0, count: W * H)
-        var energy = [Float](repeating: 0, count: W * H)
-        for y in 0..<H {
-            for x in 0..<W {
-                let i = y * W + x
-                let dx: Float = x + 1 < W ? lum[i + 1] - lum[i] : 0
-                let dy: Float = y + 1 < H ? lum[i + W] - lum[i] : 0
-                gx[i] = dx; gy[i] = dy
-                energy[i] = dx * dx + dy * dy
-            }
-        }
+        let (gx, gy, energy) = gradients(lum, width: W, height: H)
         let win = hannWindow(T)
 
         let fft = FFT2D(n: T)
@@ -297,6 +286,24 @@ public enum BlurExtent {
         return Estimate(extentPixels: extent, confidence: confidence,
                         suggestedScale: suggestScale(extentPixels: extent, confidence: confidence),
                         angleDegrees: Double(first.ia * 3), depth: v1, lumScale: scale)
+    }
+
+    /// `_gradients`: forward differences (0 on the last column / row) and
+    /// their energy gx^2 + gy^2, what both estimators pick their tiles by.
+    static func gradients(_ lum: [Float], width W: Int, height H: Int) -> (gx: [Float], gy: [Float], energy: [Float]) {
+        var gx = [Float](repeating: 0, count: W * H)
+        var gy = [Float](repeating: 0, count: W * H)
+        var energy = [Float](repeating: 0, count: W * H)
+        for y in 0..<H {
+            for x in 0..<W {
+                let i = y * W + x
+                let dx: Float = x + 1 < W ? lum[i + 1] - lum[i] : 0
+                let dy: Float = y + 1 < H ? lum[i + W] - lum[i] : 0
+                gx[i] = dx; gy[i] = dy
+                energy[i] = dx * dx + dy * dy
+            }
+        }
+        return (gx, gy, energy)
     }
 
     private static func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }

@@ -1,9 +1,11 @@
 import Foundation
 
-/// Why one photo could not be deblurred; each case names the file and says
-/// what to do.
+/// Why one photo could not be deblurred, or a pipeline could not start;
+/// each case names the file. The library states the facts: advice that names
+/// a flag or a configuration key is the caller's to give (`mtrnnctl` and
+/// the daemon call the same setting differently).
 public enum DeblurError: Error, Sendable, CustomStringConvertible {
-    case invalidOptions(String)
+    case invalidOptions(SettingProblem)
     case weights(URL, underlying: String)
     case outputIsInput(URL)
     case outputExists(URL)
@@ -16,11 +18,11 @@ public enum DeblurError: Error, Sendable, CustomStringConvertible {
         case .invalidOptions(let why):
             return "invalid options: \(why)"
         case .weights(let url, let why):
-            return "\(url.path): cannot load the MT-RNN weights: \(why); pass --weights FILE or set MTRNN_WEIGHTS"
+            return "\(url.path): cannot load the MT-RNN weights: \(why)"
         case .outputIsInput(let url):
             return "\(url.path): the output would replace the input; choose another output name or folder"
         case .outputExists(let url):
-            return "\(url.path): the output already exists; remove it, or allow overwriting (mtrnnctl deblur --overwrite)"
+            return "\(url.path): the output already exists"
         case .read(let url, let why):
             return "\(url.path): cannot read the photo: \(why)"
         case .inference(let url, let why):

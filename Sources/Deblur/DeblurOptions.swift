@@ -1,13 +1,37 @@
 import Foundation
 import MTRNN
 
-/// How ``DeblurPipeline`` deblurs one photo.
-public struct DeblurOptions: Sendable {
+/// The arithmetic a pipeline is asked for; `auto` leaves it to the CPU.
+public enum PrecisionSetting: String, Sendable, CaseIterable, Equatable {
+    /// bf16 where the CPU has native bf16 kernels, f32 elsewhere.
+    case auto
+    case f32
+    case bf16
+
+    /// What runs: `auto` is decided here, once per pipeline.
+    public func resolved(bf16Supported: Bool = MTRNNNetwork.bf16Supported()) -> Precision {
+        switch self {
+        case .f32: return .f32
+        case .bf16: return .bf16
+        case .auto: return bf16Supported ? .bf16 : .f32
+        }
+    }
+}
+
+/// How ``DeblurPipeline`` deblurs a photo: the one settings value behind the
+/// daemon's configuration (`mtrnn-watch.conf`), `mtrnnctl deblur` and
+/// `mtrnnctl bench`. Its defaults are the defaults everywhere, and
+/// ``settings`` parses and checks every value the user can write, so no
+/// caller keeps its own copy of a range.
+public struct DeblurOptions: Sendable, Equatable {
     /// The MT-RNN weights (safetensors with the authors' parameter names).
     public var weights: URL
     /// Recurrent iterations per tile; the paper's optimum is 6.
     public var iterations: Int
-    public var precision: Precision
+    /// auto by default: bf16 where the CPU has native bf16 (about half the
+    /// time of f32 on a Zen 5, the same PSNR to 0.01 dB), f32 elsewhere,
+    /// where our Winograd path (2.5x on the ResBlocks) runs.
+    public var precision: PrecisionSetting
     public var tile: Int
     /// Pixels shared by neighbouring tiles; the default holds the tiled
     /// result within 45 dB PSNR of whole-image inference.
@@ -32,16 +56,32 @@ public struct DeblurOptions: Sendable {
     public var scale: Int = 1
     /// `scale` for "auto".
     public static let autoScale = 0
+    /// What to do with a photo that is sharp already (``PhotoAssessment``
+    /// score above ``sharpThreshold``): the network would only cost minutes
+    /// and change it a little (BENCHMARKS.md, "Sharp photos").
+    public enum SharpPhotos: String, Sendable, CaseIterable, Equatable {
+        /// Deblur every photo; none is assessed.
+        case process
+        /// The result is the photo itself, byte for byte.
+        case copy
+        /// No result: the photo is left where it is.
+        case skip
+    }
+    public var sharpPhotos = SharpPhotos.copy
+    /// The sharpness score above which a photo counts as sharp.
+    public var sharpThreshold = PhotoAssessment.defaultThreshold
     /// Tiles whose mean luminance gradient (|dx| + |dy|, 0...255 units) is
     /// below this are left as they are: sky, walls, smooth backgrounds have
-    /// nothing to deblur. 0: every tile goes through the network.
+    /// nothing to deblur. 0: every tile goes through the network. Off by
+    /// default: blur lowers the gradient too (BENCHMARKS.md).
     public var flatTileGradient: Float = 0
     /// A tile stops iterating once an iteration changes it by less than this
     /// (mean absolute change per sample, 0...255), after at least 2. 0: always
-    /// `iterations`.
-    public var stopBelow: Float = 0
+    /// `iterations`. 0.5 measured: 0.48 of the network work for +0.004 dB on
+    /// the cross-scene pairs (BENCHMARKS.md).
+    public var stopBelow: Float = 0.5
 
-    public init(weights: URL, iterations: Int = 6, precision: Precision = .f32,
+    public init(weights: URL, iterations: Int = 6, precision: PrecisionSetting = .auto,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,
                 jpegQuality: Int = 95, maxPixels: Int = 100_000_000,
                 workers: Int = 0, threadsPerWorker: Int = 0, softwareNote: String? = nil) {
@@ -76,5 +116,176 @@ public struct DeblurOptions: Sendable {
         var copy = self
         copy.scale = scaleUsed
         return copy.defaultSoftwareNote
+    }
+}
+
+// MARK: the settings a user writes
+
+extension DeblurOptions {
+    /// One setting as a user writes it: its name (the configuration key;
+    /// `mtrnnctl` spells it as a flag), what it accepts, how to read and
+    /// show it. The ranges live here and nowhere else.
+    public struct Setting: Sendable {
+        /// The configuration key: `tile`, `jpeg_quality`, ...
+        public let key: String
+        /// What the setting accepts, in words: "a multiple of 4 from 16 to 2048".
+        public let expected: String
+        /// The value as it would be written back.
+        public let show: @Sendable (DeblurOptions) -> String
+        /// Reads `text` into the options; false when it is not a value at all.
+        let read: @Sendable (inout DeblurOptions, String) -> Bool
+        /// Whether the options' value is in range.
+        let accepts: @Sendable (DeblurOptions) -> Bool
+    }
+
+    /// Every setting, in the configuration file's order.
+    public static let settings: [Setting] = [
+        Setting(key: "weights", expected: "a path to a .safetensors file",
+                show: { $0.weights.relativePath },
+                read: { o, v in
+                    guard !v.isEmpty, !v.contains("\0") else { return false }
+                    o.weights = URL(fileURLWithPath: v)
+                    return true
+                },
+                accepts: { !$0.weights.relativePath.isEmpty }),
+        integer("iterations", \.iterations, 1...20),
+        Setting(key: "precision", expected: "auto, f32 or bf16",
+                show: { $0.precision.rawValue },
+                read: { o, v in
+                    guard let p = PrecisionSetting(rawValue: v) else { return false }
+                    o.precision = p
+                    return true
+                },
+                accepts: { _ in true }),
+        integer("tile", \.tile, 16...2048, multipleOf: 4),
+        // Less than `tile` too: checked by `validate()`, which sees both.
+        integer("overlap", \.overlap, 0...2044),
+        integer("jpeg_quality", \.jpegQuality, 1...100),
+        Setting(key: "max_megapixels", expected: "a number from 0.01 to 10000",
+                show: { number(Double($0.maxPixels) / 1_000_000) },
+                read: { o, v in
+                    guard let mp = Double(v), mp.isFinite, (0.01...10000).contains(mp) else { return false }
+                    o.maxPixels = Int((mp * 1_000_000).rounded())
+                    return true
+                },
+                accepts: { (10_000...10_000_000_000).contains($0.maxPixels) }),
+        Setting(key: "scale", expected: "auto, 1, 2, 3 or 4",
+                show: { $0.scale == autoScale ? "auto" : String($0.scale) },
+                read: { o, v in
+                    if v == "auto" { o.scale = autoScale; return true }
+                    guard let n = wholeNumber(v), (1...4).contains(n) else { return false }
+                    o.scale = n
+                    return true
+                },
+                accepts: { (0...4).contains($0.scale) }),
+        fraction("stop_below", \.stopBelow),
+        fraction("skip_flat", \.flatTileGradient),
+        Setting(key: "sharp_photos", expected: "process, copy or skip",
+                show: { $0.sharpPhotos.rawValue },
+                read: { o, v in
+                    guard let p = SharpPhotos(rawValue: v) else { return false }
+                    o.sharpPhotos = p
+                    return true
+                },
+                accepts: { _ in true }),
+        Setting(key: "sharp_threshold", expected: "a number from -100 to 100",
+                show: { number($0.sharpThreshold) },
+                read: { o, v in
+                    guard let t = Double(v), t.isFinite else { return false }
+                    o.sharpThreshold = t
+                    return true
+                },
+                accepts: { (-100...100).contains($0.sharpThreshold) }),
+    ]
+
+    public static func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }
+
+    /// Sets one setting from its text, checked against its range.
+    public mutating func set(_ key: String, _ text: String) throws(SettingProblem) {
+        guard let setting = Self.setting(key) else { throw .unknown(key: key) }
+        var changed = self
+        guard setting.read(&changed, text), setting.accepts(changed) else {
+            throw .value(key: key, value: text, expected: setting.expected)
+        }
+        self = changed
+    }
+
+    /// Every setting in its range, the overlap less than the tile, and the
+    /// precision one this CPU runs: the check behind the daemon's
+    /// configuration, `mtrnnctl` and the pipeline itself.
+    public func validate(bf16UnsupportedReason: String? = MTRNNNetwork.bf16UnsupportedReason) throws(SettingProblem) {
+        for s in Self.settings where !s.accepts(self) {
+            throw .value(key: s.key, value: s.show(self), expected: s.expected)
+        }
+        guard overlap < tile else { throw .overlapNotLessThanTile(overlap: overlap, tile: tile) }
+        if precision == .bf16, let reason = bf16UnsupportedReason {
+            throw .precisionUnsupported(reason: reason)
+        }
+    }
+
+    private static func integer(_ key: String, _ path: any WritableKeyPath<DeblurOptions, Int> & Sendable,
+                                _ range: ClosedRange<Int>, multipleOf step: Int = 1) -> Setting {
+        let words = step == 1 ? "a whole number from" : "a multiple of \(step) from"
+        return Setting(key: key, expected: "\(words) \(range.lowerBound) to \(range.upperBound)",
+                       show: { String($0[keyPath: path]) },
+                       read: { o, v in
+                           guard let n = wholeNumber(v) else { return false }
+                           o[keyPath: path] = n
+                           return true
+                       },
+                       accepts: { range.contains($0[keyPath: path]) && $0[keyPath: path] % step == 0 })
+    }
+
+    /// 0...255 sample units, 0 for off.
+    private static func fraction(_ key: String, _ path: any WritableKeyPath<DeblurOptions, Float> & Sendable) -> Setting {
+        Setting(key: key, expected: "a number from 0 (off) to 255",
+                show: { number(Double($0[keyPath: path])) },
+                read: { o, v in
+                    guard let f = Float(v), f.isFinite else { return false }
+                    o[keyPath: path] = f
+                    return true
+                },
+                accepts: { (0...255).contains($0[keyPath: path]) })
+    }
+
+    /// "6", and "6.0" as written by hand; nil for anything else.
+    private static func wholeNumber(_ text: String) -> Int? {
+        if let n = Int(text) { return n }
+        guard let d = Double(text), d.isFinite, d.rounded() == d, abs(d) < 1e9 else { return nil }
+        return Int(d)
+    }
+
+    private static func number(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
+    }
+}
+
+/// A setting the pipeline cannot take. It states the facts and names the
+/// setting by its configuration key; each caller phrases the advice in its
+/// own terms (a flag for `mtrnnctl`, a key and line for the daemon).
+public enum SettingProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknown(key: String)
+    /// `value` is not something `key` takes; `expected` says what it takes.
+    case value(key: String, value: String, expected: String)
+    case overlapNotLessThanTile(overlap: Int, tile: Int)
+    /// bf16 asked for on a CPU without bf16 kernels; `reason` names the CPU's.
+    case precisionUnsupported(reason: String)
+
+    /// The setting at fault.
+    public var key: String {
+        switch self {
+        case .unknown(let key), .value(let key, _, _): return key
+        case .overlapNotLessThanTile: return "overlap"
+        case .precisionUnsupported: return "precision"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unknown(let key): return "there is no setting \(key)"
+        case .value(let key, let value, let expected): return "\(key) \(value): expected \(expected)"
+        case .overlapNotLessThanTile(let overlap, let tile): return "overlap \(overlap) must be less than the tile size \(tile)"
+        case .precisionUnsupported(let reason): return reason
+        }
     }
 }

@@ -13,6 +13,8 @@ import PhotoIO
 /// primitives). Photos go through one at a time: concurrent calls wait.
 public final class DeblurPipeline: Sendable {
     public let options: DeblurOptions
+    /// `options.precision` as this CPU runs it (`auto` decided once, here).
+    public let precision: Precision
     public let workers: Int
     public let threadsPerWorker: Int
     private let weights: MTRNNWeights
@@ -20,29 +22,11 @@ public final class DeblurPipeline: Sendable {
     private let oneAtATime = NSLock()
 
     public init(options: DeblurOptions) throws {
-        guard options.iterations >= 1 else {
-            throw DeblurError.invalidOptions("iterations must be at least 1 (got \(options.iterations))")
-        }
-        guard (1...100).contains(options.jpegQuality) else {
-            throw DeblurError.invalidOptions("JPEG quality must be 1...100 (got \(options.jpegQuality))")
-        }
-        guard (0...4).contains(options.scale) else {
-            throw DeblurError.invalidOptions("the scale must be 1, 2, 3, 4 or 0 for auto (got \(options.scale))")
-        }
-        guard options.maxPixels > 0 else {
-            throw DeblurError.invalidOptions("the pixel limit must be positive (got \(options.maxPixels))")
-        }
-        do {
-            _ = try TilePlan(imageWidth: 1, imageHeight: 1, tile: options.tile, overlap: options.overlap)
-        } catch {
-            throw DeblurError.invalidOptions(error.description)
-        }
         // Networks are built on the first tile; a CPU without bf16 kernels
-        // should stop the run before it, not fail every photo.
-        if options.precision == .bf16, let reason = MTRNNNetwork.bf16UnsupportedReason {
-            throw DeblurError.invalidOptions(reason)
-        }
+        // stops the run here (validate), not at every photo.
+        do { try options.validate() } catch { throw DeblurError.invalidOptions(error) }
         self.options = options
+        precision = options.precision.resolved()
         (workers, threadsPerWorker) = options.resolvedConcurrency()
         do {
             weights = try MTRNNWeights.load(contentsOf: options.weights)
@@ -52,20 +36,30 @@ public final class DeblurPipeline: Sendable {
         networks = NetworkPool(count: workers)
     }
 
+    /// A line for people: "MT-RNN mtrnn.safetensors, 6 iterations, f32, tile 256/16".
+    public var description: String {
+        let o = options
+        return "MT-RNN \(o.weights.lastPathComponent), \(o.iterations) iterations"
+            + (o.stopBelow > 0 ? " (a tile stops once an update is below \(o.stopBelow))" : "")
+            + ", \(precision.rawValue), tile \(o.tile)/\(o.overlap)"
+            + (o.scale == DeblurOptions.autoScale ? ", scale auto (per photo, from its blur extent)"
+                : o.scale > 1 ? ", at 1/\(o.scale) scale" : "")
+            + (o.flatTileGradient > 0 ? ", flat tiles (< \(o.flatTileGradient)) skipped" : "")
+    }
+
     /// Deblurs `input`: the result encoded in the same format, depth,
-    /// channels and metadata, and what it cost. `isCancelled` is asked before every tile;
-    /// once it says yes the photo stops with `CancellationError` (the tiles
-    /// run on Dispatch threads, where `Task.isCancelled` cannot see the
-    /// caller's task, so an async caller passes a flag its cancellation
-    /// handler sets).
+    /// channels and metadata, for the caller to write, and what it cost.
+    /// `cancel` is read before each stage and before every tile; once it is
+    /// set the photo stops with `CancellationError`.
     public func deblur(input: URL,
                        progress: @Sendable (DeblurProgress) -> Void = { _ in },
-                       isCancelled: @Sendable () -> Bool = { false }) throws -> DeblurredPhoto {
+                       cancel: CancelFlag = CancelFlag()) throws -> DeblurredPhoto {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
 
-        progress(DeblurProgress(input: input, stage: .decoding, elapsed: elapsed()))
+        try cancel.check()
+        progress(DeblurProgress(stage: .decoding, elapsed: elapsed()))
         let image: Image
         do {
             image = try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
@@ -76,10 +70,28 @@ public final class DeblurPipeline: Sendable {
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).
         var planar = image.planarRGB().data
+        // Sharp already: left alone, the photo's own bytes as the result
+        // (copy) or none (skip); the blur estimate comes with the score.
+        let assessment = options.sharpPhotos == .process ? nil
+            : PhotoAssessment.assess(planarRGB: planar, width: image.width, height: image.height)
+        if let assessment, assessment.isSharp(threshold: options.sharpThreshold) {
+            var report = DeblurReport(input: input, width: image.width, height: image.height, tiles: 0, seconds: 0)
+            report.sharpness = assessment.score
+            report.leftAlone = true
+            let bytes: [UInt8]
+            do {
+                bytes = options.sharpPhotos == .copy ? Array(try Data(contentsOf: input)) : []
+            } catch {
+                throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
+            }
+            report.seconds = elapsed()
+            progress(DeblurProgress(stage: .done, elapsed: report.seconds))
+            return DeblurredPhoto(bytes: bytes, report: report)
+        }
         // Auto: the scale that brings the estimated blur within the network's
         // reach, from the photo at full size before any downscaling.
         let estimate = options.scale == DeblurOptions.autoScale
-            ? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
+            ? assessment?.blur ?? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
         let scale = estimate?.suggestedScale ?? options.scale
         // Only made at scale > 1: at scale 1 a second reference to `planar` would copy it.
         let small = scale > 1 ? ScaleCorrection.downscale(planar, width: image.width, height: image.height, factor: scale) : nil
@@ -95,13 +107,12 @@ public final class DeblurPipeline: Sendable {
         let runner = TiledRunner(plan: plan, workers: workers)
         let counters = TileCounters()
         let (networks, weights, precision, threads, iterations) =
-            (self.networks, self.weights, options.precision, threadsPerWorker, options.iterations)
+            (self.networks, self.weights, self.precision, threadsPerWorker, options.iterations)
         // replacingColour clamps to the sample range (and maps NaN to 0).
         let deblurred: [Float]
         do {
             let (flatBelow, stopBelow) = (options.flatTileGradient, options.stopBelow)
             let network: TiledRunner.TileFunction = { worker, tile, width, height in
-                if isCancelled() { throw CancellationError() }
                 if flatBelow > 0, TileStatistics.meanGradient(tile, width: width, height: height) < flatBelow {
                     counters.add(flat: 1, iterations: 0)
                     return tile
@@ -119,18 +130,16 @@ public final class DeblurPipeline: Sendable {
                 return try network.run(image, iterations: iterations).data
             }
             let report: @Sendable (TileProgress) -> Void = { p in
-                progress(DeblurProgress(input: input, stage: .deblurring, tilesDone: p.tilesDone,
-                                        tilesTotal: p.tilesTotal, elapsed: elapsed(),
-                                        estimatedRemaining: p.estimatedRemaining))
+                progress(DeblurProgress(deblurring: p, elapsed: elapsed()))
             }
             if let small {
-                let smallOut = try runner.run(image: small.data, tileFunction: network, progress: report)
+                let smallOut = try runner.run(image: small.data, tileFunction: network, cancel: cancel, progress: report)
                 ScaleCorrection.addUpsampledCorrection(to: &planar, width: image.width, height: image.height,
                                                        before: small.data, after: smallOut,
                                                        smallWidth: small.width, smallHeight: small.height, factor: scale)
                 deblurred = consume planar
             } else {
-                deblurred = try runner.run(image: consume planar, tileFunction: network, progress: report)
+                deblurred = try runner.run(image: consume planar, tileFunction: network, cancel: cancel, progress: report)
             }
         } catch let error as CancellationError {
             throw error
@@ -138,7 +147,8 @@ public final class DeblurPipeline: Sendable {
             throw DeblurError.inference(input, underlying: DeblurError.detail(error, about: input))
         }
 
-        progress(DeblurProgress(input: input, stage: .encoding, tilesDone: plan.tiles.count,
+        try cancel.check()
+        progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: elapsed()))
         let bytes: [UInt8]
         do {
@@ -156,14 +166,17 @@ public final class DeblurPipeline: Sendable {
         report.scaleUsed = scale
         report.blurExtent = estimate?.extentPixels
         report.blurConfidence = estimate?.confidence
-        progress(DeblurProgress(input: input, stage: .done, tilesDone: plan.tiles.count,
+        report.sharpness = assessment?.score
+        progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
         return DeblurredPhoto(bytes: bytes, report: report)
     }
 }
 
 /// One deblurred photo: the result, encoded in the input's format with its
-/// metadata, for the caller to write, and what it cost.
+/// metadata, for the caller to write, and what it cost. A photo left alone
+/// as sharp (`report.leftAlone`) has the input's own bytes (`sharp_photos =
+/// copy`) or none (`skip`: write nothing).
 public struct DeblurredPhoto: Sendable {
     public var bytes: [UInt8]
     public var report: DeblurReport

@@ -1,23 +1,69 @@
 import Foundation
+import Synchronization
 
-/// Where one photo is in the pipeline, for the CLI's bar and the daemon's status.
+/// Where one photo is: the one progress vocabulary from the tiled runner to
+/// `mtrnnctl status`. The pipeline reports it, the daemon keeps the latest
+/// for its status, and `mtrnnctl deblur` draws its bar from it.
 public struct DeblurProgress: Sendable, Equatable {
     public enum Stage: String, Sendable { case decoding, deblurring, encoding, writing, done }
 
-    public var input: URL
     public var stage: Stage
     public var tilesDone: Int
     public var tilesTotal: Int
     /// Seconds since this photo started.
     public var elapsed: Double
-    /// Seconds left for the tiles, from the mean tile time so far.
+    /// Seconds left for the tiles (``TileProgress/estimatedRemaining``);
+    /// nil outside the tiles and before the first tile is done.
     public var estimatedRemaining: Double?
 
-    public init(input: URL, stage: Stage, tilesDone: Int = 0, tilesTotal: Int = 0,
+    public init(stage: Stage, tilesDone: Int = 0, tilesTotal: Int = 0,
                 elapsed: Double, estimatedRemaining: Double? = nil) {
-        self.input = input; self.stage = stage
+        self.stage = stage
         self.tilesDone = tilesDone; self.tilesTotal = tilesTotal
         self.elapsed = elapsed; self.estimatedRemaining = estimatedRemaining
+    }
+
+    /// The tiles as the runner counts them, `elapsed` since the photo started.
+    public init(deblurring tiles: TileProgress, elapsed: Double) {
+        self.init(stage: .deblurring, tilesDone: tiles.tilesDone, tilesTotal: tiles.tilesTotal,
+                  elapsed: elapsed, estimatedRemaining: tiles.estimatedRemaining)
+    }
+
+    /// Where the stages lie on the photo's 0...1 scale: decoding and
+    /// encoding are short beside the network, so the tiles take 95 % of it.
+    public static let tilesStart = 0.02, tilesEnd = 0.97, encodingStart = 0.98
+
+    /// 0...1 over the whole photo (decode, tiles, encode).
+    public var fractionDone: Double {
+        switch stage {
+        case .decoding: return 0
+        case .deblurring:
+            let tiles = tilesTotal > 0 ? Double(min(tilesDone, tilesTotal)) / Double(tilesTotal) : 0
+            return Self.tilesStart + (Self.tilesEnd - Self.tilesStart) * tiles
+        case .encoding, .writing: return Self.encodingStart
+        case .done: return 1
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double (reports, progress, the status).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A one-way flag that stops a photo: set by whoever cancels (the daemon's
+/// task cancellation handler), read by the pipeline before each stage and by
+/// the tiled runner before each tile, which then throw `CancellationError`.
+/// The tiles run on Dispatch threads, where `Task.isCancelled` cannot see
+/// the caller's task; this flag is what crosses over.
+public final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    public init() {}
+    public func cancel() { flag.store(true, ordering: .relaxed) }
+    public var isCancelled: Bool { flag.load(ordering: .relaxed) }
+    /// Throws `CancellationError` once the flag is set.
+    public func check() throws(CancellationError) {
+        if isCancelled { throw CancellationError() }
     }
 }
 
@@ -39,6 +85,13 @@ public struct DeblurReport: Sendable, Equatable {
     /// its confidence (0...1) that chose `scaleUsed`; nil otherwise.
     public var blurExtent: Double?
     public var blurConfidence: Double?
+    /// The sharpness score, where the photo was assessed (`sharp_photos` is
+    /// not `process`); higher is sharper.
+    public var sharpness: Double?
+    /// Sharp already: not deblurred (`sharp_photos`): the result is the
+    /// photo itself (copy) or there is none (skip).
+    public var leftAlone = false
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
+    public var iterationsPerTile: Double { Double(iterationsRun) / Double(max(tiles, 1)) }
 }

@@ -61,15 +61,7 @@ public struct PhotoAssessment: Sendable, Equatable {
     static func evidenceDB(luminance lum0: [Float], width w0: Int, height h0: Int) -> Double {
         let T = BlurExtent.tile
         let (lum, W, H) = BlurExtent.padTo(lum0, width: w0, height: h0, T)
-        var energy = [Float](repeating: 0, count: W * H)
-        for y in 0..<H {
-            for x in 0..<W {
-                let i = y * W + x
-                let dx: Float = x + 1 < W ? lum[i + 1] - lum[i] : 0
-                let dy: Float = y + 1 < H ? lum[i + W] - lum[i] : 0
-                energy[i] = dx * dx + dy * dy
-            }
-        }
+        let energy = BlurExtent.gradients(lum, width: W, height: H).energy
         let win = BlurExtent.hannWindow(T)
         let picked = BlurExtent.tiles(energy, width: W, height: H, T: T, step: T, keep: 0.5)
         if picked.isEmpty { return 0 }   // flat

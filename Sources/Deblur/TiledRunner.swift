@@ -31,11 +31,14 @@ public final class TiledRunner: Sendable {
     /// image. The result reuses the storage of `image` when the caller hands
     /// it over (no other reference to it), which is what keeps peak memory
     /// at one image. The first error thrown by a tile stops the hand-out of
-    /// new tiles and is rethrown once the tiles in flight have finished;
-    /// throwing `CancellationError` from the tile function is how a caller
-    /// cancels a run.
+    /// new tiles and is rethrown once the tiles in flight have finished.
+    /// `cancel` is read before every tile: once it is set, no new tile starts
+    /// and the run throws `CancellationError`. `progress` is called after
+    /// every finished tile from the worker that finished it, outside the
+    /// run's lock (so two reports may arrive out of order).
     public func run(image: consuming [Float],
                     tileFunction: TileFunction,
+                    cancel: CancelFlag = CancelFlag(),
                     progress: @Sendable (TileProgress) -> Void = { _ in }) throws -> [Float] {
         let width = plan.imageWidth, height = plan.imageHeight
         guard image.count == 3 * width * height else {
@@ -47,7 +50,7 @@ public final class TiledRunner: Sendable {
             let shared = SharedPixels(base: buffer.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 work(worker: worker, pixels: shared, state: state,
-                     tileFunction: tileFunction, progress: progress)
+                     tileFunction: tileFunction, cancel: cancel, progress: progress)
             }
         }
         if let error = state.firstError { throw error }
@@ -55,14 +58,15 @@ public final class TiledRunner: Sendable {
     }
 
     private func work(worker: Int, pixels: SharedPixels, state: RunState,
-                      tileFunction: TileFunction, progress: (TileProgress) -> Void) {
+                      tileFunction: TileFunction, cancel: CancelFlag, progress: (TileProgress) -> Void) {
         let plan = self.plan
         let tw = plan.tileWidth, th = plan.tileHeight
         while let index = state.nextTile() {
             let rect = plan.tiles[index]
-            let input = extractTile(rect, from: pixels)
             let output: [Float]
             do {
+                try cancel.check()
+                let input = extractTile(rect, from: pixels)
                 output = try tileFunction(worker, input, tw, th)
                 guard output.count == 3 * tw * th else {
                     throw TilingError.tileOutputSize(tile: rect, expected: 3 * tw * th, got: output.count)
@@ -74,9 +78,9 @@ public final class TiledRunner: Sendable {
             state.band(forRow: rect.row).accumulate(output, tile: rect, plan: plan,
                                                      columnWeights: state.columnWeights[rect.column],
                                                      rowWeights: state.rowWeights[rect.row])
-            if let flush = state.finish(tile: rect, progress: progress) {
-                flushRows(flush, into: pixels, state: state)
-            }
+            let (done, flush) = state.finish(tile: rect)
+            if let flush { flushRows(flush, into: pixels, state: state) }
+            progress(done)
         }
     }
 
@@ -175,15 +179,16 @@ private final class RunState: @unchecked Sendable {
         return band
     }
 
-    /// Counts a finished tile, reports progress, and returns the image rows
-    /// that became final (with the bands that cover them), if any.
-    func finish(tile: TileRect, progress: (TileProgress) -> Void) -> Flush? {
+    /// Counts a finished tile; returns the progress to report (the caller
+    /// reports it once the lock is released) and the image rows that became
+    /// final (with the bands that cover them), if any.
+    func finish(tile: TileRect) -> (TileProgress, Flush?) {
         lock.lock(); defer { lock.unlock() }
         done += 1
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        progress(TileProgress(tilesDone: done, tilesTotal: plan.tiles.count, elapsed: elapsed))
+        let progress = TileProgress(tilesDone: done, tilesTotal: plan.tiles.count, elapsed: elapsed)
         remainingInRow[tile.row] -= 1
-        guard tile.row == firstIncompleteRow, remainingInRow[tile.row] == 0 else { return nil }
+        guard tile.row == firstIncompleteRow, remainingInRow[tile.row] == 0 else { return (progress, nil) }
         while firstIncompleteRow < remainingInRow.count, remainingInRow[firstIncompleteRow] == 0 {
             firstIncompleteRow += 1
         }
@@ -195,7 +200,7 @@ private final class RunState: @unchecked Sendable {
             covering.append(band)
             if band.rows.upperBound <= limit { bands[row] = nil }
         }
-        return rows.isEmpty ? nil : Flush(rows: rows, bands: covering)
+        return (progress, rows.isEmpty ? nil : Flush(rows: rows, bands: covering))
     }
 }
 

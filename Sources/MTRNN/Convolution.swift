@@ -169,7 +169,7 @@ final class Convolution {
         if scratchpad == nil && scratchpadBytes > 0 {
             var raw: UnsafeMutableRawPointer?
             guard posix_memalign(&raw, 64, scratchpadBytes) == 0, let raw else {
-                throw MTRNNError.invalidInput("\(name): out of memory allocating a \(scratchpadBytes)-byte scratchpad")
+                throw MTRNNError.outOfMemory("\(name): allocating a \(scratchpadBytes)-byte scratchpad")
             }
             do { try useScratchpad(raw) } catch { free(raw); throw error }
             ownScratchpad = raw
@@ -200,19 +200,7 @@ final class Tensorless {
 
     init(engine: Engine, md: dnnl_memory_desc_t, name: String) throws {
         self.engine = engine
-        var md = md
-        byteCount = dnnl_memory_desc_get_size(&md)
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
-            throw MTRNNError.invalidInput("\(name): out of memory allocating \(byteCount) bytes")
-        }
-        memset(raw, 0, max(byteCount, 64))
-        buffer = raw
-        var m: dnnl_memory_t?
-        let status = dnnl_memory_create(&m, &md, engine.engine, raw)
-        if status != dnnl_success { free(raw) }
-        try DNNL.check(status, "dnnl_memory_create", "creating \(name)")
-        memory = m!
+        (buffer, memory, byteCount) = try DNNL.ownedMemory(engine: engine, md: md, name: name)
     }
 
     deinit {

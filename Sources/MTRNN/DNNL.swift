@@ -7,6 +7,24 @@ import CDNNL
 /// `DNNL_ARG_*` macros chain to each other, so they are spelled out here) and
 /// the CPU feature query.
 enum DNNL {
+    /// A zeroed, 64-byte aligned buffer for `md` and the oneDNN memory over
+    /// it; the caller frees both (`dnnl_memory_destroy`, then `free`).
+    static func ownedMemory(engine: Engine, md: dnnl_memory_desc_t, name: String) throws
+        -> (buffer: UnsafeMutableRawPointer, memory: dnnl_memory_t, byteCount: Int) {
+        var md = md
+        let byteCount = dnnl_memory_desc_get_size(&md)
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
+            throw MTRNNError.outOfMemory("\(name): allocating \(byteCount) bytes")
+        }
+        memset(raw, 0, max(byteCount, 64))
+        var m: dnnl_memory_t?
+        let status = dnnl_memory_create(&m, &md, engine.engine, raw)
+        if status != dnnl_success { free(raw) }
+        try DNNL.check(status, "dnnl_memory_create", "creating \(name)")
+        return (raw, m!, byteCount)
+    }
+
     static let argSrc: Int32 = 1        // DNNL_ARG_SRC
     static let argDst: Int32 = 17       // DNNL_ARG_DST
     static let argWeights: Int32 = 33   // DNNL_ARG_WEIGHTS

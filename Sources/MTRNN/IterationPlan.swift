@@ -132,7 +132,7 @@ final class IterationPlan {
         let bytes = all.map(\.scratchpadBytes).max() ?? 0
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, max(bytes, 64)) == 0, let raw else {
-            throw MTRNNError.invalidInput("out of memory allocating a \(bytes)-byte scratchpad")
+            throw MTRNNError.outOfMemory("allocating a \(bytes)-byte scratchpad")
         }
         scratchpad = raw
         for c in all { try c.useScratchpad(raw) }

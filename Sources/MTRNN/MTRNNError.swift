@@ -7,6 +7,8 @@ public enum MTRNNError: Error, CustomStringConvertible, Sendable {
     case unsupportedPrecision(String)
     /// An input the engine cannot process.
     case invalidInput(String)
+    /// An allocation failed: the machine's memory, not the input, is at fault.
+    case outOfMemory(String)
     /// oneDNN refused a call; `context` names the layer or step.
     case dnnl(call: String, status: Int, context: String)
 
@@ -18,6 +20,8 @@ public enum MTRNNError: Error, CustomStringConvertible, Sendable {
             return message
         case let .invalidInput(message):
             return "invalid input: \(message)"
+        case let .outOfMemory(message):
+            return "out of memory: \(message)"
         case let .dnnl(call, status, context):
             return "oneDNN \(call) failed with status \(DNNL.statusName(status)) (\(status)) while \(context); "
                 + "run with ONEDNN_VERBOSE=1 for details"

@@ -21,7 +21,7 @@ public final class MTRNNNetwork {
     /// Why bf16 cannot run here, or nil when it can.
     public static var bf16UnsupportedReason: String? {
         bf16Supported() ? nil
-            : "bf16 needs a CPU with avx512_bf16 or AMX; this CPU has \(DNNL.isaName(DNNL.effectiveISA)) only: use --precision f32"
+            : "bf16 needs a CPU with avx512_bf16 or AMX; this CPU has \(DNNL.isaName(DNNL.effectiveISA)) only"
     }
 
     public let weights: MTRNNWeights

@@ -95,18 +95,7 @@ final class Tensor {
         height = Int(md.dims.2)
         width = Int(md.dims.3)
         dataType = md.data_type == dnnl_bf16 ? .bf16 : .f32
-        byteCount = dnnl_memory_desc_get_size(&md)
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, max(byteCount, 64)) == 0, let raw else {
-            throw MTRNNError.invalidInput("tensor \(name): out of memory allocating \(byteCount) bytes")
-        }
-        memset(raw, 0, max(byteCount, 64))
-        buffer = raw
-        var m: dnnl_memory_t?
-        let status = dnnl_memory_create(&m, &md, engine.engine, raw)
-        if status != dnnl_success { free(raw) }
-        try DNNL.check(status, "dnnl_memory_create", "creating tensor \(name)")
-        memory = m!
+        (buffer, memory, byteCount) = try DNNL.ownedMemory(engine: engine, md: md, name: "tensor \(name)")
     }
 
     convenience init(engine: Engine, channels: Int, height: Int, width: Int,

@@ -44,13 +44,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Set while inotify cannot watch all of the inbox (`WatchCoverage.summary`):
     /// which folders are polled instead, and why.
     public var watching: String?
+    /// Photos left alone because they were sharp already (`sharp_photos`):
+    /// copied unchanged to the outbox, or left in the inbox. Not in `done`.
+    public var sharp: Int?
 
     // Public memberwise initialisers: the daemon (WatchService) builds these
     // values, and a struct's synthesised one is internal to its module.
     public init(state: State, pid: Int32, model: String, inbox: String, outbox: String, queued: Int,
                 current: CurrentPhoto?, done: Int, failed: Int, uptimeSeconds: Double,
                 secondsPerPhoto: Double? = nil, megapixelsPerMinute: Double? = nil,
-                lastError: String? = nil, lastErrorFile: String? = nil, watching: String? = nil) {
+                lastError: String? = nil, lastErrorFile: String? = nil, watching: String? = nil, sharp: Int? = nil) {
         self.state = state
         self.pid = pid
         self.model = model
@@ -66,6 +69,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.lastError = lastError
         self.lastErrorFile = lastErrorFile
         self.watching = watching
+        self.sharp = sharp
     }
 
     /// The human form of `mtrnnctl status`.
@@ -89,6 +93,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         lines.append("queued:   \(queued)")
         lines.append("done:     \(done)")
         lines.append("failed:   \(failed)")
+        if let s = sharp, s > 0 { lines.append("sharp:    \(s) (left alone: sharp already)") }
         if let s = secondsPerPhoto {
             var l = "speed:    \(Self.duration(s)) per photo"
             if let mp = megapixelsPerMinute, mp > 0 { l += String(format: ", %.2f megapixels/minute", mp) }
@@ -99,7 +104,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         return lines.map(Printable.escaped).joined(separator: "\n")
     }
 
-    static func duration(_ s: Double) -> String {
+    /// The one duration format of mtrnnctl: "8.3 s", "95 s", "3 min 4 s", "2 h 5 min".
+    public static func duration(_ s: Double) -> String {
         if s < 10 { return String(format: "%.1f s", s) }
         let t = Int(s.rounded())
         if t < 120 { return "\(t) s" }

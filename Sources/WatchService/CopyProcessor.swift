@@ -1,10 +1,12 @@
+import Deblur
 import Foundation
 import PhotoIO
 
-/// A stand-in pipeline: accepts JPEG, PNG and TIFF by their magic bytes and
-/// copies them unchanged. Used by the tests and by `mtrnn-watch` until the
-/// deblur pipeline is linked; `delayPerPhoto` with `steps` progress calls lets
-/// tests see a photo "in progress".
+/// A test processor (`MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS` or `hang`):
+/// accepts JPEG, PNG and TIFF by their magic bytes and copies them
+/// unchanged, so the daemon's tests run without weights or minutes of CPU.
+/// `delayPerPhoto` with `steps` progress calls (one per "tile") lets tests
+/// see a photo in progress.
 public struct CopyProcessor: PhotoProcessor {
     public var delayPerPhoto: Duration
     public var steps: Int
@@ -14,7 +16,7 @@ public struct CopyProcessor: PhotoProcessor {
         self.steps = max(1, steps)
     }
 
-    public var modelDescription: String { "copy (no deblur pipeline linked)" }
+    public var modelDescription: String { "copy (test processor, no deblurring)" }
 
     public enum Failure: Error, CustomStringConvertible {
         case notAPhoto(String)
@@ -30,7 +32,7 @@ public struct CopyProcessor: PhotoProcessor {
         }
     }
 
-    public func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
+    public func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
         let data: Data
         do { data = try Data(contentsOf: input) } catch {
@@ -39,14 +41,14 @@ public struct CopyProcessor: PhotoProcessor {
         guard ImageFormat(header: Array(data.prefix(8))) != nil else {
             throw Failure.notAPhoto(input.lastPathComponent)
         }
-        progress(ProcessingProgress(fractionDone: 0, tilesDone: 0, tilesTotal: steps))
+        progress(DeblurProgress(stage: .decoding, tilesTotal: steps, elapsed: (ContinuousClock.now - start).inSeconds))
         for step in 1...steps {
             if delayPerPhoto > .zero { try await Task.sleep(for: delayPerPhoto / steps) }
             try Task.checkCancellation()
-            progress(ProcessingProgress(fractionDone: Double(step) / Double(steps), tilesDone: step, tilesTotal: steps))
+            let elapsed = (ContinuousClock.now - start).inSeconds
+            progress(DeblurProgress(deblurring: TileProgress(tilesDone: step, tilesTotal: steps, elapsed: elapsed), elapsed: elapsed))
         }
-        let elapsed = ContinuousClock.now - start
-        return ProcessedPhoto(bytes: [UInt8](data), report: ProcessingReport(megapixels: 0, tiles: steps,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        return ProcessedPhoto(bytes: [UInt8](data),
+                              report: ProcessingReport(megapixels: 0, tiles: steps, seconds: (ContinuousClock.now - start).inSeconds))
     }
 }

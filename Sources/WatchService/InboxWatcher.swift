@@ -255,7 +255,7 @@ public final class InboxWatcher: @unchecked Sendable {
                     advice = " Every program of user \(Self.userName) counts against this limit; raise it with `sysctl -w fs.inotify.\(key)=\(max(value * 4, e == ENOSPC ? 524_288 : 1024))` (and a file in /etc/sysctl.d/ to keep it)."
                 }
                 logger.error("Cannot watch \(folder) with inotify: \(Self.reason(e)). \(scope) not watched; rescanning every \(WatchCoverage.seconds(fallbackPollSeconds)) instead, and trying the watches again.\(advice)", metadata: [
-                    "MTRNN_UNWATCHED": "\(now.unwatched.count)"])
+                    JournalField.unwatched: "\(now.unwatched.count)"])
             }
         } else if now.isComplete {
             logger.notice("inotify watches all of \(inbox) again (\(now.watched) folders)")
@@ -393,7 +393,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 try? addWatches(relative: relative)
                 reportCoverage()
                 emit(.rescan)
-            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && WatchDaemon.looksLikePhoto(name)) {
+            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && InboxScanner.looksLikePhoto(name)) {
                 // Not recursive: a directory named like a photo is reported, as the scan does.
                 emit(.file(relative))
             }

@@ -45,4 +45,8 @@ enum JobOutcome: Sendable {
     case abandoned(reason: String)
     /// The outbox or state disk is full: pause and keep the input.
     case noSpace(reason: String)
+    /// Sharp already and `sharp_photos = skip`: no result, the photo stays in
+    /// the inbox (recorded, so it is not assessed again while unchanged).
+    /// nil: recorded so by an earlier turn.
+    case leftAlone(ProcessingReport?)
 }

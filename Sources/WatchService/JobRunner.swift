@@ -1,3 +1,4 @@
+import Deblur
 import DurableFiles
 import Foundation
 @preconcurrency import Glibc
@@ -24,7 +25,7 @@ struct JobRunner: Sendable {
     let logger: Logger
     let ledger: ProcessedLedger
     var crashGuard: CrashGuard? = nil
-    let progress: @Sendable (ProcessingProgress) -> Void
+    let progress: @Sendable (DeblurProgress) -> Void
 
     func sourceRoot(_ job: Job) -> String { job.origin == .inbox ? config.inbox : config.failed }
 
@@ -75,6 +76,9 @@ struct JobRunner: Sendable {
         if let settled = job.settledIdentity, settled != identity { return .unsettled }
 
         let parents = Array(PathName.components(relative)!.dropLast())
+        if job.origin == .inbox, let output = ledger.output(relative, identity), output.isEmpty {
+            return .leftAlone(nil)   // sharp, skipped by an earlier turn, unchanged since
+        }
         if job.origin == .inbox, let output = ledger.output(relative, identity) {
             // A record without its result (removed by hand, or written by an older
             // version before a crash) must not file the original away unprocessed.
@@ -126,6 +130,16 @@ struct JobRunner: Sendable {
                 reason = reason.replacingOccurrences(of: spelling, with: sourcePath)
             }
             return fail(job, reason, source: source, name: name)
+        }
+        if processed.report.leftAloneAsSharp != nil, processed.bytes.isEmpty {
+            // sharp_photos = skip: no result; the photo stays where it is.
+            if job.origin == .inbox {
+                do { try ledger.record(relative, identity, output: "") } catch {
+                    if error.isOutOfSpace { return .noSpace(reason: "\(error)") }
+                    return .abandoned(reason: "cannot record it as left alone: \(error)")
+                }
+            }
+            return .leftAlone(processed.report)
         }
         guard !processed.bytes.isEmpty else {
             return fail(job, "the deblur pipeline wrote no output for it (internal error; please report it)", source: source, name: name)

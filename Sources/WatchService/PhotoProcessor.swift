@@ -1,20 +1,5 @@
+import Deblur
 import Foundation
-
-/// How far the current photo has come. Sent often by the processor; the worker
-/// turns each call into a STATUS= line and a WATCHDOG=1 ping, so a processor
-/// that stops calling it (a hung pipeline) trips the systemd watchdog.
-public struct ProcessingProgress: Sendable, Equatable {
-    /// 0...1 over the whole photo (decode, tiles, encode).
-    public var fractionDone: Double
-    public var tilesDone: Int
-    public var tilesTotal: Int
-
-    public init(fractionDone: Double, tilesDone: Int, tilesTotal: Int) {
-        self.fractionDone = fractionDone
-        self.tilesDone = tilesDone
-        self.tilesTotal = tilesTotal
-    }
-}
 
 /// What one processed photo cost; goes into the journal record and the status.
 public struct ProcessingReport: Sendable, Equatable {
@@ -27,6 +12,9 @@ public struct ProcessingReport: Sendable, Equatable {
     /// How the processor chose to work on this photo, for the journal
     /// ("scale 2 (blur about 45 px, confidence 0.77), 2.9 iterations per tile").
     public var detail: String?
+    /// Sharp already, so not deblurred (`sharp_photos`): its sharpness score.
+    /// The result is the photo itself (copy) or there is none (skip).
+    public var leftAloneAsSharp: Double?
 
     public init(megapixels: Double, tiles: Int, seconds: Double) {
         self.megapixels = megapixels
@@ -55,10 +43,12 @@ public protocol PhotoProcessor: Sendable {
     /// a temporary name in the outbox, fsyncs and renames it). `input` is a
     /// private copy the daemon made from the inbox, with the original file
     /// name, so no writer of the inbox can change it while it is read.
-    /// Calls `progress` often (the worker sends WATCHDOG=1 from it). Should
-    /// check `Task.isCancelled` between tiles: the daemon cancels on SIGTERM.
-    /// Throws an error whose description says what is wrong with the photo.
-    func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto
+    /// Calls `progress` often (the worker sends WATCHDOG=1 from it: a
+    /// processor that stops calling it trips the systemd watchdog). Stops
+    /// with `CancellationError` once its task is cancelled (SIGTERM), between
+    /// tiles at the latest. Throws an error whose description says what is
+    /// wrong with the photo.
+    func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto
     /// One line for the status ("MT-RNN 6 iterations, f32, weights ...").
     var modelDescription: String { get }
 }

@@ -1,3 +1,4 @@
+import Deblur
 import Foundation
 @preconcurrency import Glibc
 
@@ -22,24 +23,13 @@ public struct WatchConfig: Sendable, Equatable {
     /// 0: inotify. More than 0: scan the inbox this often (NFS/CIFS inboxes).
     public var pollSeconds = 0.0
     public var originals = OriginalsPolicy.archive
-    // Pipeline settings: read here, used by the processor factory in mtrnn-watch.
-    public var weights = "./Models/mtrnn.safetensors"
-    public var iterations = 6
-    public var precision = "auto"
-    public var tile = 256
-    public var overlap = 16  // TilePlan.defaultOverlap (WatchService does not link Deblur)
-    public var jpegQuality = 95
-    public var maxMegapixels = 100.0
-    /// Deblur at 1/scale of the size and add the upsampled correction (1-4);
-    /// 0 is `auto`: chosen per photo from its estimated blur extent.
-    public var scale = 1
-    /// A tile stops iterating once an iteration changes it by less than this
-    /// (mean per sample, 0-255); 0 runs every iteration. 0.5 measured: 0.48 of
-    /// the network work, +0.004 dB on the cross-scene pairs (BENCHMARKS.md).
-    public var stopBelow = 0.5
-    /// Tiles whose mean luminance gradient is below this are left as they
-    /// are; 0: off (blur lowers the gradient too, see BENCHMARKS.md).
-    public var skipFlat = 0.0
+    /// How each photo is deblurred: the settings `mtrnnctl deblur` takes
+    /// too, with their defaults, ranges and parsing in `DeblurOptions`.
+    /// A reload that changes them loads the model again.
+    public var pipeline = DeblurOptions(weights: URL(fileURLWithPath: WatchConfig.defaultWeights))
+    /// The shipped weights as the checkout has them; where they are missing
+    /// the daemon looks for the installed ones (`WeightsLocator`).
+    public static let defaultWeights = "./Models/mtrnn.safetensors"
 
     /// A group whose members may pause, resume, retry and rescan through the
     /// control socket; empty: the service's own group (the uploaders).
@@ -74,27 +64,11 @@ public struct WatchConfig: Sendable, Equatable {
             guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
             c.operatorGroup = v
         },
-        Key(name: "weights", show: { $0.weights }) { c, v throws(ConfigError) in c.weights = try path(v) },
-        Key(name: "iterations", show: { String($0.iterations) }) { c, v throws(ConfigError) in c.iterations = Int(try number(v, 1...20, integer: true)) },
-        Key(name: "precision", show: { $0.precision }) { c, v throws(ConfigError) in
-            guard ["auto", "f32", "bf16"].contains(v) else { throw .value("one of auto, f32, bf16") }
-            c.precision = v
-        },
-        Key(name: "tile", show: { String($0.tile) }) { c, v throws(ConfigError) in
-            let t = Int(try number(v, 64...2048, integer: true))
-            guard t % 4 == 0 else { throw .value("a multiple of 4 between 64 and 2048") }
-            c.tile = t
-        },
-        Key(name: "overlap", show: { String($0.overlap) }) { c, v throws(ConfigError) in c.overlap = Int(try number(v, 0...512, integer: true)) },
-        Key(name: "jpeg_quality", show: { String($0.jpegQuality) }) { c, v throws(ConfigError) in c.jpegQuality = Int(try number(v, 1...100, integer: true)) },
-        Key(name: "max_megapixels", show: { show($0.maxMegapixels) }) { c, v throws(ConfigError) in c.maxMegapixels = try number(v, 0.01...10000) },
-        Key(name: "scale", show: { $0.scale == 0 ? "auto" : String($0.scale) }) { c, v throws(ConfigError) in
-            if v == "auto" { c.scale = 0; return }
-            do { c.scale = Int(try number(v, 1...4, integer: true)) } catch { throw .value("auto or a whole number from 1 to 4") }
-        },
-        Key(name: "stop_below", show: { show($0.stopBelow) }) { c, v throws(ConfigError) in c.stopBelow = try number(v, 0...255) },
-        Key(name: "skip_flat", show: { show($0.skipFlat) }) { c, v throws(ConfigError) in c.skipFlat = try number(v, 0...255) },
-    ]
+    ] + DeblurOptions.settings.map { setting in
+        Key(name: setting.key, show: { setting.show($0.pipeline) }) { c, v throws(ConfigError) in
+            do { try c.pipeline.set(setting.key, v) } catch { throw .value(setting.expected) }
+        }
+    }
 
     /// Parses the text of a configuration file over the built-in defaults.
     /// `source` names the file in messages. Lines end in LF, CRLF or CR; a
@@ -200,8 +174,19 @@ public struct WatchConfig: Sendable, Equatable {
     /// configuration the check accepts also starts. The error names the file
     /// and line of the key set last of those that clash.
     public func validate() throws(ConfigError) {
-        guard overlap < tile else {
-            throw clash("tile", "overlap", "`overlap = \(overlap)` must be less than `tile` (\(tile)\(origins.describe("tile")))")
+        do { try pipeline.validate() } catch {
+            switch error {
+            case .overlapNotLessThanTile(let overlap, let tile):
+                throw clash("tile", "overlap", "`overlap = \(overlap)` must be less than `tile` (\(tile)\(origins.describe("tile")))")
+            case .precisionUnsupported(let reason):
+                // What this machine cannot do is a configuration error too:
+                // found here, not by the pipeline after the check said OK.
+                throw clash("precision", nil, "`precision = bf16`: \(reason); set `precision = f32` (or `auto`)")
+            case .value(let key, let value, let expected):
+                throw clash(key, nil, "`\(key) = \(value)`: expected \(expected)")
+            case .unknown(let key):
+                throw clash(key, nil, "unknown key `\(key)`")
+            }
         }
         if !operatorGroup.isEmpty, Self.groupID(operatorGroup) == nil {
             throw clash("operator_group", nil, "`operator_group = \(operatorGroup)`: there is no such group")
@@ -306,11 +291,9 @@ public struct WatchConfig: Sendable, Equatable {
         }
     }
 
-    private static func number(_ v: String, _ range: ClosedRange<Double>, integer: Bool = false) throws(ConfigError) -> Double {
-        guard let d = Double(v), range.contains(d), !integer || d.rounded() == d else {
-            let lo = integer ? String(Int(range.lowerBound)) : String(range.lowerBound)
-            let hi = integer ? String(Int(range.upperBound)) : String(range.upperBound)
-            throw .value("\(integer ? "an integer" : "a number") from \(lo) to \(hi)")
+    private static func number(_ v: String, _ range: ClosedRange<Double>) throws(ConfigError) -> Double {
+        guard let d = Double(v), range.contains(d) else {
+            throw .value("a number from \(range.lowerBound) to \(range.upperBound)")
         }
         return d
     }

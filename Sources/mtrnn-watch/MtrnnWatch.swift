@@ -59,12 +59,6 @@ struct MtrnnWatch: AsyncParsableCommand {
             try c.set(o[..<eq].trimmingCharacters(in: .whitespaces), o[o.index(after: eq)...].trimmingCharacters(in: .whitespaces))
         }
         try c.validate()
-        // What this machine cannot do is a configuration error too: found here,
-        // not by the pipeline after the check said OK.
-        if c.precision == "bf16", let reason = MTRNNNetwork.bf16UnsupportedReason {
-            let at = c.origins["precision"]
-            throw ConfigError(file: at?.file ?? "command line", line: at?.line, problem: "`precision = bf16`: \(reason)")
-        }
         return c
     }
 
@@ -91,6 +85,9 @@ struct MtrnnWatch: AsyncParsableCommand {
             // validate() should have caught it; still a configuration error.
             logger.critical("Configuration error: \(config ?? "command line"): \(why)")
             throw ExitCode(78)  // EX_CONFIG
+        } catch let error as DeblurError {
+            logger.critical("Cannot load the deblur model: \(error); check the file, or set `weights` in the configuration")
+            throw ExitCode(1)
         } catch {
             logger.critical("Cannot load the deblur model: \(error)")
             throw ExitCode(1)

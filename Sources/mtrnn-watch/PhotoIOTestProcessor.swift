@@ -1,3 +1,4 @@
+import Deblur
 import Foundation
 import PhotoIO
 import WatchService
@@ -11,16 +12,15 @@ struct PhotoIOTestProcessor: PhotoProcessor {
 
     var modelDescription: String { "PhotoIO round trip (test processor, no deblurring)" }
 
-    func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
+    func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
         let start = ContinuousClock.now
-        progress(ProcessingProgress(fractionDone: 0, tilesDone: 0, tilesTotal: 1))
+        progress(DeblurProgress(stage: .decoding, tilesTotal: 1, elapsed: 0))
         let image = try PhotoIO.decode(contentsOf: input, maxPixels: Int(maxMegapixels * 1_000_000))
         try Task.checkCancellation()
-        progress(ProcessingProgress(fractionDone: 0.5, tilesDone: 1, tilesTotal: 1))
+        progress(DeblurProgress(stage: .encoding, tilesDone: 1, tilesTotal: 1, elapsed: (ContinuousClock.now - start).inSeconds))
         let bytes = try PhotoIO.encode(image, options: EncodeOptions(softwareNote: "mtrnn-watch (test processor)"))
-        progress(ProcessingProgress(fractionDone: 1, tilesDone: 1, tilesTotal: 1))
-        let elapsed = ContinuousClock.now - start
+        progress(DeblurProgress(stage: .done, tilesDone: 1, tilesTotal: 1, elapsed: (ContinuousClock.now - start).inSeconds))
         return ProcessedPhoto(bytes: bytes, report: ProcessingReport(megapixels: Double(image.width * image.height) / 1e6, tiles: 1,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+                                                                     seconds: (ContinuousClock.now - start).inSeconds))
     }
 }

@@ -1,36 +1,35 @@
+import Deblur
 import Foundation
 import Logging
 import WatchService
-import Deblur
 
-/// THE place where mtrnn-watch chooses its image pipeline. Wire the Deblur
-/// pipeline in here (load the weights named by `config.weights` with
-/// `config.iterations`, `config.precision`, `config.tile`, `config.overlap`,
-/// `config.jpegQuality`, `config.maxMegapixels`); throwing makes the daemon exit
-/// before READY=1, so systemd sees a failed start.
+/// Where mtrnn-watch chooses its image pipeline: the deblur pipeline with
+/// the configured settings, or (for the daemon's own tests only) a test
+/// processor named by $MTRNN_WATCH_TEST_PROCESSOR. Throwing makes the
+/// daemon exit before READY=1, so systemd sees a failed start.
 enum ProcessorFactory {
     static func make(_ config: WatchConfig, logger: Logger) async throws -> any PhotoProcessor {
         let env = ProcessInfo.processInfo.environment
         if let test = testProcessor(env) { return test }
-        let weights = resolveWeights(config.weights, environment: env)
-        let processor = try DeblurProcessor(config: config, weights: weights)
-        logger.info("model loaded: \(processor.modelDescription) from \(weights.path)")
+        var options = config.pipeline
+        options.weights = resolveWeights(options.weights, environment: env)
+        let processor = try DeblurProcessor(options: options)
+        logger.info("model loaded: \(processor.modelDescription) from \(options.weights.path)")
         return processor
     }
 
     /// The configured weights; when that is the built-in default and absent
     /// (the daemon started outside the checkout), the shipped file found next
     /// to the executable or through $MTRNN_WEIGHTS.
-    static func resolveWeights(_ configured: String, environment: [String: String]) -> URL {
-        let url = URL(fileURLWithPath: configured)
-        if configured == WatchConfig().weights, !FileManager.default.fileExists(atPath: url.path),
+    static func resolveWeights(_ configured: URL, environment: [String: String]) -> URL {
+        if configured == WatchConfig().pipeline.weights, !FileManager.default.fileExists(atPath: configured.path),
            let found = WeightsLocator.locate(executable: WeightsLocator.currentExecutable(), environment: environment) {
             return found
         }
-        return url
+        return configured
     }
 
-    /// For the integration tests only, and kept when the real pipeline is wired in:
+    /// For the daemon's integration tests only:
     /// MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS (a slow copy with progress) or
     /// hang (never progresses, to trip the watchdog), or photoio[:MEGAPIXELS]
     /// (PhotoIO decode + encode without the network: the reliability tests).
@@ -45,7 +44,7 @@ enum ProcessorFactory {
     struct CrashOnMarker: PhotoProcessor {
         let inner: any PhotoProcessor
         var modelDescription: String { inner.modelDescription }
-        func process(input: URL, progress: @Sendable (ProcessingProgress) -> Void) async throws -> ProcessedPhoto {
+        func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
             if let h = FileHandle(forReadingAtPath: input.path) {
                 let head = h.readData(ofLength: 16)
                 try? h.close()

@@ -26,8 +26,18 @@ struct Assess: ParsableCommand {
     @Option(parsing: .unconditional, help: "Sharpness threshold: above it a photo counts as sharp.")
     var threshold = PhotoAssessment.defaultThreshold
 
-    @Option(name: .customLong("max-megapixels"), parsing: .unconditional, help: "Refuse images larger than this.")
-    var maxMegapixels = 100
+    @Option(name: .customLong("max-megapixels"), parsing: .unconditional,
+            help: SettingFlags.help("max_megapixels", "Refuse images larger than this", valueName: "n"))
+    var maxMegapixels: String?
+
+    /// The pixel limit, read and checked as `mtrnnctl deblur` and the daemon read it.
+    var maxPixels: Int {
+        get throws {
+            var options = SettingFlags.defaults
+            try SettingFlags.apply(["max_megapixels": maxMegapixels], to: &options)
+            return options.maxPixels
+        }
+    }
 
     @Flag(help: "One JSON object per photo, one per line.")
     var json = false
@@ -35,17 +45,18 @@ struct Assess: ParsableCommand {
     func validate() throws {
         if photos.isEmpty { throw ValidationError("Name at least one photo.") }
         if !threshold.isFinite { throw ValidationError("--threshold must be a number.") }
-        if !(1...10_000).contains(maxMegapixels) { throw ValidationError("--max-megapixels must be 1-10000.") }
+        _ = try maxPixels
     }
 
     func run() throws {
+        let maxPixels = try self.maxPixels
         var failed = false
         for path in photos {
             let url = URL(fileURLWithPath: path)
             let clock = ContinuousClock(), start = clock.now
             let image: Image
             do {
-                image = try PhotoIO.decode(contentsOf: url, maxPixels: maxMegapixels * 1_000_000)
+                image = try PhotoIO.decode(contentsOf: url, maxPixels: maxPixels)
             } catch {
                 FileHandle.standardError.write(Data("mtrnnctl assess: \(path): \(error)\n".utf8))
                 failed = true
@@ -56,7 +67,6 @@ struct Assess: ParsableCommand {
             let a = PhotoAssessment.assess(planarRGB: planar.data, width: planar.width, height: planar.height)
             let done = clock.now
             let sharp = a.isSharp(threshold: threshold)
-            let seconds = { (d: Duration) in Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
             if json {
                 let row: [String: Any] = [
                     "path": path, "width": image.width, "height": image.height,
@@ -65,8 +75,8 @@ struct Assess: ParsableCommand {
                     "suggested_scale": a.blur.suggestedScale,
                     "evidence_db": a.evidenceDB, "sharpness": a.score, "threshold": threshold,
                     "verdict": sharp ? "sharp" : "blurred",
-                    "seconds": ["decode": (seconds(decoded - start) * 1000).rounded() / 1000,
-                                "assess": (seconds(done - decoded) * 1000).rounded() / 1000],
+                    "seconds": ["decode": ((decoded - start).inSeconds * 1000).rounded() / 1000,
+                                "assess": ((done - decoded).inSeconds * 1000).rounded() / 1000],
                 ]
                 let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))

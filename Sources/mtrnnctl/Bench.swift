@@ -1,4 +1,5 @@
 import ArgumentParser
+import Deblur
 import Foundation
 import MTRNN
 
@@ -20,14 +21,14 @@ struct Bench: ParsableCommand {
         """
     )
 
-    @Option(help: "f32, bf16 or all.")
-    var precision: String = "f32"
+    @Option(help: SettingFlags.help("precision", "Arithmetic to time, or all", valueName: "auto|f32|bf16|all"))
+    var precision: String?
 
-    @Option(parsing: .unconditional, help: "Tile side in pixels.")
-    var tile: Int = 256
+    @Option(parsing: .unconditional, help: SettingFlags.help("tile", "Tile side in pixels", valueName: "pixels"))
+    var tile: String?
 
-    @Option(parsing: .unconditional, help: "Recurrent iterations per run.")
-    var iterations: Int = 6
+    @Option(parsing: .unconditional, help: SettingFlags.help("iterations", "Recurrent iterations per run", valueName: "n"))
+    var iterations: String?
 
     @Option(parsing: .unconditional, help: "Timed runs; the median is reported.")
     var repeats: Int = 5
@@ -47,13 +48,28 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print the time spent in each layer.")
     var profile = false
 
-    func validate() throws {
-        guard precision == "all" || Precision(rawValue: precision) != nil else {
-            throw ValidationError("--precision must be f32, bf16 or all, not \(precision)")
+    /// The tile, iterations and precision as the pipeline would take them
+    /// (`DeblurOptions` checks them); "all" is bench's own.
+    var options: DeblurOptions {
+        get throws {
+            var options = DeblurOptions(weights: URL(fileURLWithPath: weights ?? "/"))
+            try SettingFlags.apply(["tile": tile, "iterations": iterations,
+                                    "precision": precision == "all" ? nil : precision], to: &options)
+            return options
         }
+    }
+
+    /// The precisions to time: `auto` decided here, once.
+    var precisions: [Precision] {
+        get throws { precision == "all" ? Precision.allCases : [try options.precision.resolved()] }
+    }
+
+    func validate() throws {
         // One message per option, so the user sees which value is wrong.
-        guard tile >= 4 else { throw ValidationError("--tile must be at least 4, not \(tile)") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, not \(iterations)") }
+        if precision != "all", let p = precision, PrecisionSetting(rawValue: p) == nil {
+            throw ValidationError("--precision must be auto, f32, bf16 or all, not \(p).")
+        }
+        _ = try options
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, not \(warmup)") }
         guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more, not \(threads)") }
@@ -67,20 +83,20 @@ struct Bench: ParsableCommand {
         } else {
             w = MTRNNWeights.random(seed: 1234)
         }
-        let precisions: [Precision] = precision == "all" ? Precision.allCases : [Precision(rawValue: precision)!]
-        for p in precisions {
+        let settings = try options
+        for p in try precisions {
             if p == .bf16, let reason = MTRNNNetwork.bf16UnsupportedReason {
                 if precision == "all" {
                     FileHandle.standardError.write(Data("bf16 skipped: \(reason)\n".utf8))
                     continue
                 }
-                throw MTRNNError.unsupportedPrecision(reason)
+                throw MTRNNError.unsupportedPrecision(SettingFlags.message(.precisionUnsupported(reason: reason)))
             }
-            try time(p, weights: w)
+            try time(p, weights: w, tile: settings.tile, iterations: settings.iterations)
         }
     }
 
-    private func time(_ p: Precision, weights: MTRNNWeights) throws {
+    private func time(_ p: Precision, weights: MTRNNWeights, tile: Int, iterations: Int) throws {
         let net = try MTRNNNetwork(weights: weights, precision: p, threads: threads)
         let prepareStart = DispatchTime.now().uptimeNanoseconds
         let kernels = try net.prepare(width: tile, height: tile)

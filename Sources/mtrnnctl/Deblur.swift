@@ -4,6 +4,7 @@ import DurableFiles
 import Foundation
 import MTRNN
 import PhotoIO
+import WatchControl
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -56,50 +57,67 @@ struct DeblurCommand: ParsableCommand {
     @Option(help: "MT-RNN weights (safetensors).")
     var weights: String?
 
-    // Numbers are parsed `.unconditional` so a negative value reaches
-    // validate() and gets its range message, not "Missing value for --overlap".
-    @Option(parsing: .unconditional, help: "Recurrent iterations per tile.")
-    var iterations = 6
+    // The pipeline settings are read as text and handed to DeblurOptions,
+    // which parses and checks them (the daemon's configuration reads the
+    // same settings). Numbers are parsed `.unconditional` so a negative
+    // value reaches its range message, not "Missing value for --overlap".
+    @Option(parsing: .unconditional, help: SettingFlags.help("iterations", "Recurrent iterations per tile", valueName: "n"))
+    var iterations: String?
 
-    @Option(help: "Arithmetic: f32 or bf16 (bf16 needs a CPU with native bf16).")
-    var precision = "f32"
+    @Option(help: SettingFlags.help("precision", "Arithmetic; bf16 needs a CPU with native bf16, auto takes it where there is",
+                                    valueName: "auto|f32|bf16"))
+    var precision: String?
 
-    @Option(parsing: .unconditional, help: "Tile size in pixels (a multiple of 4).")
-    var tile = TilePlan.defaultTile
+    @Option(parsing: .unconditional, help: SettingFlags.help("tile", "Tile size in pixels", valueName: "pixels"))
+    var tile: String?
 
-    @Option(parsing: .unconditional, help: "Pixels shared by neighbouring tiles.")
-    var overlap = TilePlan.defaultOverlap
+    @Option(parsing: .unconditional, help: SettingFlags.help("overlap", "Pixels shared by neighbouring tiles, less than --tile",
+                                                             valueName: "pixels"))
+    var overlap: String?
 
-    @Option(parsing: .unconditional, help: "JPEG quality of JPEG and JPEG-compressed TIFF outputs (1-100).")
-    var quality = 95
+    @Option(parsing: .unconditional, help: SettingFlags.help("jpeg_quality", "JPEG quality of JPEG and JPEG-compressed TIFF outputs",
+                                                             valueName: "q"))
+    var quality: String?
 
     @Option(parsing: .unconditional, help: "Tiles processed at once (0: from the core count).")
     var workers = 0
 
-    @Option(name: .customLong("max-megapixels"), parsing: .unconditional, help: "Refuse images larger than this.")
-    var maxMegapixels = 100
+    @Option(name: .customLong("max-megapixels"), parsing: .unconditional,
+            help: SettingFlags.help("max_megapixels", "Refuse images larger than this", valueName: "n"))
+    var maxMegapixels: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Deblur at 1/N of the size and add the upsampled correction: for blur longer than the network reaches (large photos), at 1/N^2 of the work (1-4). auto: chosen per photo from its estimated blur extent (the smallest N that brings it to 32 px or less; 1 when the estimate is unsure).",
+    @Option(parsing: .unconditional, help: SettingFlags.help("scale",
+        "Deblur at 1/N of the size and add the upsampled correction: for blur longer than the network reaches (large photos), at 1/N^2 of the work. auto: chosen per photo from its estimated blur extent (the smallest N that brings it to 32 px or less; 1 when the estimate is unsure)",
         valueName: "auto|N"))
-    var scale = "1"
+    var scale: String?
 
-    /// `--scale` as DeblurOptions.scale: 1...4, 0 for auto; nil if invalid.
-    var scaleValue: Int? {
-        if scale.lowercased() == "auto" { return DeblurOptions.autoScale }
-        guard let n = Int(scale), (1...4).contains(n) else { return nil }
-        return n
+    @Option(name: .customLong("skip-flat"), parsing: .unconditional, help: SettingFlags.help("skip_flat",
+        "Leave tiles whose mean luminance gradient is below G (0-255 units) as they are: sky, walls", valueName: "G"))
+    var skipFlat: String?
+
+    @Option(name: .customLong("stop-below"), parsing: .unconditional, help: SettingFlags.help("stop_below",
+        "Stop a tile's iterations once one changes it by less than D on average (0-255 units)", valueName: "D"))
+    var stopBelow: String?
+
+    @Option(name: .customLong("sharp-photos"), help: SettingFlags.help("sharp_photos",
+        "What to do with a photo that is sharp already: deblur it anyway, copy it unchanged as the output, or write nothing",
+        valueName: "process|copy|skip"))
+    var sharpPhotos: String?
+
+    @Option(name: .customLong("sharp-threshold"), parsing: .unconditional, help: SettingFlags.help("sharp_threshold",
+        "The sharpness score above which a photo counts as sharp (see mtrnnctl assess)", valueName: "T"))
+    var sharpThreshold: String?
+
+    /// The pipeline settings of the command line over the defaults; the
+    /// weights are placed by `run` (they may be looked for).
+    func options(weights: URL) throws -> DeblurOptions {
+        var options = DeblurOptions(weights: weights, workers: workers)
+        try SettingFlags.apply(["iterations": iterations, "precision": precision, "tile": tile, "overlap": overlap,
+                                "jpeg_quality": quality, "max_megapixels": maxMegapixels, "scale": scale,
+                                "skip_flat": skipFlat, "stop_below": stopBelow,
+                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold], to: &options)
+        return options
     }
-
-    @Option(name: .customLong("skip-flat"), parsing: .unconditional, help: ArgumentHelp(
-        "Leave tiles whose mean luminance gradient is below G (0-255 units) as they are: sky, walls (0: off).",
-        valueName: "G"))
-    var skipFlat: Float = 0
-
-    @Option(name: .customLong("stop-below"), parsing: .unconditional, help: ArgumentHelp(
-        "Stop a tile's iterations once one changes it by less than D on average (0-255 units; 0: off).",
-        valueName: "D"))
-    var stopBelow: Float = 0.5
 
     @Flag(help: "Replace an existing output file (never the input).")
     var overwrite = false
@@ -143,17 +161,8 @@ struct DeblurCommand: ParsableCommand {
                 throw ValidationError("--output-dir \(dir) is not an existing folder.")
             }
         }
-        guard Precision(rawValue: precision) != nil else {
-            throw ValidationError("--precision must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
-        }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1.") }
-        guard (1...100).contains(quality) else { throw ValidationError("--quality must be between 1 and 100.") }
-        guard tile >= 16, tile % 4 == 0 else { throw ValidationError("--tile must be a multiple of 4, at least 16.") }
-        guard overlap >= 0, overlap < tile else { throw ValidationError("--overlap must be at least 0 and less than --tile.") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 (from the core count) or more.") }
-        guard maxMegapixels > 0 else { throw ValidationError("--max-megapixels must be at least 1.") }
-        guard scaleValue != nil else { throw ValidationError("--scale must be auto, 1, 2, 3 or 4.") }
-        guard skipFlat >= 0, stopBelow >= 0 else { throw ValidationError("--skip-flat and --stop-below must be 0 (off) or more.") }
+        _ = try options(weights: URL(fileURLWithPath: weights ?? "/"))
     }
 
     func run() throws {
@@ -166,19 +175,13 @@ struct DeblurCommand: ParsableCommand {
         }
         let pipeline: DeblurPipeline
         do {
-            var options = DeblurOptions(
-                weights: weightsURL, iterations: iterations, precision: Precision(rawValue: precision)!,
-                tile: tile, overlap: overlap, jpegQuality: quality, maxPixels: maxMegapixels * 1_000_000,
-                workers: workers)
-            options.scale = scaleValue!
-            options.flatTileGradient = skipFlat
-            options.stopBelow = stopBelow
-            pipeline = try DeblurPipeline(options: options)
+            pipeline = try DeblurPipeline(options: try options(weights: weightsURL))
         } catch {
-            console.error("mtrnnctl: \(error)")
+            console.error("mtrnnctl: \(SettingFlags.advice(error))")
             throw ExitCode(2)
         }
-        var failed = 0
+        let options = pipeline.options
+        var failed = 0, sharp = 0
         for input in inputs {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -191,9 +194,21 @@ struct DeblurCommand: ParsableCommand {
             do {
                 if FileOps.sameFile(source, destination) { throw DeblurError.outputIsInput(destination) }
                 if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
-                let photo = try pipeline.deblur(input: source, progress: console.show)
-                try write(photo.bytes, to: destination)
+                let name = source.lastPathComponent
+                let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
                 let report = photo.report
+                if report.leftAlone {
+                    // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
+                    if options.sharpPhotos == .copy { try write(photo.bytes, to: destination) }
+                    console.clearBar()
+                    sharp += 1
+                    console.line("\(input): sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
+                        + (options.sharpPhotos == .copy ? "), copied unchanged to \(destination.path)"
+                                                         : "), nothing written")
+                        + "; --sharp-photos process deblurs it anyway")
+                    continue
+                }
+                try write(photo.bytes, to: destination)
                 console.clearBar()
                 var extra = ""
                 if let extent = report.blurExtent, let confidence = report.blurConfidence {
@@ -202,18 +217,21 @@ struct DeblurCommand: ParsableCommand {
                 } else if report.scaleUsed > 1 {
                     extra += ", at 1/\(report.scaleUsed) scale"
                 }
-                if skipFlat > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
-                if stopBelow > 0 || skipFlat > 0 {
-                    extra += String(format: ", %.1f iterations per tile", Double(report.iterationsRun) / Double(max(report.tiles, 1)))
+                if options.flatTileGradient > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
+                if options.stopBelow > 0 || options.flatTileGradient > 0 {
+                    extra += String(format: ", %.1f iterations per tile", report.iterationsPerTile)
                 }
                 console.line("\(input) -> \(destination.path): "
                     + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
                              report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
             } catch {
                 console.clearBar()
-                console.error("mtrnnctl: \(error)")
+                console.error("mtrnnctl: \(SettingFlags.advice(error))")
                 failed += 1
             }
+        }
+        if inputs.count > 1 {
+            console.line("\(inputs.count - failed - sharp) deblurred, \(sharp) sharp already (left alone), \(failed) failed")
         }
         if failed > 0 {
             if inputs.count > 1 { console.error("mtrnnctl: \(failed) of \(inputs.count) photos failed") }
@@ -255,7 +273,7 @@ private final class Console: @unchecked Sendable {
     private var barShown = false
     private var lastDraw: UInt64 = 0
 
-    func show(_ p: DeblurProgress) {
+    func show(_ name: String, _ p: DeblurProgress) {
         guard isTerminal else { return }
         lock.lock(); defer { lock.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
@@ -265,9 +283,9 @@ private final class Console: @unchecked Sendable {
         let width = 30
         let filled = p.tilesTotal == 0 ? 0 : width * p.tilesDone / p.tilesTotal
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        var text = "\(p.input.lastPathComponent) [\(bar)] \(p.tilesDone)/\(p.tilesTotal) tiles"
+        var text = "\(name) [\(bar)] \(p.tilesDone)/\(p.tilesTotal) tiles"
         if p.stage == .deblurring, let eta = p.estimatedRemaining {
-            text += ", \(Self.duration(eta)) left"
+            text += ", \(StatusReport.duration(eta)) left"
         } else if p.stage != .deblurring {
             text += ", \(p.stage.rawValue)"
         }
@@ -284,9 +302,4 @@ private final class Console: @unchecked Sendable {
     func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
     func error(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
-                         : String(format: "%d:%02d", s / 60, s % 60)
-    }
 }

@@ -12,7 +12,8 @@ import Testing
         try #require(lines.count == 1, "one JSON object per precision: \(r)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any],
                                   "not a JSON object: \(r)")
-        #expect(object["precision"] as? String == "f32")
+        // The default, auto: bf16 where the CPU has it.
+        #expect(object["precision"] as? String == (CLI.cpuHasBF16 ? "bf16" : "f32"))
         #expect(object["tile"] as? Int == 32)
         #expect(object["iterations"] as? Int == 1)
         let median = try #require(object["median_seconds"] as? Double)

@@ -1,6 +1,7 @@
 import Foundation
 @preconcurrency import Glibc
 import PhotoIO
+import TestSupport
 import Testing
 
 /// What one run of the built `mtrnnctl` did.
@@ -51,40 +52,16 @@ enum CLI {
     /// `timeout` seconds, so a hang fails the test instead of the suite.
     static func run(_ arguments: [String], executable: String = mtrnnctl, in directory: String? = nil,
                     environment: [String: String?] = [:], timeout: Double = 60) throws -> CLIResult {
-        let scratch = try TempDir()
-        let outPath = scratch.path("stdout"), errPath = scratch.path("stderr")
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
         // Tests run in parallel on a shared machine: spinning OpenMP threads
         // that wait for a core made a 2-tile photo take 2 s instead of 0.1 s.
-        env["OMP_WAIT_POLICY"] = "passive"
         // No inherited weights setting: each test says which weights it means.
-        env["MTRNN_WEIGHTS"] = nil
+        var env: [String: String?] = ["OMP_WAIT_POLICY": "passive", "MTRNN_WEIGHTS": nil]
         for (k, v) in environment { env[k] = v }
-        p.environment = env
-        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        let done = DispatchSemaphore(value: 0)
-        p.terminationHandler = { _ in done.signal() }
-        try p.run()
-        if done.wait(timeout: .now() + timeout) == .timedOut {
-            kill(p.processIdentifier, SIGKILL)
-            done.wait()
+        let r = runProcess([executable] + arguments, in: directory, environment: env, timeout: timeout)
+        if r.timedOut {
             Issue.record("mtrnnctl \(arguments.joined(separator: " ")) ran over \(timeout) s and was killed")
         }
-        try out.close()
-        try err.close()
-        return CLIResult(status: p.terminationStatus,
-                         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        return CLIResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// The full path of `tool` on $PATH, if it is installed.

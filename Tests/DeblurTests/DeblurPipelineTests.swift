@@ -11,7 +11,7 @@ struct DeblurPipelineTests {
         .appendingPathComponent("../MTRNNTests/Fixtures/weights.safetensors").standardizedFileURL
 
     func options(tile: Int = 64, overlap: Int = 16) -> DeblurOptions {
-        DeblurOptions(weights: Self.weights, iterations: 1, tile: tile, overlap: overlap, workers: 2, threadsPerWorker: 1)
+        DeblurOptions(weights: Self.weights, iterations: 1, precision: .f32, tile: tile, overlap: overlap, workers: 2, threadsPerWorker: 1)
     }
 
     func folder() throws -> URL {
@@ -59,7 +59,8 @@ struct DeblurPipelineTests {
         #expect(report.tiles == plan.tiles.count && report.width == 150 && report.height == 90)
         let seen = stages.withValue { $0 }
         #expect(seen.first?.stage == .decoding && seen.last?.stage == .done)
-        #expect(seen.filter { $0.stage == .deblurring }.map(\.tilesDone) == Array(1...plan.tiles.count))
+        // Two workers report outside the runner's lock: in either order.
+        #expect(seen.filter { $0.stage == .deblurring }.map(\.tilesDone).sorted() == Array(1...plan.tiles.count))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["in.png"], "the caller writes the result")
     }
 
@@ -78,19 +79,6 @@ struct DeblurPipelineTests {
         #expect(try PhotoIO.decode(data: photo.bytes, name: "out.png").samples == expected.samples)
     }
 
-    @Test func cancellingLeavesNothingBehind() throws {
-        let dir = try folder()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let input = dir.appendingPathComponent("in.png")
-        try writePNG(to: input)
-        let calls = Locked(0)
-        #expect(throws: CancellationError.self) {
-            try DeblurPipeline(options: options()).deblur(
-                input: input, isCancelled: { calls.withValue { $0 += 1; return $0 > 2 } })
-        }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["in.png"])
-    }
-
     @Test func badFilesAreNamedInTheError() throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -107,14 +95,15 @@ struct DeblurPipelineTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["broken.jpg"])
     }
 
-    @Test func missingWeightsSayWhatToDo() {
+    @Test func missingWeightsNameTheFile() {
         let missing = URL(fileURLWithPath: "/nonexistent/mtrnn.safetensors")
         do {
             _ = try DeblurPipeline(options: DeblurOptions(weights: missing))
             Issue.record("missing weights were accepted")
         } catch {
             #expect("\(error)".hasPrefix("/nonexistent/mtrnn.safetensors: cannot load the MT-RNN weights"))
-            #expect("\(error)".contains("--weights"))
+            // Which flag or key names the weights is the caller's to say.
+            #expect(!"\(error)".contains("--weights"), "\(error)")
         }
         #expect(throws: DeblurError.self) {
             try DeblurPipeline(options: DeblurOptions(weights: Self.weights, tile: 64, overlap: 64))
@@ -128,6 +117,38 @@ struct DeblurPipelineTests {
         } else {
             #expect(throws: DeblurError.self) { try DeblurPipeline(options: options) }
         }
+    }
+
+    /// A cancelled photo stops before its next stage or tile.
+    @Test(arguments: [DeblurProgress.Stage.decoding, .deblurring])
+    func aCancelledPhotoStopsBeforeItsNextTile(at stage: DeblurProgress.Stage) throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png")
+        try writePNG(to: input, width: 300, height: 200)
+        let cancel = CancelFlag()
+        let tilesSeen = Locked(0)
+        #expect(throws: CancellationError.self) {
+            try DeblurPipeline(options: options()).deblur(input: input, progress: { p in
+                if p.stage == .deblurring { tilesSeen.withValue { $0 = max($0, p.tilesDone) } }
+                if p.stage == stage { cancel.cancel() }
+            }, cancel: cancel)
+        }
+        let plan = try TilePlan(imageWidth: 300, imageHeight: 200, tile: 64, overlap: 16)
+        #expect(tilesSeen.withValue { $0 } < plan.tiles.count, "every tile ran after the flag was set")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["in.png"])
+    }
+
+    /// `auto` is decided once, by the pipeline, from what this CPU runs.
+    @Test func autoPrecisionIsResolvedOnceByThePipeline() throws {
+        var o = options()
+        o.precision = .auto
+        let pipeline = try DeblurPipeline(options: o)
+        #expect(pipeline.precision == (MTRNNNetwork.bf16Supported() ? .bf16 : .f32))
+        #expect(pipeline.description.contains(", \(pipeline.precision.rawValue), tile 64/16"), "\(pipeline.description)")
+        #expect(PrecisionSetting.auto.resolved(bf16Supported: true) == .bf16)
+        #expect(PrecisionSetting.auto.resolved(bf16Supported: false) == .f32)
+        #expect(PrecisionSetting.f32.resolved(bf16Supported: true) == .f32)
     }
 
     @Test func concurrencyDefaultsBoundTheNetworks() {

@@ -71,13 +71,13 @@ struct ScaleCorrectionTests {
         let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8,
                                       samples: samples.map(UInt16.init), format: .png))).write(to: input)
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 64, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, precision: .f32, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = scale
         let photo = try DeblurPipeline(options: options).deblur(input: input)
         let report = photo.report
         let plain = try DeblurPipeline(options: DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1,
-                                                             tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
+                                                             precision: .f32, tile: 64, overlap: 16, workers: 2, threadsPerWorker: 1))
             .deblur(input: input).report
         #expect(report.width == w && report.height == h)
         #expect(report.tiles < plain.tiles, "the network runs on the small image")
@@ -104,10 +104,11 @@ struct AutoScaleTests {
     @Test(arguments: [("sharp", 1, 3.0, 0.634), ("line45", 2, 45.0, 0.768)])
     func autoScaleFollowsTheEstimate(name: String, scale: Int, extent: Double, confidence: Double) throws {
         let input = BlurExtentTests.fixtures.appendingPathComponent(name + ".png")
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, tile: 128, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 1, precision: .f32, tile: 128, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
         options.scale = DeblurOptions.autoScale
-        options.flatTileGradient = 1e9
+        options.flatTileGradient = 255   // the largest: every tile is flat
+        options.sharpPhotos = .process   // the sharp one too: this is about the scale
         let report = try DeblurPipeline(options: options).deblur(input: input).report
         #expect(report.scaleUsed == scale)
         #expect(report.blurExtent == extent)
@@ -143,8 +144,9 @@ struct AdaptiveWorkTests {
         } } }
         let input = dir.appendingPathComponent("in.png")
         try Data(PhotoIO.encode(Image(width: w, height: h, channels: 3, bitDepth: 8, samples: samples, format: .png))).write(to: input)
-        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, tile: 64, overlap: 16,
+        var options = DeblurOptions(weights: DeblurPipelineTests.weights, iterations: 3, precision: .f32, tile: 64, overlap: 16,
                                     workers: 2, threadsPerWorker: 1)
+        options.stopBelow = 0   // every iteration, unless the test says otherwise
         configure(&options)
         let photo = try DeblurPipeline(options: options).deblur(input: input)
         return (photo.report, samples, try PhotoIO.decode(data: photo.bytes, name: "out.png").samples)
@@ -158,7 +160,7 @@ struct AdaptiveWorkTests {
         #expect(r.iterationsRun == (r.tiles - r.flatTiles) * 3)
         // A pixel covered only by flat tiles comes out as it went in.
         #expect(out[0..<3] == input[0..<3])
-        let (all, input2, out2) = try run { $0.flatTileGradient = 1e9 }
+        let (all, input2, out2) = try run { $0.flatTileGradient = 255 }
         #expect(all.flatTiles == all.tiles && all.iterationsRun == 0)
         #expect(out2 == input2)
     }
@@ -166,7 +168,7 @@ struct AdaptiveWorkTests {
     @Test func tilesStopIteratingOnceTheUpdateIsSmall() throws {
         let (never, _, _) = try run { $0.stopBelow = 1e-9 }
         #expect(never.iterationsRun == never.tiles * 3)
-        let (soon, _, _) = try run { $0.stopBelow = 1e9 }
+        let (soon, _, _) = try run { $0.stopBelow = 255 }
         #expect(soon.iterationsRun == soon.tiles * 2, "at least 2 iterations, then stop")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Deblur
 
@@ -60,12 +61,47 @@ struct TiledRunnerTests {
         _ = try TiledRunner(plan: plan, workers: 4).run(image: randomImage(width: 1000, height: 700)) { _, tile, _, _ in
             tile
         } progress: { p in seen.withValue { $0.append(p) } }
-        let reports = seen.withValue { $0 }
+        // Reported outside the run's lock: two workers may report out of order.
+        let reports = seen.withValue { $0 }.sorted { $0.tilesDone < $1.tilesDone }
         #expect(reports.count == plan.tiles.count)
         #expect(reports.map(\.tilesDone) == Array(1...plan.tiles.count))
         #expect(reports.allSatisfy { $0.tilesTotal == plan.tiles.count })
         #expect(reports.last!.fraction == 1 && reports.last!.estimatedRemaining == 0)
         #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.elapsed <= $1.elapsed })
+    }
+
+    /// A slow progress callback must not hold up the other workers: it runs
+    /// outside the run's lock. The first report waits for another tile to
+    /// be reported; under the lock that tile could never finish.
+    @Test func progressRunsOutsideTheRunsLock() throws {
+        let plan = try TilePlan(imageWidth: 400, imageHeight: 400, tile: 64, overlap: 8)
+        let another = DispatchSemaphore(value: 0)
+        let waited = Locked<DispatchTimeoutResult?>(nil)
+        _ = try TiledRunner(plan: plan, workers: 2).run(image: randomImage(width: 400, height: 400)) { _, tile, _, _ in
+            tile
+        } progress: { p in
+            if p.tilesDone == 1 {
+                let result = another.wait(timeout: .now() + 20)
+                waited.withValue { $0 = result }
+            } else if p.tilesDone == 2 {
+                another.signal()
+            }
+        }
+        #expect(waited.withValue { $0 } == .success, "the second tile could not be reported while the first report ran")
+    }
+
+    @Test func aSetCancelFlagStopsTheRunBeforeTheNextTile() throws {
+        let plan = try TilePlan(imageWidth: 600, imageHeight: 600, tile: 64, overlap: 8)
+        let cancel = CancelFlag()
+        let calls = Locked(0)
+        #expect(throws: CancellationError.self) {
+            _ = try TiledRunner(plan: plan, workers: 1).run(image: randomImage(width: 600, height: 600),
+                                                            tileFunction: { _, tile, _, _ in
+                if calls.withValue({ $0 += 1; return $0 }) == 3 { cancel.cancel() }
+                return tile
+            }, cancel: cancel)
+        }
+        #expect(calls.withValue { $0 } == 3, "no tile starts once the flag is set")
     }
 
     @Test func estimateExtrapolatesTheMeanTileTime() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MTRNN
+import TestSupport
 
 /// The weights the daemon ships (Models/mtrnn.safetensors) against the PyTorch
 /// reference on a GoPro validation crop (training/make_shipped_fixture.py).
@@ -12,15 +13,7 @@ import Testing
     static let weightsURL = root.appendingPathComponent("Models/mtrnn.safetensors")
 
     static func sha256(_ url: URL) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [url.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: out, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+        runProcess(["/usr/bin/sha256sum", url.path]).stdout.split(separator: " ").first.map(String.init) ?? ""
     }
 
     @Test func fixtureWasMadeFromTheShippedWeights() throws {

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import MTRNN   // SplitMix64, the package's one seeded generator
 @testable import PhotoIO
+import TestSupport
 
 /// A deterministic test picture: smooth gradients plus a little texture, so
 /// JPEG quality is measurable and every channel differs.
@@ -47,16 +48,7 @@ enum ExifTool {
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return data
+        runProcess([path] + arguments).output
     }
 
     /// Every tag exiftool reads, duplicates included (-a), grouped by

@@ -1,3 +1,4 @@
+import Deblur
 import Foundation
 @preconcurrency import Glibc
 import Testing
@@ -13,7 +14,7 @@ import Testing
                                       source: "crlf.conf")
         #expect(c.inbox == "/data/in")
         #expect(c.outbox == "/data/out")
-        #expect(c.tile == 512)
+        #expect(c.pipeline.tile == 512)
     }
 
     @Test func aByteOrderMarkIsNotPartOfTheFirstKey() throws {
@@ -113,22 +114,8 @@ import Testing
 
 /// Runs the built `mtrnn-watch` to completion in the sandbox.
 func runWatch(_ arguments: [String], in box: Sandbox, environment: [String: String] = [:]) -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Products.watch)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM", "RUNTIME_DIRECTORY", "MTRNN_WATCH_TEST_PROCESSOR"] { env[k] = nil }
-    env.merge(environment) { $1 }
-    p.environment = env
-    p.currentDirectoryURL = URL(fileURLWithPath: box.root)
-    let out = box.path("run-\(UInt32.random(in: 0...UInt32.max)).out"), err = out + ".err"
-    _ = FileManager.default.createFile(atPath: out, contents: nil)
-    _ = FileManager.default.createFile(atPath: err, contents: nil)
-    p.standardOutput = FileHandle(forWritingAtPath: out)
-    p.standardError = FileHandle(forWritingAtPath: err)
-    do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus,
-                         stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    var env: [String: String?] = ["NOTIFY_SOCKET": nil, "WATCHDOG_USEC": nil, "JOURNAL_STREAM": nil,
+                                  "RUNTIME_DIRECTORY": nil, "MTRNN_WATCH_TEST_PROCESSOR": nil]
+    for (k, v) in environment { env[k] = v }
+    return runCommand([Products.watch] + arguments, in: box.root, environment: env)
 }

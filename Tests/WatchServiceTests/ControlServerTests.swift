@@ -238,7 +238,7 @@ import WatchControl
     func stateChangesNeedTheOperatorGroup() async throws {
         let f = try Fixture(access: ControlAccess(serviceUID: 990, operatorGID: 4242))
         func ctlAs(_ gid: Int, _ args: [String]) -> CommandResult {
-            ctlVia(["/usr/bin/setpriv", "--reuid=65534", "--regid=\(gid)", "--clear-groups", Products.ctl] + args + ["--socket", f.box.socket])
+            runCommand(["/usr/bin/setpriv", "--reuid=65534", "--regid=\(gid)", "--clear-groups", Products.ctl] + args + ["--socket", f.box.socket])
         }
         let status = ctlAs(65534, ["status", "--json"])
         #expect(status.status == 0, "\(status.stderr)")

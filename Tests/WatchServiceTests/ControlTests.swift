@@ -21,7 +21,7 @@ import Testing
         let text = ctl(box, ["status"])
         #expect(text.status == 0)
         #expect(text.stdout.contains("mtrnn-watch: idle"))
-        #expect(text.stdout.contains("copy (no deblur pipeline linked)"))
+        #expect(text.stdout.contains("copy (test processor, no deblurring)"))
         let json = ctl(box, ["status", "--json"])
         let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(report?["state"] as? String == "idle")

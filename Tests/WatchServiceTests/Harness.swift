@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import TestSupport
 import Testing
 
 /// A temporary working directory with the local-default layout, removed at the end.
@@ -131,22 +132,14 @@ struct CommandResult {
 
 /// Runs the built `mtrnnctl` against the sandbox's socket.
 func ctl(_ sandbox: Sandbox?, _ arguments: [String]) -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Products.ctl)
-    p.arguments = arguments + (sandbox.map { ["--socket", $0.socket] } ?? [])
-    var env = ProcessInfo.processInfo.environment
-    env["MTRNN_WATCH_SOCKET"] = nil
-    p.environment = env
-    if let sandbox { p.currentDirectoryURL = URL(fileURLWithPath: sandbox.root) }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+    runCommand([Products.ctl] + arguments + (sandbox.map { ["--socket", $0.socket] } ?? []),
+               in: sandbox?.root, environment: ["MTRNN_WATCH_SOCKET": nil])
+}
+
+/// Runs `argv` to completion (TestSupport's launcher, shared by every test target).
+func runCommand(_ argv: [String], in directory: String? = nil, environment: [String: String?] = [:]) -> CommandResult {
+    let r = runProcess(argv, in: directory, environment: environment)
+    return CommandResult(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// A fake systemd notify socket: a bound AF_UNIX datagram socket that collects

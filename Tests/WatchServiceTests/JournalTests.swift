@@ -34,7 +34,7 @@ import Testing
             journalctl -o json --no-pager SYSLOG_IDENTIFIER=mtrnn-watch > '\(box.path("journal.json"))'
             kill $J
             """
-        let r = ctlVia(["/usr/bin/unshare", "--mount", "/bin/bash", "-c", script])
+        let r = runCommand(["/usr/bin/unshare", "--mount", "/bin/bash", "-c", script])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: box.path("journal.json"), encoding: .utf8).split(separator: "\n")
         let records = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

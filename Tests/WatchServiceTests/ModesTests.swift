@@ -68,7 +68,7 @@ import Testing
         let d = try DaemonProcess(box)
         #expect(await d.waitReady())
         func asNobody(_ args: [String]) -> CommandResult {
-            ctlVia(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
+            runCommand(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
         }
         let status = asNobody(["status"])
         #expect(status.status == 0, "\(status.stderr)")
@@ -93,7 +93,7 @@ import Testing
         let d = try DaemonProcess(box, arguments: ["--config", config])
         #expect(await d.waitReady(), "\(d.log)")
         func asNobody(_ args: [String]) -> CommandResult {
-            ctlVia(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
+            runCommand(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Products.ctl] + args + ["--socket", box.socket])
         }
         let pause = asNobody(["pause"])
         #expect(pause.status == 0, "\(pause.stderr)")
@@ -107,19 +107,4 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("permission denied"), "\(refused.stderr)")
         await d.stop()
     }
-}
-
-func ctlVia(_ argv: [String]) -> CommandResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: argv[0])
-    p.arguments = Array(argv.dropFirst())
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    do { try p.run() } catch { return CommandResult(status: -1, stdout: "", stderr: "\(error)") }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
 }

@@ -1,3 +1,4 @@
+import Deblur
 import DurableFiles
 import Foundation
 @preconcurrency import Glibc
@@ -29,18 +30,18 @@ import WatchControl
         #expect(c.recursive)
         #expect(c.settleSeconds == 0.5)
         #expect(c.originals == .keep)
-        #expect(c.tile == 512)
+        #expect(c.pipeline.tile == 512)
     }
 
     /// `scale = auto` (issue 18): stored as 0, shown as "auto".
     @Test func scaleAcceptsAuto() throws {
         let auto = try WatchConfig.parse("scale = auto\n", source: "a.conf")
-        #expect(auto.scale == 0)
+        #expect(auto.pipeline.scale == 0)
         #expect(WatchConfig.keys.first { $0.name == "scale" }!.show(auto) == "auto")
         let three = try WatchConfig.parse("scale = 3\n", source: "b.conf")
-        #expect(three.scale == 3)
+        #expect(three.pipeline.scale == 3)
         #expect(WatchConfig.keys.first { $0.name == "scale" }!.show(three) == "3")
-        #expect(WatchConfig().scale == 1)
+        #expect(WatchConfig().pipeline.scale == 1)
     }
 
     @Test(arguments: [
@@ -50,9 +51,9 @@ import WatchControl
         ("recursive = maybe", "yes or no"),
         ("originals = shred", "archive, keep, delete"),
         ("jpeg_quality = 101", "1 to 100"),
-        ("scale = 5", "auto or a whole number from 1 to 4"),
-        ("scale = 0", "auto or a whole number from 1 to 4"),
-        ("scale = Auto", "auto or a whole number from 1 to 4"),
+        ("scale = 5", "expected auto, 1, 2, 3 or 4"),
+        ("scale = 0", "expected auto, 1, 2, 3 or 4"),
+        ("scale = Auto", "expected auto, 1, 2, 3 or 4"),
         ("inbox = /a\ninbox = /b", "set twice"),
     ])
     func rejectsWithLineAndReason(text: String, expected: String) {

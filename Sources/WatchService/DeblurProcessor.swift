@@ -1,0 +1,70 @@
+import Deblur
+import Dispatch
+import Foundation
+
+/// The daemon's real pipeline: `DeblurPipeline` (decode, tile, MT-RNN, blend,
+/// encode with the metadata) behind the daemon's `PhotoProcessor` contract.
+///
+/// The pipeline is synchronous and keeps the cores busy through its own
+/// tile workers, so it runs on a Dispatch thread, never on the cooperative
+/// pool the daemon's actors use. Cancellation (SIGTERM) reaches the tiles
+/// through a `CancelFlag` that the task's cancellation handler sets.
+public struct DeblurProcessor: PhotoProcessor {
+    let pipeline: DeblurPipeline
+
+    /// Loads the weights; throws `DeblurError` (the weights named) when it cannot.
+    public init(options: DeblurOptions) throws {
+        pipeline = try DeblurPipeline(options: options)
+    }
+
+    public var modelDescription: String { pipeline.description }
+
+    /// What the pipeline chose for this photo, in the words of the journal.
+    static func detail(_ r: DeblurReport) -> String {
+        if r.leftAlone, let s = r.sharpness { return String(format: "sharp already: sharpness %.2f", s) }
+        var parts: [String] = []
+        if let e = r.blurExtent, let c = r.blurConfidence {
+            parts.append(String(format: "scale %d (blur about %.0f px, confidence %.2f)", r.scaleUsed, e, c))
+        } else if r.scaleUsed > 1 {
+            parts.append("scale \(r.scaleUsed)")
+        }
+        if r.flatTiles > 0 { parts.append("\(r.flatTiles) flat tiles left as they were") }
+        parts.append(String(format: "%.1f iterations per tile", r.iterationsPerTile))
+        return parts.joined(separator: ", ")
+    }
+
+    public func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
+        // `progress` may not escape this call, so the Dispatch thread never
+        // holds it: it posts to a stream that this task drains and forwards.
+        // (withoutActuallyEscaping trapped here: the Dispatch block could
+        // still be alive when the continuation resumed.)
+        let (events, sink) = AsyncStream<DeblurProgress>.makeStream(bufferingPolicy: .bufferingNewest(8))
+        async let result = run(input: input, sink: sink)
+        for await p in events { progress(p) }
+        return try await result
+    }
+
+    private func run(input: URL, sink: AsyncStream<DeblurProgress>.Continuation) async throws -> ProcessedPhoto {
+        let cancel = CancelFlag()
+        let pipeline = self.pipeline
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessedPhoto, any Error>) in
+                DispatchQueue.global(qos: .utility).async {
+                    defer { sink.finish() }
+                    do {
+                        let photo = try pipeline.deblur(input: input, progress: { sink.yield($0) }, cancel: cancel)
+                        let r = photo.report
+                        var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
+                        report.detail = Self.detail(r)
+                        if r.leftAlone { report.leftAloneAsSharp = r.sharpness }
+                        cont.resume(returning: ProcessedPhoto(bytes: photo.bytes, report: report))
+                    } catch {
+                        cont.resume(throwing: error)
+                    }
+                }
+            }
+        } onCancel: {
+            cancel.cancel()
+        }
+    }
+}
