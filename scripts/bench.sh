@@ -18,9 +18,11 @@
 #     full (default): 12 MP JPEG x 6 iterations, tile x 6 iterations (5 repeats)
 #     --quick:        3 MP JPEG x 2 iterations, tile x 2 iterations (3 repeats)
 #   env: ROUNDS=1 (photo runs per engine; the table shows the median)
-#        PHOTOS=DIR (source photos, default ../shared/data/photos/debian_wallpapers
-#                    where a team checkout has it; else a synthetic photo: the
-#                    network's cost does not depend on what the pixels show)
+#        PHOTOS=DIR (optional: the largest JPEG/PNG in DIR, resized, instead of
+#                    the photo-like synthetic one of scripts/make-test-photo.py;
+#                    the network's cost does not depend on what the pixels show)
+#   needs: python3 with numpy and Pillow (scripts/setup.sh --test); PyTorch
+#   only for the comparison rows, which are skipped, and say so, without it.
 #
 # A training job (training/train.py) on the same machine is paused (SIGSTOP)
 # during the timings and always resumed on exit, unless --keep-training.
@@ -36,7 +38,7 @@ for a in "$@"; do
         --no-write) write=0 ;;
         --keep-training) pause_training=0 ;;
         --no-rss) do_rss=0 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option $a (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -47,7 +49,7 @@ else
 fi
 ROUNDS=${ROUNDS:-1}
 RSS_SIZE=6000x4000
-PHOTOS=${PHOTOS:-$ROOT/../shared/data/photos/debian_wallpapers}
+PHOTOS=${PHOTOS:-}
 WEIGHTS=Models/mtrnn.safetensors
 # Both engines get the same plan explicitly, so a changed default on one side
 # can never make the jobs differ.
@@ -56,6 +58,10 @@ CORES=$(nproc)
 export OMP_WAIT_POLICY=passive
 
 log() { echo "bench: $*" >&2; }
+python3 -c 'import numpy, PIL' 2>/dev/null ||
+    { log "needs python3 with numpy and Pillow (for the test photos and the report): scripts/setup.sh --test"; exit 2; }
+HAS_TORCH=1
+python3 -c 'import torch' 2>/dev/null || { HAS_TORCH=0; log "python3 has no torch: the PyTorch comparison rows are skipped"; }
 
 # --- build --------------------------------------------------------------------
 log "building release"
@@ -71,24 +77,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cc -O2 -pthread scripts/peak/peak.c -o "$WORK/peak"
 
-# --- test photos (never committed: made here from PHOTOS, or synthesised) -------
-make_photo() {  # make_photo WxH OUT: the largest photo in PHOTOS, resized, JPEG q95
+# --- test photos (never committed: synthesised here, or made from PHOTOS) -------
+make_photo() {  # make_photo WxH OUT: JPEG q95, synthetic or the largest photo in PHOTOS, resized
+    if [[ -z $PHOTOS ]]; then
+        python3 scripts/make-test-photo.py "$1" "$2" --quality 95
+        return
+    fi
+    [[ -d $PHOTOS ]] || { log "PHOTOS=$PHOTOS is not a folder"; exit 64; }
     python3 - "$1" "$2" "$PHOTOS" <<'PY'
 import os, sys
-import numpy as np
 from PIL import Image
 w, h = map(int, sys.argv[1].split("x"))
 folder = sys.argv[3]
-if not os.path.isdir(folder):
-    # A clone without the team's photos: smooth gradients plus texture, so the
-    # JPEG codec has photo-like work too.
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    rng = np.random.default_rng(0)
-    img = np.stack([128 + 100 * np.sin(x / 97 + c) * np.cos(y / 71 - c) for c in range(3)], -1)
-    img += rng.normal(0, 12, img.shape).astype(np.float32)
-    Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(sys.argv[2], quality=95)
-    print(f"synthetic {w}x{h} (no {folder})", file=sys.stderr)
-    sys.exit(0)
 names = [n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg", ".png"))]
 best = max(names, key=lambda n: (lambda s: s[0] * s[1])(Image.open(os.path.join(folder, n)).size))
 Image.open(os.path.join(folder, best)).convert("RGB").resize((w, h), Image.LANCZOS).save(
@@ -138,6 +138,7 @@ for threads in "$CORES" 1; do
     if grep -q 'bf16 skipped' "$WORK/bench.err"; then
         jline kind=skip what="Swift bf16" reason="$(sed -n 's/^bf16 skipped: //p' "$WORK/bench.err" | head -1)"
     fi
+    [[ $HAS_TORCH == 1 ]] || continue
     log "engine tile 256 x $ITER, $threads thread(s): PyTorch"
     (cd training && python3 bench_torch.py --precision all --tile 256 --iterations "$ITER" \
         --repeats "$REPEATS" --warmup 1 --threads "$threads" --json 2>"$WORK/torch.err") \
@@ -167,6 +168,7 @@ for r in $(seq "$ROUNDS"); do
         secs=$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")
         jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" cpu="$cpu" \
               tiles="$(sed -n 's/.* MP, \([0-9]*\) tiles.*/\1/p' "$WORK/out.txt")"
+        [[ $HAS_TORCH == 1 ]] || continue
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: PyTorch tiled"
         timed torch python3 training/bench_torch_tiled.py "$WORK/photo.jpg" \
             -o "$WORK/out-torch.jpg" --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" \
@@ -181,6 +183,9 @@ PY
 done
 if [[ $HAS_BF16 == 0 ]]; then
     jline kind=skip what="photo bf16 (both engines)" reason="CPU has no avx512_bf16/amx_bf16"
+fi
+if [[ $HAS_TORCH == 0 ]]; then
+    jline kind=skip what="PyTorch (tile and photo)" reason="python3 has no torch module (pip install torch to compare)"
 fi
 
 # --- memory: 24 MP --------------------------------------------------------------
@@ -214,7 +219,8 @@ out.append(f"Load average before the timings: {m['load']}"
            f"{' (training job paused)' if sys.argv[2] == '1' else ''}. `OMP_WAIT_POLICY=passive` for both engines. "
            f"GFLOP/s count only the network's real FLOPs, {FLOP:,} per image pixel per iteration "
            "(tile overlap and reflect padding are done but not counted); % of peak is against the peak "
-           "measured by `scripts/peak` on the same number of threads.")
+           "measured by `scripts/peak` on the same number of threads. "
+           f"Test photo: {m['source']}.")
 out.append("")
 out.append("Peak (`scripts/peak/peak.c`, register-only FMA chains, best of 3): " + "; ".join(
     f"{v} {t} thread{'s' if t > 1 else ''} {g:.1f} GFLOP/s" for (v, t), g in sorted(peak.items())) + ".")

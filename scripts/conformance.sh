@@ -20,7 +20,7 @@ if [ -z "$bin" ]; then
     exit 2
 fi
 if ! command -v exiftool >/dev/null; then
-    echo "conformance: exiftool is missing (Debian libimage-exiftool-perl; scripts/setup.sh installs it)" >&2
+    echo "conformance: exiftool is missing (Debian libimage-exiftool-perl; scripts/setup.sh --test installs it)" >&2
     exit 2
 fi
 export OMP_WAIT_POLICY=passive

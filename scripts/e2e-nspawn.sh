@@ -4,8 +4,10 @@
 # changed), installs this build with scripts/install.sh (PREFIX=/usr), then:
 # systemctl enable --now, a photo dropped into /srv/inbox comes out in
 # /srv/outbox, `mtrnnctl status --json` and `journalctl -o json` fields
-# (MTRNN_FILE, MTRNN_OUTCOME), systemctl reload, a watchdog restart (main PID
-# stopped with SIGSTOP under WatchdogSec=3s), systemctl stop.
+# (MTRNN_FILE, MTRNN_OUTCOME), systemctl reload, a reload of a broken file
+# (fails, daemon kept), folders under /data/photos with the documented drop-in,
+# a watchdog restart (main PID stopped with SIGSTOP under WatchdogSec=3s),
+# systemctl stop.
 #
 #   scripts/e2e-nspawn.sh            # .ci/run; prints "e2e-nspawn: SKIP: why" and exits 0
 #                                    # where nspawn cannot run (not root, no systemd, ...)
@@ -134,6 +136,32 @@ inct systemctl is-active -q mtrnn-watch || fail "not active after reload"
 [ "$(inct systemctl show -P MainPID mtrnn-watch)" = "$pid1" ] || fail "reload restarted the daemon"
 journal_has "Reloaded the configuration" || fail "no 'Reloaded the configuration' in the journal"
 step "reload: same pid $pid1, configuration re-read"
+
+# A broken file: `systemctl reload` must fail (ExecReload= checks it before
+# the HUP) and the daemon carry on as it was.
+inct cp /etc/mtrnn-watch.conf /etc/mtrnn-watch.conf.good
+echo "no_such_key = 1" | inct tee -a /etc/mtrnn-watch.conf >/dev/null
+inct systemctl reload mtrnn-watch 2>/dev/null && fail "systemctl reload succeeded with a broken configuration file"
+inct systemctl is-active -q mtrnn-watch || fail "not active after a refused reload"
+[ "$(inct systemctl show -P MainPID mtrnn-watch)" = "$pid1" ] || fail "a refused reload restarted the daemon"
+journal_has "no_such_key" || fail "the journal does not name the broken line"
+inct mv /etc/mtrnn-watch.conf.good /etc/mtrnn-watch.conf
+step "reload of a broken file: systemctl reload failed, the journal names the line, same pid $pid1"
+
+# Other folders, as mtrnn-watch(8) says: set in the file, a drop-in with
+# ReadWritePaths=, the tmpfiles.d file copied to /etc with the new paths.
+inct sed -i 's|= /srv/|= /data/photos/|' /etc/mtrnn-watch.conf
+inct mkdir -p /etc/systemd/system/mtrnn-watch.service.d
+printf '[Service]\nReadWritePaths=-/data/photos\nRequiresMountsFor=/data/photos\n' |
+    inct tee /etc/systemd/system/mtrnn-watch.service.d/folders.conf >/dev/null
+inct sh -c "sed 's|/srv/|/data/photos/|' /usr/lib/tmpfiles.d/mtrnn-watch.conf > /etc/tmpfiles.d/mtrnn-watch.conf"
+inct systemctl daemon-reload
+inct systemctl restart mtrnn-watch || fail "restart with the folders under /data/photos failed"
+inct cp "$photo" /data/photos/inbox/e2e-elsewhere.jpg
+for _ in $(seq 120); do inct test -s /data/photos/outbox/e2e-elsewhere.jpg && break; sleep 0.5; done
+inct test -s /data/photos/outbox/e2e-elsewhere.jpg || fail "with the documented drop-in, the photo did not reach /data/photos/outbox in 60 s"
+[ "$(inct stat -c %a /data/photos/outbox)" = 2775 ] || fail "/data/photos/outbox is not 2775 (the tmpfiles.d copy)"
+step "other folders: drop-in ReadWritePaths=-/data/photos, photo processed into /data/photos/outbox"
 
 inct mkdir -p /run/systemd/system/mtrnn-watch.service.d
 printf '[Service]\nWatchdogSec=3s\nRestartSec=1s\nTimeoutAbortSec=10s\n' | inct tee /run/systemd/system/mtrnn-watch.service.d/e2e-watchdog.conf >/dev/null

@@ -2,7 +2,7 @@
 # Installs mtrnn-watch: binaries (static Swift stdlib), weights, systemd unit,
 # sysusers.d and tmpfiles.d files, configuration and man pages.
 #
-#   scripts/install.sh                         # into /usr/local (as root)
+#   sudo scripts/install.sh                    # into /usr/local
 #   PREFIX=/usr DESTDIR=/tmp/pkg scripts/install.sh   # staged, for packaging
 #
 # Variables: PREFIX (/usr/local), DESTDIR (empty), SYSCONFDIR (/etc),
@@ -10,6 +10,14 @@
 # SKIP_BUILD=1 to install what .build/CONFIGURATION already holds.
 # An existing configuration file is never overwritten: the new one is
 # installed beside it as mtrnn-watch.conf.new.
+#
+# Under sudo the build runs as the user who ran sudo (SUDO_USER), with the
+# swift of their login profile: sudo's secure_path usually hides a swift.org
+# toolchain from root, and a build as root would leave root's files in their
+# .build. Where no swift can be found it stops and says how to build first:
+#   swift build -c release --static-swift-stdlib --product mtrnn-watch
+#   swift build -c release --static-swift-stdlib --product mtrnnctl
+#   sudo SKIP_BUILD=1 scripts/install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +34,37 @@ CONFIGURATION=${CONFIGURATION:-release}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     flags=(-c "$CONFIGURATION")
     [ "$CONFIGURATION" = release ] && flags+=(--static-swift-stdlib)
-    swift build "${flags[@]}" --product mtrnn-watch
-    swift build "${flags[@]}" --product mtrnnctl
+    builder= home= swift_bin=
+    if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && command -v runuser >/dev/null &&
+       home=$(getent passwd "$SUDO_USER" | cut -d: -f6) && [ -n "$home" ] &&
+       runuser -u "$SUDO_USER" -- sh -c 'test -w . && { test ! -e .build || test -w .build; }'; then
+        builder=$SUDO_USER
+        swift_bin=$(runuser -u "$SUDO_USER" -- env -i HOME="$home" USER="$SUDO_USER" LOGNAME="$SUDO_USER" \
+                    bash -lc 'command -v swift' 2>/dev/null </dev/null | tail -n 1) || true
+    fi
+    [ -n "$swift_bin" ] || swift_bin=$(command -v swift) || true
+    if [ -z "$swift_bin" ]; then
+        where="no swift on PATH"
+        [ -z "$builder" ] || where+=", nor in the login profile of $builder"
+        [ -z "${SUDO_USER:-}" ] || where+=" (sudo's secure_path hides it)"
+        cat >&2 <<EOF
+install: cannot build: $where.
+install: build as yourself first, then install what was built:
+    swift build ${flags[*]} --product mtrnn-watch
+    swift build ${flags[*]} --product mtrnnctl
+    sudo SKIP_BUILD=1 scripts/install.sh
+EOF
+        exit 1
+    fi
+    for product in mtrnn-watch mtrnnctl; do
+        if [ -n "$builder" ]; then
+            echo "install: building $product as $builder with $swift_bin" >&2
+            runuser -u "$builder" -- env -i HOME="$home" USER="$builder" LOGNAME="$builder" \
+                PATH="$(dirname "$swift_bin"):/usr/local/bin:/usr/bin:/bin" "$swift_bin" build "${flags[@]}" --product "$product"
+        else
+            "$swift_bin" build "${flags[@]}" --product "$product"
+        fi
+    done
 fi
 bin=.build/$CONFIGURATION
 for b in mtrnn-watch mtrnnctl; do
@@ -45,7 +82,9 @@ shopt -s nullglob
 weights=(Models/*.safetensors)
 if ((${#weights[@]})); then
     install -m 0644 "${weights[@]}" "$DESTDIR$DATADIR/"
-    [ -e Models/README.md ] && install -m 0644 Models/README.md "$DESTDIR$DATADIR/MODEL_CARD.md"
+    # What the weights do and may be used for (research only: some of their
+    # training sets are), beside them.
+    install -m 0644 Models/MODEL_CARD.md "$DESTDIR$DATADIR/MODEL_CARD.md"
 else
     echo "install: warning: no weights in Models/; the service will not start until $DATADIR/mtrnn.safetensors exists" >&2
 fi

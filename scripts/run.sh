@@ -4,6 +4,8 @@
 # failures in ./failed with a .reason, control socket ./state/control.sock).
 # Stop with Ctrl-C; `mtrnnctl status` (from .build/release) shows progress.
 # Extra arguments go to mtrnn-watch, e.g. scripts/run.sh --settle 1
+# Installs only what building and running need (scripts/setup.sh without
+# --test): no Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

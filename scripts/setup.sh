@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing mtrnn-watch need.
+# Installs the Debian packages that building and running mtrnn-watch need
+# (scripts/run.sh), and with --test also the test tools (scripts/test.sh):
+# exiftool and python3 with numpy and Pillow, for the fixture checks, the
+# crash harness's photo maker and the benchmark. Running needs no Python.
 # Idempotent: installs only what is missing, so a second run does nothing.
+#   scripts/setup.sh           # build and run
+#   scripts/setup.sh --test    # build, run and test
 set -euo pipefail
 
-PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev
-      libimage-exiftool-perl python3 python3-pip)
+test_tools=0
+case "${1:-}" in
+    --test) test_tools=1 ;;
+    "") ;;
+    *) echo "setup: unknown option $1 (--test installs the test tools too)" >&2; exit 64 ;;
+esac
+
+PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev)
+if [ "$test_tools" = 1 ]; then
+    PKGS+=(libimage-exiftool-perl python3)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# numpy and Pillow, never PyTorch. From Debian where python3 is Debian's; a
+# python3 of its own (a venv, pyenv) gets them from its own pip.
+pip_python=0
+if [ "$test_tools" = 1 ] && ! python3 -c 'import numpy, PIL' 2>/dev/null; then
+    case "$(command -v python3 || true)" in
+        ""|/usr/bin/python3) missing+=(python3-numpy python3-pil) ;;
+        *) pip_python=1 ;;
+    esac
+fi
 if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -17,12 +40,9 @@ if ((${#missing[@]})); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The few Python helpers of the tests (fixture checks, the crash harness's
-# photo maker) need numpy and Pillow only; never PyTorch.
-if ! python3 -c 'import numpy, PIL' 2>/dev/null; then
-    echo "setup: installing numpy and Pillow for python3" >&2
-    python3 -m pip install --quiet numpy pillow 2>/dev/null ||
-        python3 -m pip install --quiet --break-system-packages numpy pillow
+if [ "$pip_python" = 1 ]; then
+    echo "setup: installing numpy and Pillow for $(command -v python3)" >&2
+    python3 -m pip install --quiet numpy pillow
 fi
 if ! command -v swift >/dev/null; then
     echo "setup: swift (6.0 or later) is not on PATH; install the Swift toolchain from swift.org" >&2

@@ -10,7 +10,7 @@
 #   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run, unit and layer checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test   # the build packages and the test tools (exiftool, numpy, Pillow)
 export OMP_WAIT_POLICY=passive   # OpenMP spin-waiting collapses on shared cores (BENCHMARKS.md)
 
 section() { printf '\n== %s ==\n' "$1"; }
