@@ -163,7 +163,7 @@ for r in $(seq "$ROUNDS"); do
     for p in "${precisions[@]}"; do
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: mtrnnctl deblur"
         timed swift "$BIN" deblur "$WORK/photo.jpg" -o "$WORK/out-swift.jpg" --overwrite \
-            --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" --tile "$TILE" --overlap "$OVERLAP" --stop-below 0
+            --weights "$WEIGHTS" --iterations "$ITER" --precision "$p" --tile "$TILE" --overlap "$OVERLAP" --stop-below 0 --sharp-photos process
         # "IN -> OUT: 12.0 MP, 285 tiles, 301.2 s (25.10 s/MP)": decode to written file.
         secs=$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")
         jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" cpu="$cpu" \
@@ -193,7 +193,7 @@ for p in "${precisions[@]}"; do
     [[ $do_rss == 1 ]] || break
     log "peak RSS, $RSS_SIZE, 1 iteration, $p"
     timed rss "$BIN" deblur "$WORK/photo24.jpg" -o "$WORK/out24.jpg" --overwrite \
-        --weights "$WEIGHTS" --iterations 1 --precision "$p" --stop-below 0
+        --weights "$WEIGHTS" --iterations 1 --precision "$p" --stop-below 0 --sharp-photos process
     jline kind=rss precision="$p" size="$RSS_SIZE" rss_kb="$rss" wall="$wall"
 done
 paused_at_start=$paused

@@ -62,6 +62,17 @@ struct MtrnnWatch: AsyncParsableCommand {
         return c
     }
 
+    /// The folders the daemon writes under `config` (FolderAccess's rule):
+    /// outbox, failed, state and runtime always; the archive when originals
+    /// are archived; the inbox unless they are kept (photos leave it).
+    static func foldersToWrite(_ c: WatchConfig) -> [(key: String, path: String)] {
+        var folders = [("outbox", c.outbox), ("failed", c.failed), ("state_dir", c.stateDirectory),
+                       ("runtime_dir", c.runtimeDirectory)]
+        if c.originals == .archive { folders.append(("archive", c.archive)) }
+        if c.originals != .keep { folders.insert(("inbox", c.inbox), at: 0) }
+        return folders.map { (key: $0.0, path: $0.1) }
+    }
+
     func run() async throws {
         OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
@@ -79,6 +90,14 @@ struct MtrnnWatch: AsyncParsableCommand {
             print("# configuration OK: \(config ?? "no file, built-in defaults")\(fromCommandLine ? ", with the command line's options" : "")")
             print(initial.rendered)
             return
+        }
+        // A folder the daemon cannot write (the unit's read-only sandbox, or
+        // permissions) stops the start with the remedy, instead of sending
+        // every photo to failed/ one by one. Exit 78: restarting cannot help.
+        let unwritable = FolderAccess.problems(Self.foldersToWrite(initial))
+        if !unwritable.isEmpty {
+            for problem in unwritable { logger.critical("Cannot start: \(problem)") }
+            throw ExitCode(78)  // EX_CONFIG
         }
         let processor: any PhotoProcessor
         do { processor = try await ProcessorFactory.make(initial, logger: logger) } catch DeblurError.invalidOptions(let why) {
