@@ -30,6 +30,17 @@ struct BlurExtentTests {
                                  from: Data(contentsOf: fixtures.appendingPathComponent("expected.json")))
     }
 
+    /// A fixture enlarged `factor` times by pixel repetition, as the Python side makes it.
+    static func enlarged(_ name: String, by factor: Int) throws -> (data: [Float], width: Int, height: Int) {
+        let p = try planar(name)
+        let (W, H) = (factor * p.width, factor * p.height)
+        var big = [Float](repeating: 0, count: 3 * W * H)
+        for c in 0..<3 { for y in 0..<H { for x in 0..<W {
+            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + (y / factor) * p.width + x / factor]
+        } } }
+        return (big, W, H)
+    }
+
     static func planar(_ name: String) throws -> (data: [Float], width: Int, height: Int) {
         let image = try PhotoIO.decode(contentsOf: fixtures.appendingPathComponent(name + ".png"))
         let p = image.planarRGB()
@@ -66,12 +77,7 @@ struct BlurExtentTests {
     /// estimate_file does.
     @Test func matchesPythonAboveSixMegapixels() throws {
         let want = try #require(Self.expected()["line30_x4"])
-        let p = try Self.planar("line30")
-        let (W, H) = (4 * p.width, 4 * p.height)
-        var big = [Float](repeating: 0, count: 3 * W * H)
-        for c in 0..<3 { for y in 0..<H { for x in 0..<W {
-            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + (y / 4) * p.width + x / 4]
-        } } }
+        let (big, W, H) = try Self.enlarged("line30", by: 4)
         #expect(BlurExtent.targetSize(width: W, height: H, megapixels: PhotoAssessment.sharpMegapixels)
                 == (want.sharp_width!, want.sharp_height!))
         let a = PhotoAssessment.assess(planarRGB: big, width: W, height: H)
@@ -100,12 +106,7 @@ struct BlurExtentTests {
     /// averaged to 1732 x 1155 as Python's area_down does (Pillow BOX).
     @Test func matchesPythonAfterDownscaling() throws {
         let want = try #require(Self.expected()["line30_x3"])
-        let p = try Self.planar("line30")
-        let (W, H) = (3 * p.width, 3 * p.height)
-        var big = [Float](repeating: 0, count: 3 * W * H)
-        for c in 0..<3 { for y in 0..<H { for x in 0..<W {
-            big[c * W * H + y * W + x] = p.data[c * p.width * p.height + (y / 3) * p.width + x / 3]
-        } } }
+        let (big, W, H) = try Self.enlarged("line30", by: 3)
         #expect(BlurExtent.targetSize(width: W, height: H, megapixels: BlurExtent.extentMegapixels)
                 == (want.lum_width!, want.lum_height!))
         let est = BlurExtent.estimate(planarRGB: big, width: W, height: H)
