@@ -5,7 +5,8 @@
 # systemctl enable --now, a photo dropped into /srv/inbox comes out in
 # /srv/outbox, `mtrnnctl status --json` and `journalctl -o json` fields
 # (MTRNN_FILE, MTRNN_OUTCOME), systemctl reload, a reload of a broken file
-# (fails, daemon kept), folders under /data/photos with the documented drop-in,
+# (fails, daemon kept), folders under /data/photos without the drop-in (start
+# refused, exit 78) and with the documented one,
 # a watchdog restart (main PID stopped with SIGSTOP under WatchdogSec=3s),
 # systemctl stop.
 #
@@ -148,9 +149,21 @@ journal_has "no_such_key" || fail "the journal does not name the broken line"
 inct mv /etc/mtrnn-watch.conf.good /etc/mtrnn-watch.conf
 step "reload of a broken file: systemctl reload failed, the journal names the line, same pid $pid1"
 
+# Other folders set in the file only: the sandbox keeps them read-only, so
+# the start must fail at once with exit 78 (not restarted), naming the folder
+# and the drop-in, instead of sending every photo to failed/.
+inct sed -i 's|= /srv/|= /data/photos/|' /etc/mtrnn-watch.conf
+restarts=$(inct systemctl show -P NRestarts mtrnn-watch)
+inct systemctl restart mtrnn-watch 2>/dev/null && fail "started with its folders outside ReadWritePaths="
+sleep 1
+[ "$(inct systemctl show -P ExecMainStatus mtrnn-watch)" = 78 ] ||
+    fail "exit status $(inct systemctl show -P ExecMainStatus mtrnn-watch) with an unwritable inbox, not 78"
+[ "$(inct systemctl show -P NRestarts mtrnn-watch)" = "$restarts" ] || fail "systemd restarted it after exit 78"
+journal_has "ReadWritePaths=-/data/photos/inbox" || fail "the journal does not name the inbox and the drop-in"
+step "folders outside ReadWritePaths=: start refused with 78, the journal names the folder and the drop-in"
+
 # Other folders, as mtrnn-watch(8) says: set in the file, a drop-in with
 # ReadWritePaths=, the tmpfiles.d file copied to /etc with the new paths.
-inct sed -i 's|= /srv/|= /data/photos/|' /etc/mtrnn-watch.conf
 inct mkdir -p /etc/systemd/system/mtrnn-watch.service.d
 printf '[Service]\nReadWritePaths=-/data/photos\nRequiresMountsFor=/data/photos\n' |
     inct tee /etc/systemd/system/mtrnn-watch.service.d/folders.conf >/dev/null

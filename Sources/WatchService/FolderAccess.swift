@@ -33,8 +33,9 @@ public enum FolderAccess {
             switch code {
             case EROFS:
                 return "\(what): \(why). Under the shipped systemd unit the daemon may write only the folders in ReadWritePaths= "
-                    + "(the /srv ones): add this one with `systemctl edit mtrnn-watch` ([Service] ReadWritePaths=-\(path)), "
-                    + "see \"Directories under the shipped unit\" in mtrnn-watch(8)"
+                    + "(the /srv ones): add this one with `systemctl edit mtrnn-watch` ([Service] ReadWritePaths=-\(path))"
+                    + (checked == path ? "" : " and have it made before the start (a tmpfiles.d line)")
+                    + ", see \"Directories under the shipped unit\" in mtrnn-watch(8)"
             case EACCES, EPERM:
                 return "\(what): \(why) for \(FolderAccess.userName()). Give it write access "
                     + "(owner, group or ACL; a tmpfiles.d line keeps it), see mtrnn-watch(8)"
@@ -63,7 +64,12 @@ public enum FolderAccess {
                     return Problem(key: key, path: path, checked: candidate, code: ENOTDIR)
                 }
                 if faccessat(AT_FDCWD, candidate, W_OK | X_OK, AT_EACCESS) != 0 {
-                    return Problem(key: key, path: path, checked: candidate, code: errno)
+                    // The kernel answers EACCES before it looks at the mount:
+                    // on a read-only mount (the unit's sandbox) that is what
+                    // to fix first, whatever the folder's owner and mode.
+                    let code = errno
+                    return Problem(key: key, path: path, checked: candidate,
+                                   code: (code == EACCES || code == EPERM) && isReadOnlyMount(candidate) ? EROFS : code)
                 }
                 return nil
             }
@@ -76,6 +82,11 @@ public enum FolderAccess {
             }
             candidate = up
         }
+    }
+
+    static func isReadOnlyMount(_ path: String) -> Bool {
+        var fs = statvfs()
+        return statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0
     }
 
     /// "a/b/c" -> "a/b", "/a" -> "/", "a" -> ".", "/" -> "/", "." -> ".".

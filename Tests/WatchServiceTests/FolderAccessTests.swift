@@ -60,6 +60,11 @@ import Testing
         #expect(text.contains("cannot write the inbox directory \(ro): Read-only file system"), "\(text)")
         #expect(text.contains("systemctl edit mtrnn-watch") && text.contains("ReadWritePaths=-\(ro)"), "\(text)")
         #expect(p.last?.description.contains("cannot create the outbox directory \(ro)/outbox in \(ro)") == true)
+        #expect(p.last?.description.contains("have it made before the start") == true, "a missing folder needs making too")
+        // What turns the service user's EACCES on such a mount into EROFS
+        // (root gets EROFS from the kernel itself).
+        #expect(FolderAccess.isReadOnlyMount(ro))
+        #expect(!FolderAccess.isReadOnlyMount(root))
         #expect(throws: FolderAccess.Problem.self) { try FolderAccess.requireWritable([("inbox", ro)]) }
     }
 
