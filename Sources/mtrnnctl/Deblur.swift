@@ -69,7 +69,7 @@ struct DeblurCommand: ParsableCommand {
     var recursive = false
 
     @Option(help: ArgumentHelp("Output name: %f the input's name without its extension, %e its extension, %% a "
-        + "percent sign; must contain %f and end in .%e (default %f-deblurred.%e, or %f.%e with --output-dir).",
+        + "percent sign; must contain %f and end in .%e. Default: %f-deblurred.%e, and with --output-dir %f.%e",
         valueName: "template"))
     var name: String?
 
@@ -89,7 +89,7 @@ struct DeblurCommand: ParsableCommand {
     var preview = false
 
     @Option(name: .customLong("preview-region"), help: ArgumentHelp(
-        "The region to preview, in pixels: WxH (centred) or WxH+X+Y (default 512x512; implies --preview).",
+        "The region to preview, in pixels: WxH (centred) or WxH+X+Y; default 512x512. Implies --preview as well.",
         valueName: "WxH[+X+Y]"))
     var previewRegion: String?
 

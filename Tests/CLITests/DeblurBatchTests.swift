@@ -71,8 +71,8 @@ import Testing
         let first = try CLI.run(["deblur", x] + CLI.fast)
         #expect(first.status == 0, "\(first)")
         #expect(dir.list() == ["x-deblurred.jpg", "x.jpg"])
-        // What the shell makes of *.jpg the second time.
-        let second = try CLI.run(["deblur", x, dir.path("x-deblurred.jpg"), "--skip-existing"] + CLI.fast)
+        // What the shell makes of *.jpg the second time (only flags the old version had).
+        let second = try CLI.run(["deblur", x, dir.path("x-deblurred.jpg"), "--overwrite"] + CLI.fast)
         #expect(second.status == 0, "\(second)")
         #expect(dir.list() == ["x-deblurred.jpg", "x.jpg"], "\(second)")
         #expect(second.stdout.contains("x-deblurred.jpg: skipped: named like an output"), "\(second)")
@@ -173,7 +173,8 @@ import Testing
         let a = try dir.photo("a.png", format: .png), b = try dir.photo("b.png", format: .png)
         dir.write("b-deblurred.png", Data("old".utf8))
         dir.write("bad.jpg", Data("not a photo".utf8))
-        let r = try CLI.run(["deblur", a, b, dir.path("bad.jpg"), dir.path("a-deblurred.png"), "--skip-existing",
+        let ours = try dir.photo("c-deblurred.png", format: .png)
+        let r = try CLI.run(["deblur", a, b, dir.path("bad.jpg"), ours, "--skip-existing",
                              "--json"] + CLI.fast)
         #expect(r.status == 1, "\(r)")
         #expect(!r.stdout.contains("\\/"), "\(r)")
@@ -188,7 +189,7 @@ import Testing
         #expect(byInput[b]?["output"] is NSNull)
         #expect(byInput[dir.path("bad.jpg")]?["status"] as? String == "failed")
         #expect((byInput[dir.path("bad.jpg")]?["message"] as? String)?.contains("bad.jpg") == true)
-        #expect(byInput[dir.path("a-deblurred.png")]?["status"] as? String == "skipped_own_output")
+        #expect(byInput[ours]?["status"] as? String == "skipped_own_output")
         // Errors are still said on stderr, for people.
         #expect(r.stderr.contains("bad.jpg"), "\(r)")
 
