@@ -386,15 +386,16 @@ struct DeblurCommand: ParsableCommand {
         try write(bytes, to: destination)
         console.clearBar()
         let report = result.report
-        var extra = report.scaleUsed > 1 ? ", at 1/\(report.scaleUsed) scale" : ""
+        var extra = ""
         if result.wouldBeLeftAlone {
             extra += String(format: "; the photo is sharp already (sharpness %.2f): a full run leaves it alone "
                             + "unless --sharp-photos process", report.sharpness ?? .nan)
         }
-        console.record(BatchRecord(input: input, output: output, status: .previewed,
-                                   seconds: report.seconds),
+        console.record(BatchRecord(input: input, output: output, status: .previewed, seconds: report.seconds,
+                                   message: result.wouldBeLeftAlone ? String(extra.dropFirst(2)) : nil),
                        line: "\(input) -> \(output): preview of \(result.region) (before left, "
-                        + "after right), \(report.tiles) tiles, " + String(format: "%.1f s", report.seconds) + extra)
+                        + "after right), \(report.tiles) tiles, " + String(format: "%.1f s", report.seconds)
+                        + (report.scaleUsed > 1 ? ", at 1/\(report.scaleUsed) scale" : "") + extra)
     }
 
     /// The format a file name's extension claims; nil for names that claim none of ours.

@@ -74,7 +74,8 @@ struct OutputNameTemplate: Equatable {
         guard !isIdentity else { return false }
         var pattern = "^"
         var literal = ""
-        var body = Substring(template)
+        // The final .%e: any extension, or none (an input without one).
+        var body = Substring(template).dropLast(3)
         func flush() { pattern += NSRegularExpression.escapedPattern(for: literal); literal = "" }
         while let c = body.first {
             body = body.dropFirst()
@@ -90,7 +91,7 @@ struct OutputNameTemplate: Equatable {
             }
         }
         flush()
-        pattern += "$"
+        pattern += "(\\.[^./]*)?$"
         guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]) else { return false }
         return regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
     }

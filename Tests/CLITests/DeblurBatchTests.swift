@@ -43,6 +43,21 @@ import Testing
         #expect(r.stdout.contains("2 deblurred, 0 sharp already (left alone), 0 failed"), "\(r)")
     }
 
+    @Test("a photo named twice (by name and in its folder) is done once; a link to a folder is not entered")
+    func namedTwice() throws {
+        let dir = try TempDir()
+        try Self.mkdir(dir, "in")
+        try Self.mkdir(dir, "elsewhere")
+        let a = try dir.photo("in/a.png", format: .png)
+        try dir.photo("elsewhere/e.png", format: .png)
+        try FileManager.default.createSymbolicLink(atPath: dir.path("in/link"), withDestinationPath: dir.path("elsewhere"))
+        let r = try CLI.run(["deblur", "-r", dir.path("in"), a, dir.root + "/in/./a.png"] + CLI.fast)
+        #expect(r.status == 0, "\(r)")
+        #expect(dir.list("in") == ["a-deblurred.png", "a.png", "link"], "\(r)")
+        #expect(dir.list("elsewhere") == ["e.png"], "\(r)")
+        #expect(r.stdout.split(separator: "\n").count == 1, "\(r)")
+    }
+
     @Test("-r with --output-dir mirrors the subfolders, and never enters the output folder")
     func recursiveMirrors() throws {
         let dir = try TempDir()
@@ -250,8 +265,7 @@ import Testing
           .enabled(if: CLI.which("script") != nil, "script(1) is not installed (util-linux)"))
     func batchProgress() throws {
         let dir = try TempDir()
-        let a = try dir.photo("a.png", format: .png, width: 80, height: 60)
-        let b = try dir.photo("b.png", format: .png, width: 80, height: 60)
+        let a = try dir.photo("a.png", format: .png), b = try dir.photo("b.png", format: .png)
         let command = ([CLI.mtrnnctl, "deblur", a, b] + CLI.fast).map { "'\($0)'" }.joined(separator: " ")
         let script = try #require(CLI.which("script"))
         let tty = try CLI.run(["-qec", command, "/dev/null"], executable: script)
