@@ -8,7 +8,7 @@ import PhotoIO
 /// percent sign. The template must contain `%f` and end in `.%e`, so two
 /// inputs never share an output name and every output keeps its input's
 /// format; it names a file, not a folder (no `/`).
-struct OutputNameTemplate: Equatable {
+struct OutputNameTemplate {
     static let nextToInput = "%f-deblurred.%e"
     static let inOutputDirectory = "%f.%e"
 
@@ -36,6 +36,7 @@ struct OutputNameTemplate: Equatable {
             throw ValidationError("--name \(template) must end in .%e: the output keeps the input's format")
         }
         self.template = template
+        outputPattern = Self.pattern(of: template)
     }
 
     /// `%f.%e`: the input's own name (only meaningful in another folder).
@@ -71,7 +72,14 @@ struct OutputNameTemplate: Equatable {
     /// Whether `name` could be an output of this template: `%f` any text,
     /// `%e` any extension. Always false for `%f.%e`, which every file fits.
     func looksLikeOutput(_ name: String) -> Bool {
-        guard !isIdentity else { return false }
+        guard !isIdentity, let outputPattern else { return false }
+        return outputPattern.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+    }
+
+    /// The template as a regular expression, made once.
+    private let outputPattern: NSRegularExpression?
+
+    private static func pattern(of template: String) -> NSRegularExpression? {
         var pattern = "^"
         var literal = ""
         // The final .%e: any extension, or none (an input without one).
@@ -92,8 +100,7 @@ struct OutputNameTemplate: Equatable {
         }
         flush()
         pattern += "(\\.[^./]*)?$"
-        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]) else { return false }
-        return regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
+        return try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators])
     }
 }
 
@@ -167,7 +174,7 @@ struct BatchPlanner {
                 if items.count == before { notes.append("\(input): no JPEG, PNG or TIFF photos in it"
                                                         + (recursive ? "" : " (without -r its subfolders are not entered)")) }
             } else {
-                items.append(item(for: input, relative: "", named: true))
+                items.append(item(for: input, relative: ""))
             }
         }
         // The same file named twice (a folder and a photo in it, a link) is done once.
@@ -216,7 +223,7 @@ struct BatchPlanner {
             // A link to a photo is taken; a link to a folder is not followed.
             guard ImageFormat(fileExtension: (name as NSString).pathExtension) != nil,
                   let target = Self.statFollowing(path), FileOps.isRegular(target) else { continue }
-            items.append(item(for: path, relative: relative, named: false))
+            items.append(item(for: path, relative: relative))
         }
         if subfolders > 0 {
             notes.append("\(folder): \(subfolders) subfolder\(subfolders == 1 ? "" : "s") not entered; pass -r to deblur "
@@ -225,7 +232,7 @@ struct BatchPlanner {
     }
 
     /// One photo: its output, or why it is skipped.
-    private func item(for input: String, relative: String, named: Bool) -> BatchItem {
+    private func item(for input: String, relative: String) -> BatchItem {
         let name = (input as NSString).lastPathComponent
         let output = outputPath(for: input, relative: relative)
         if explicitOutput == nil {
