@@ -1,4 +1,5 @@
-// Winograd F(4x4, 3x3) for the ResBlock convolutions of MT-RNN on AVX2 + FMA.
+// Winograd F(4x4, 3x3) and F(6x6, 3x3) for the ResBlock convolutions of
+// MT-RNN on AVX2 + FMA (`m`, the output tile's side, chooses: 4 or 6).
 //
 // Why: oneDNN 2.6.3 has Winograd only for AVX-512; on AVX2 its direct 3x3
 // convolution needs 9 multiply-adds per output per input channel, F(4,3)
@@ -6,11 +7,13 @@
 // against the GEMM's O(C^2).
 //
 // Scheme (per group of 6-12 tiles, whose transformed data stays in L2):
-//   input transform  V[p][t][cin]  = B^T d_t B        (36 positions p)
-//   36 GEMMs         M[p][t][cout] = V[p] x U[p]      (U transformed once)
+//   input transform  V[p][t][cin]  = B^T d_t B        (36 or 64 positions p)
+//   36 or 64 GEMMs   M[p][t][cout] = V[p] x U[p]      (U transformed once)
 //   output transform y_t = A^T M_t A + bias, then LeakyReLU or += into dst.
 // V and M are stored channel-blocked, [p][c / 8][t][8], so that each
-// transform writes or reads 36 sequential streams, one per p.
+// transform writes or reads 36 (64) sequential streams, one per p.
+// F(6,3) needs 64/36 = 1.78 multiply-adds per output and channel pair
+// against F(4,3)'s 2.25, at a larger rounding error (BENCHMARKS.md).
 // nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
 // is plain vector arithmetic over 8 channels at a time.
 #include "winograd.h"
@@ -30,17 +33,24 @@ int wino_cpu_supported(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-size_t wino_weights_floats(int cin, int cout) { return (size_t)36 * cin * cout; }
+// Input tile side (alpha) and positions (alpha^2) of F(m, 3).
+static int alpha_of(int m) { return m + 2; }
+static int positions(int m) { return (m + 2) * (m + 2); }
+
+size_t wino_weights_floats(int m, int cin, int cout) { return (size_t)positions(m) * cin * cout; }
 
 // Tiles per group. Small groups won on Zen 3 (BENCHMARKS.md): 6 or 12
 // tiles keep a group's transformed data (36 x tiles x (cin + cout) floats,
 // 110 KB at 12 x 64 or 6 x 256) well inside L2, next to the weights'
 // panels (up to 64 KB per position at 128 channels), which stream from
 // L2/L3 well enough; groups of 24-96 tiles were 10-30 % slower (noisy runs).
-static int group_tiles(int cin, int cout) {
+// F(6,3) has 64 positions (1.8x the scratch per tile), so it halves the
+// group one size earlier.
+static int group_tiles(int m, int cin, int cout) {
 #ifdef WINO_GROUP_TILES
     return WINO_GROUP_TILES;
 #endif
+    if (m == 6) return cin + cout <= 64 ? 2 * MR : MR;
     return cin + cout <= 128 ? 2 * MR : MR;
 }
 
@@ -51,17 +61,17 @@ static int group_tiles(int cin, int cout) {
 #define PAD_FLOATS 16
 static size_t pstride(int group, int channels) { return (size_t)group * channels + PAD_FLOATS; }
 
-size_t wino_scratch_floats(int cin, int cout) {
-    const int group = group_tiles(cin, cout);
-    return 36 * (pstride(group, cin) + pstride(group, cout));
+size_t wino_scratch_floats(int m, int cin, int cout) {
+    const int group = group_tiles(m, cin, cout);
+    return positions(m) * (pstride(group, cin) + pstride(group, cout));
 }
 
-int wino_tile_count(int height, int width) { return ((height + 3) / 4) * ((width + 3) / 4); }
+int wino_tile_count(int m, int height, int width) { return ((height + m - 1) / m) * ((width + m - 1) / m); }
 
 // U = G g G^T in double, stored as u[p][cout/NR][cin][NR]: the kernel reads
 // one NR-wide row per input channel, contiguous along k.
-void wino_transform_weights(const float *w, int cin, int cout, float *u) {
-    static const double G[6][3] = {
+void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+    static const double G4[6][3] = {
         {1.0 / 4, 0, 0},
         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
         {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -69,18 +79,32 @@ void wino_transform_weights(const float *w, int cin, int cout, float *u) {
         {1.0 / 24, -1.0 / 12, 1.0 / 6},
         {0, 0, 1},
     };
+    // F(6,3), points 0, +-1, +-2, +-1/2 and infinity (the B^T and A^T of
+    // bt8 and at8 below).
+    static const double G6[8][3] = {
+        {1, 0, 0},
+        {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+        {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+        {1.0 / 90, 1.0 / 45, 2.0 / 45},
+        {1.0 / 90, -1.0 / 45, 2.0 / 45},
+        {32.0 / 45, 16.0 / 45, 8.0 / 45},
+        {32.0 / 45, -16.0 / 45, 8.0 / 45},
+        {0, 0, 1},
+    };
+    const int n = alpha_of(m);
+    const double (*G)[3] = m == 6 ? G6 : G4;
     const int panels = cout / NR;
     for (int o = 0; o < cout; o++) {
         for (int i = 0; i < cin; i++) {
             const float *g = w + ((size_t)o * cin + i) * 9;
-            double t[6][3];
-            for (int a = 0; a < 6; a++)
+            double t[8][3];
+            for (int a = 0; a < n; a++)
                 for (int l = 0; l < 3; l++)
                     t[a][l] = G[a][0] * g[0 * 3 + l] + G[a][1] * g[1 * 3 + l] + G[a][2] * g[2 * 3 + l];
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++) {
+            for (int a = 0; a < n; a++)
+                for (int b = 0; b < n; b++) {
                     double v = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
-                    int p = a * 6 + b;
+                    int p = a * n + b;
                     u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
                 }
         }
@@ -179,6 +203,127 @@ TARGET static void output_tile(const float *m, size_t pstride, float *dst, int h
     }
 }
 
+// B^T x for 8 values (F(6,3): rows for the points 0, +-1, +-1/2 (as 2,
+// 1/2 pairs), +-2, infinity; checked against direct in WinogradTests).
+TARGET static inline void bt8(const __m256 x[8], __m256 y[8]) {
+    const __m256 c525 = _mm256_set1_ps(5.25f), c425 = _mm256_set1_ps(4.25f), c25 = _mm256_set1_ps(2.5f),
+                 c125 = _mm256_set1_ps(1.25f), c05 = _mm256_set1_ps(0.5f), c025 = _mm256_set1_ps(0.25f),
+                 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    y[0] = _mm256_fmadd_ps(c525, _mm256_sub_ps(x[4], x[2]), _mm256_sub_ps(x[0], x[6]));
+    y[7] = _mm256_fmadd_ps(c525, _mm256_sub_ps(x[3], x[5]), _mm256_sub_ps(x[7], x[1]));
+    __m256 t1 = _mm256_fnmadd_ps(c425, x[4], _mm256_add_ps(x[2], x[6]));   // x2 + x6 - 4.25 x4
+    __m256 t2 = _mm256_fnmadd_ps(c425, x[3], _mm256_add_ps(x[1], x[5]));   // x1 + x5 - 4.25 x3
+    y[1] = _mm256_add_ps(t1, t2);
+    y[2] = _mm256_sub_ps(t1, t2);
+    t1 = _mm256_fmadd_ps(c025, x[2], _mm256_fnmadd_ps(c125, x[4], x[6]));  // x6 + 0.25 x2 - 1.25 x4
+    t2 = _mm256_fmadd_ps(c05, x[1], _mm256_fmsub_ps(two, x[5], _mm256_mul_ps(c25, x[3])));  // 0.5 x1 - 2.5 x3 + 2 x5
+    y[3] = _mm256_add_ps(t1, t2);
+    y[4] = _mm256_sub_ps(t1, t2);
+    t1 = _mm256_fmadd_ps(four, _mm256_fnmadd_ps(c125, x[4], x[2]), x[6]);  // x6 + 4 (x2 - 1.25 x4)
+    t2 = _mm256_fmadd_ps(two, x[1], _mm256_fmsub_ps(c05, x[5], _mm256_mul_ps(c25, x[3])));  // 2 x1 - 2.5 x3 + 0.5 x5
+    y[5] = _mm256_add_ps(t1, t2);
+    y[6] = _mm256_sub_ps(t1, t2);
+}
+
+// A^T m for 8 values -> 6.
+TARGET static inline void at8(const __m256 m[8], __m256 y[6]) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f),
+                 c16 = _mm256_set1_ps(16.0f), c32 = _mm256_set1_ps(32.0f), c05 = _mm256_set1_ps(0.5f),
+                 c025 = _mm256_set1_ps(0.25f), c0125 = _mm256_set1_ps(0.125f), c00625 = _mm256_set1_ps(0.0625f),
+                 c003125 = _mm256_set1_ps(0.03125f);
+    __m256 s12 = _mm256_add_ps(m[1], m[2]), d12 = _mm256_sub_ps(m[1], m[2]);
+    __m256 s34 = _mm256_add_ps(m[3], m[4]), d34 = _mm256_sub_ps(m[3], m[4]);
+    __m256 s56 = _mm256_add_ps(m[5], m[6]), d56 = _mm256_sub_ps(m[5], m[6]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], s12), _mm256_add_ps(s34, s56));
+    y[1] = _mm256_fmadd_ps(c05, d56, _mm256_fmadd_ps(two, d34, d12));
+    y[2] = _mm256_fmadd_ps(c025, s56, _mm256_fmadd_ps(four, s34, s12));
+    y[3] = _mm256_fmadd_ps(c0125, d56, _mm256_fmadd_ps(eight, d34, d12));
+    y[4] = _mm256_fmadd_ps(c00625, s56, _mm256_fmadd_ps(c16, s34, s12));
+    y[5] = _mm256_add_ps(_mm256_fmadd_ps(c003125, d56, _mm256_fmadd_ps(c32, d34, d12)), m[7]);
+}
+
+// F(6,3): one 8x8 tile, one block of 8 input channels: v[p * pstride] for the 64 p.
+// Each row goes from memory through bt8 into t, stored transposed (t[b][i])
+// so that the second pass reads its columns as they lie; the loops are
+// unrolled so that only t passes through the stack (64 vectors would not fit
+// the 16 registers anyway).
+TARGET static void input_tile8(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
+    __m256 t[8][8];
+    if (y0 >= 0 && x0 >= 0 && y0 + 8 <= height && x0 + 8 <= width) {
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
+            __m256 x[8], r[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) x[j] = _mm256_load_ps(row + j * 8);
+            bt8(x, r);                             // along x
+#pragma GCC unroll 8
+            for (int b = 0; b < 8; b++) t[b][i] = r[b];
+        }
+    } else {
+        // Image border: the zero padding, and rows/columns past the edge.
+        const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < 8 ? width - x0 : 8;
+        for (int i = 0; i < 8; i++) {
+            const int y = y0 + i;
+            __m256 x[8], r[8];
+            for (int j = 0; j < 8; j++) x[j] = _mm256_setzero_ps();
+            if (y >= 0 && y < height) {
+                const float *row = src + ((size_t)y * width + x0) * 8;
+                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);
+            }
+            bt8(x, r);
+            for (int b = 0; b < 8; b++) t[b][i] = r[b];
+        }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) {
+        __m256 r[8];
+        bt8(t[b], r);                              // along y
+#pragma GCC unroll 8
+        for (int a = 0; a < 8; a++) _mm256_store_ps(v + (size_t)(a * 8 + b) * pstride, r[a]);
+    }
+}
+
+// F(6,3): one tile, one block of 8 output channels.
+TARGET static void output_tile8(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
+                                __m256 bias, int mode) {
+    __m256 s[6][8], y[6][6];                       // s[c][a]: transposed, like t above
+#pragma GCC unroll 8
+    for (int a = 0; a < 8; a++) {
+        __m256 row[8], r[6];
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 8 + b) * pstride);
+        at8(row, r);                               // along x
+#pragma GCC unroll 6
+        for (int c = 0; c < 6; c++) s[c][a] = r[c];
+    }
+#pragma GCC unroll 6
+    for (int c = 0; c < 6; c++) {
+        __m256 r[6];
+        at8(s[c], r);                              // along y
+#pragma GCC unroll 6
+        for (int q = 0; q < 6; q++) y[q][c] = r[q];
+    }
+    const __m256 slope = _mm256_set1_ps(0.1f);
+    const int rows = height - y0 < 6 ? height - y0 : 6, cols = width - x0 < 6 ? width - x0 : 6;
+    for (int q = 0; q < rows; q++) {
+        float *out = dst + ((size_t)(y0 + q) * width + x0) * 8;
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8), _MM_HINT_T0);
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
+        for (int c = 0; c < cols; c++) {
+            __m256 v = _mm256_add_ps(y[q][c], bias);
+            if (mode == WINO_LEAKY_RELU) {
+                v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));
+            } else {
+                v = _mm256_add_ps(v, _mm256_load_ps(out + c * 8));
+            }
+            _mm256_store_ps(out + c * 8, v);
+        }
+    }
+}
+
 // c[MR][NR] = a[MR][k] x b[k][NR], k whole (<= a few hundred): the sums
 // stay in 12 registers and are written once. a and c are channel-blocked
 // like the transforms' data: element (i, l) of a is at a[(l / 8) * ablock +
@@ -212,14 +357,15 @@ TARGET static void kernel_6x16(const float *a, size_t ablock, const float *b, in
     _mm256_store_ps(c + 5 * 8, c50); _mm256_store_ps(d + 5 * 8, c51);
 }
 
-TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const float *bias,
+TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, const float *bias,
                          int cin, int cout, int height, int width, int mode,
                          int tile_begin, int tile_end, float *scratch) {
-    const int group = group_tiles(cin, cout);
-    const int tiles_w = (width + 3) / 4;
+    const int group = group_tiles(mt, cin, cout);
+    const int npos = positions(mt);
+    const int tiles_w = (width + mt - 1) / mt;
     const size_t plane = (size_t)height * width * 8;  // one channel block
     const size_t vstride = pstride(group, cin), mstride = pstride(group, cout);
-    float *v = scratch, *m = scratch + 36 * vstride;
+    float *v = scratch, *m = scratch + npos * vstride;
     const int panels = cout / NR;
 
     for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
@@ -232,9 +378,13 @@ TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const flo
         for (int cb = 0; cb < cin / 8; cb++)
             for (int t = 0; t < n; t++) {
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, v + ((size_t)cb * group + t) * 8, vstride);
+                float *vt = v + ((size_t)cb * group + t) * 8;
+                if (mt == 6)
+                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride);
+                else
+                    input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride);
             }
-        for (int p = 0; p < 36; p++) {
+        for (int p = 0; p < npos; p++) {
             const float *vp = v + p * vstride;
             float *mp = m + p * mstride;
             for (int j = 0; j < panels; j++) {
@@ -247,7 +397,11 @@ TARGET void wino_conv3x3(const float *src, float *dst, const float *u, const flo
             const __m256 bv = _mm256_loadu_ps(bias + cb * 8);
             for (int t = 0; t < n; t++) {
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                output_tile(m + ((size_t)cb * group + t) * 8, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
+                const float *mt_ = m + ((size_t)cb * group + t) * 8;
+                if (mt == 6)
+                    output_tile8(mt_, mstride, dst + cb * plane, height, width, 6 * ty, 6 * tx, bv, mode);
+                else
+                    output_tile(mt_, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
             }
         }
     }

@@ -3,7 +3,8 @@
 /// add costs no extra pass and no copy.
 ///
 /// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
-/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct`, and as
+/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct` (or
+/// `f63`: Winograd F(6,3)), and as
 /// oneDNN direct convolutions otherwise; only the ones that run are made (the
 /// oneDNN primitives and their reordered weights cost memory in every worker).
 final class ResBlock {
@@ -17,11 +18,12 @@ final class ResBlock {
          dataType: DataType, layout: Layout, algorithm requested: Conv3x3Algorithm? = nil) throws {
         self.name = name
         let wanted = try requested ?? Conv3x3Algorithm.configured()
-        if wanted == .winograd && WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
+        if let tile = wanted.winogradTile,
+           WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
                 WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
                                     weights: weights.values("\(name).stem.\(i).weight"),
-                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post)
+                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             directConvolutions = []
@@ -39,12 +41,16 @@ final class ResBlock {
     }
 
     /// The algorithm that runs (direct when Winograd does not apply here).
-    var algorithm: Conv3x3Algorithm { winograd == nil ? .direct : .winograd }
+    var algorithm: Conv3x3Algorithm {
+        guard let winograd else { return .direct }
+        return winograd.conv0.outputTile == 6 ? .winograd63 : .winograd
+    }
 
     /// (layer, kernel) for each of the two convolutions, for the benchmark's report.
     var implementations: [(String, String)] {
-        if winograd != nil {
-            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(4,3) avx2+fma (CWinograd)") }
+        if let winograd {
+            let m = winograd.conv0.outputTile
+            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) avx2+fma (CWinograd)") }
         }
         return directConvolutions.map { ($0.name, $0.implementation) }
     }

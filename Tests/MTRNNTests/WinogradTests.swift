@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import MTRNN
 
-/// Winograd F(4,3) for the ResBlock convolutions against oneDNN's direct
+/// Winograd F(4,3) and F(6,3) for the ResBlock convolutions against oneDNN's direct
 /// convolution (per layer) and against the float64 reference (whole network).
 @Suite(.enabled(if: WinogradConvolution.cpuSupported, "this CPU has no AVX2 + FMA: the Winograd path is never taken"))
 struct WinogradTests {
@@ -24,7 +24,8 @@ struct WinogradTests {
     }
 
     /// Runs one layer both ways and returns the Winograd result's error against oneDNN direct.
-    func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1) throws -> ErrorStats {
+    func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1,
+                 outputTile: Int = 4) throws -> ErrorStats {
         // He-like scale, as trained weights have, so activations stay O(1).
         let weights = Self.random(c * c * 9, seed: UInt64(c * 1000 + h), scale: (6.0 / Float(c * 9)).squareRoot())
         let bias = Self.random(c, seed: 7, scale: 0.1)
@@ -40,36 +41,47 @@ struct WinogradTests {
         try direct.execute(src: try tensor(c, h, w, x), dst: want)
         try engine.wait()
 
-        let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias, postOp: postOp)
+        let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias,
+                                       postOp: postOp, outputTile: outputTile)
         let got = try tensor(c, h, w, prior)
         DNNL.setThreadsForCurrentThread(threads)
         defer { DNNL.setThreadsForCurrentThread(1) }
         wino.execute(src: try tensor(c, h, w, x), dst: got, scratch: WinogradConvolution.Scratch())
         let e = ErrorStats(got.toNCHW(), want.toNCHW())
-        print("winograd \(c) ch \(h)x\(w) \(postOp) (\(threads) threads) vs oneDNN direct: \(e)")
+        print("winograd F(\(outputTile),3) \(c) ch \(h)x\(w) \(postOp) (\(threads) threads) vs oneDNN direct: \(e)")
         return e
     }
 
+    /// The two Winograd variants, as (channels, size) pairs run for each.
+    static let tiles = [4, 6]
+
     @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
     func matchesDirectWithLeakyReLU(_ channels: Int, _ size: (Int, Int)) throws {
-        let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .leakyReLU)
-        // Measured 1e-6 to 2e-6 (F(4,3)'s transform constants cost ~10x f32's
-        // rounding of a direct sum); a wrong tap or border gives ~1e-1.
-        #expect(e.relativeL2 <= 1e-5)
+        for m in Self.tiles {
+            let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .leakyReLU, outputTile: m)
+            // Measured 1e-6 to 2.6e-6 for F(4,3) (its transform constants cost
+            // ~10x f32's rounding of a direct sum), 1.5e-6 to 4e-6 for F(6,3);
+            // a wrong tap or border gives ~1e-1.
+            #expect(e.relativeL2 <= 1e-5, "F(\(m),3): \(e)")
+        }
     }
 
     @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
     func matchesDirectWithResidualSum(_ channels: Int, _ size: (Int, Int)) throws {
-        let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .sum)
-        #expect(e.relativeL2 <= 1e-5)
+        for m in Self.tiles {
+            let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .sum, outputTile: m)
+            #expect(e.relativeL2 <= 1e-5, "F(\(m),3): \(e)")
+        }
     }
 
-    @Test func tilesPastTheEdgeAndThreadsSplittingTheTiles() throws {
-        // Sizes the engine never makes (not multiples of 4): partial tiles at
+    @Test(arguments: tiles)
+    func tilesPastTheEdgeAndThreadsSplittingTheTiles(_ m: Int) throws {
+        // Sizes the engine never makes (not multiples of 4 or 6): partial tiles at
         // the right and bottom must be cut, not written past the rows' ends.
-        #expect(try compare(channels: 32, height: 13, width: 22, postOp: .sum).relativeL2 <= 1e-5)
-        #expect(try compare(channels: 16, height: 5, width: 3, postOp: .leakyReLU).relativeL2 <= 1e-5)
-        #expect(try compare(channels: 64, height: 36, width: 28, postOp: .leakyReLU, threads: 2).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 32, height: 13, width: 22, postOp: .sum, outputTile: m).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 16, height: 5, width: 3, postOp: .leakyReLU, outputTile: m).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 64, height: 36, width: 28, postOp: .leakyReLU, threads: 2, outputTile: m).relativeL2 <= 1e-5)
+        #expect(try compare(channels: 32, height: 17, width: 11, postOp: .sum, threads: 2, outputTile: m).relativeL2 <= 1e-5)
     }
 
     @Test func resBlockAgainstTheFloat64Reference() throws {
@@ -92,6 +104,7 @@ struct WinogradTests {
             print("ResBlock \(a) vs float64: \(errors[a]!)")
         }
         #expect(errors[.winograd]!.relativeL2 <= 1e-5)
+        #expect(errors[.winograd63]!.relativeL2 <= 1e-5)
         #expect(errors[.direct]!.relativeL2 <= 1e-5)
     }
 
@@ -102,11 +115,13 @@ struct WinogradTests {
         let input = Fixtures.image(name)
         var outputs: [Conv3x3Algorithm: [Float]] = [:]
         var ranWinograd: [Conv3x3Algorithm: Bool] = [:]
+        var kernels: [Conv3x3Algorithm: Set<String>] = [:]
         for a in Conv3x3Algorithm.allCases {
             try Conv3x3Algorithm.$override.withValue(a) {
                 let net = try MTRNNNetwork(weights: Fixtures.weights, threads: 1)
-                ranWinograd[a] = try net.prepare(width: input.width, height: input.height)
-                    .contains { $0.kernel.hasPrefix("winograd") }
+                let implementations = try net.prepare(width: input.width, height: input.height)
+                ranWinograd[a] = implementations.contains { $0.kernel.hasPrefix("winograd") }
+                kernels[a] = Set(implementations.map(\.kernel).filter { $0.hasPrefix("winograd") })
                 var stats: [ErrorStats] = []
                 let out = try net.run(input, iterations: 6) { i, img in
                     let e = ErrorStats(img.data, Fixtures.network.tensors["\(name)_out\(i)"]!.values)
@@ -127,11 +142,18 @@ struct WinogradTests {
         print("layout \(layout): Winograd \(applies ? "applies" : "does not apply")")
         #expect(ranWinograd[.direct] == false)
         #expect(ranWinograd[.winograd] == applies)
+        #expect(ranWinograd[.winograd63] == applies)
         if applies {
-            // Proof that the Winograd path ran: its rounding differs from oneDNN's.
+            // Proof that each Winograd path ran: its rounding differs from
+            // oneDNN's and from the other's.
+            #expect(kernels[.winograd] == ["winograd F(4,3) avx2+fma (CWinograd)"])
+            #expect(kernels[.winograd63] == ["winograd F(6,3) avx2+fma (CWinograd)"])
             #expect(outputs[.winograd] != outputs[.direct])
+            #expect(outputs[.winograd63] != outputs[.direct])
+            #expect(outputs[.winograd63] != outputs[.winograd])
         } else {
             #expect(outputs[.winograd] == outputs[.direct])
+            #expect(outputs[.winograd63] == outputs[.direct])
         }
     }
 
@@ -145,6 +167,11 @@ struct WinogradTests {
         #expect(same === TransformedWeights.shared(for: w, channels: 32))
         #expect(same !== other)
         #expect(same.buffer[0] != other.buffer[0] || same.buffer[1] != other.buffer[1])
+        // F(6,3)'s transform of the same array is its own (64 positions, not 36).
+        let six = TransformedWeights.shared(for: w, channels: 32, outputTile: 6)
+        #expect(six !== same)
+        #expect(six === TransformedWeights.shared(for: w, channels: 32, outputTile: 6))
+        #expect(six.buffer[0] != same.buffer[0])
         _ = a
     }
 
@@ -152,12 +179,15 @@ struct WinogradTests {
         #expect(try Conv3x3Algorithm.configured(environment: [:]) == Conv3x3Algorithm.standard)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "direct"]) == .direct)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "winograd"]) == .winograd)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f43"]) == .winograd)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f63"]) == .winograd63)
         do {
             _ = try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "fft"])
             Issue.record("an unknown algorithm was accepted")
         } catch let e as MTRNNError {
             #expect("\(e)".contains("MTRNN_CONV3X3=fft"))
-            #expect("\(e)".contains("direct or winograd"))
+            #expect("\(e)".contains("direct, winograd (or f43"))
+            #expect("\(e)".contains("f63"))
         }
     }
 }

@@ -1,6 +1,7 @@
 #ifndef MTRNN_WINOGRAD_H
 #define MTRNN_WINOGRAD_H
-// Winograd F(4x4, 3x3) convolution, stride 1, padding 1, for f32 N=1
+// Winograd F(4x4, 3x3) and F(6x6, 3x3) convolution (`m` = 4 or 6, the
+// output tile's side), stride 1, padding 1, for f32 N=1
 // activations in oneDNN's nChw8c layout (channel blocks of 8, each an
 // H x W x 8 array). Single-threaded: a caller that wants more threads splits
 // [0, wino_tile_count) between them, each with its own scratch buffer.
@@ -24,22 +25,22 @@ enum {
 int wino_cpu_supported(void);
 
 /// Floats in the transformed weights of a cin -> cout 3x3 layer.
-size_t wino_weights_floats(int cin, int cout);
+size_t wino_weights_floats(int m, int cin, int cout);
 
 /// Transforms PyTorch [cout][cin][3][3] weights once, in double precision,
 /// into the layout the GEMM kernel reads (`u`: wino_weights_floats floats,
 /// 32-byte aligned).
-void wino_transform_weights(const float *oihw, int cin, int cout, float *u);
+void wino_transform_weights(int m, const float *oihw, int cin, int cout, float *u);
 
 /// Floats of scratch one thread needs (32-byte aligned).
-size_t wino_scratch_floats(int cin, int cout);
+size_t wino_scratch_floats(int m, int cin, int cout);
 
-/// Output tiles of a height x width map (4x4 pixels each, raster order).
-int wino_tile_count(int height, int width);
+/// Output tiles of a height x width map (m x m pixels each, raster order).
+int wino_tile_count(int m, int height, int width);
 
 /// Runs output tiles [tile_begin, tile_end) of the convolution. `src` and
 /// `dst` are nChw8c with cin and cout channels and must not overlap.
-void wino_conv3x3(const float *src, float *dst, const float *u, const float *bias,
+void wino_conv3x3(int m, const float *src, float *dst, const float *u, const float *bias,
                   int cin, int cout, int height, int width, int mode,
                   int tile_begin, int tile_end, float *scratch);
 
