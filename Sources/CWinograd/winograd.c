@@ -138,33 +138,44 @@ TARGET static inline void at6(const __m256 m[6], __m256 y[4]) {
 }
 
 // One tile, one block of 8 input channels: v[p * pstride] for the 36 p.
+// Same scheme as input_tile8: rows through bt6 into t stored transposed.
 TARGET static void input_tile(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
-    __m256 d[6][6], t[6][6];
+    __m256 t[6][6];
     if (y0 >= 0 && x0 >= 0 && y0 + 6 <= height && x0 + 6 <= width) {
+#pragma GCC unroll 6
         for (int i = 0; i < 6; i++) {
             const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;
             // The next tiles along x: 4 pixels (two lines) each. Prefetching
             // past the row's end only touches the next row, which is harmless.
             _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
             _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
-            for (int j = 0; j < 6; j++) d[i][j] = _mm256_load_ps(row + j * 8);
+            __m256 x[6], r[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) x[j] = _mm256_load_ps(row + j * 8);
+            bt6(x, r);                             // along x
+#pragma GCC unroll 6
+            for (int b = 0; b < 6; b++) t[b][i] = r[b];
         }
     } else {
         // Image border: the zero padding, and rows/columns past the edge.
+        const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < 6 ? width - x0 : 6;
         for (int i = 0; i < 6; i++) {
-            int y = y0 + i;
-            for (int j = 0; j < 6; j++) {
-                int x = x0 + j;
-                d[i][j] = (y >= 0 && y < height && x >= 0 && x < width)
-                    ? _mm256_load_ps(src + ((size_t)y * width + x) * 8) : _mm256_setzero_ps();
+            const int y = y0 + i;
+            __m256 x[6], r[6];
+            for (int j = 0; j < 6; j++) x[j] = _mm256_setzero_ps();
+            if (y >= 0 && y < height) {
+                const float *row = src + ((size_t)y * width + x0) * 8;
+                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);
             }
+            bt6(x, r);
+            for (int b = 0; b < 6; b++) t[b][i] = r[b];
         }
     }
-    for (int i = 0; i < 6; i++) bt6(d[i], t[i]);  // along x
+#pragma GCC unroll 6
     for (int b = 0; b < 6; b++) {
-        __m256 col[6], r[6];
-        for (int i = 0; i < 6; i++) col[i] = t[i][b];
-        bt6(col, r);                               // along y
+        __m256 r[6];
+        bt6(t[b], r);                              // along y
+#pragma GCC unroll 6
         for (int a = 0; a < 6; a++) _mm256_store_ps(v + (size_t)(a * 6 + b) * pstride, r[a]);
     }
 }
@@ -172,16 +183,21 @@ TARGET static void input_tile(const float *src, int height, int width, int y0, i
 // One tile, one block of 8 output channels.
 TARGET static void output_tile(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
                                __m256 bias, int mode) {
-    __m256 s[6][4], y[4][4];
+    __m256 s[4][6], y[4][4];                       // s[c][a]: transposed
+#pragma GCC unroll 6
     for (int a = 0; a < 6; a++) {
-        __m256 row[6];
+        __m256 row[6], r[4];
+#pragma GCC unroll 6
         for (int b = 0; b < 6; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 6 + b) * pstride);
-        at6(row, s[a]);                            // along x
+        at6(row, r);                               // along x
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) s[c][a] = r[c];
     }
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
-        __m256 col[6], r[4];
-        for (int a = 0; a < 6; a++) col[a] = s[a][c];
-        at6(col, r);                               // along y
+        __m256 r[4];
+        at6(s[c], r);                              // along y
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) y[q][c] = r[q];
     }
     const __m256 slope = _mm256_set1_ps(0.1f);
