@@ -422,3 +422,175 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The transposed convolutions (ConvTranspose2d k4 s2 p1) of the decoder, as
+// the engine computes them (TransposedConvolution.swift): a 2x2 convolution
+// with padding 1 to 4 x cout channels at (H+1) x (W+1), then a pixel shuffle.
+// Here the 2x2 convolution runs as Winograd F(3x3, 2x2) (4x4 input tiles, 16
+// positions: 16 multiply-adds per 9 outputs against 36 direct, 2.25x fewer)
+// and the output transform writes each value straight to its place in the
+// shuffled 2H x 2W destination, so the shuffle costs no pass of its own.
+//
+// F(3,2), points 0, +-1, infinity: B^T = F(2,3)'s, A^T rows (1 1 1 0),
+// (0 1 -1 0), (0 1 1 1); G rows (1 0), (1/2 1/2), (1/2 -1/2), (0 1).
+
+size_t wino_up_weights_floats(int cin, int cout) { return (size_t)16 * cin * 4 * cout; }
+
+static int up_group_tiles(int cin, int cout4) {
+#ifdef WINO_GROUP_TILES
+    return WINO_GROUP_TILES;
+#endif
+    return cin + cout4 <= 256 ? 2 * MR : MR;
+}
+
+size_t wino_up_scratch_floats(int cin, int cout) {
+    const int group = up_group_tiles(cin, 4 * cout);
+    return 16 * (pstride(group, cin) + pstride(group, 4 * cout));
+}
+
+int wino_up_tile_count(int height, int width) { return ((height + 1 + 2) / 3) * ((width + 1 + 2) / 3); }
+
+void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
+    static const double G[4][2] = {{1, 0}, {0.5, 0.5}, {0.5, -0.5}, {0, 1}};
+    const int cout4 = 4 * cout, panels = cout4 / NR;
+    for (int o = 0; o < cout4; o++) {
+        for (int i = 0; i < cin; i++) {
+            const float *g = w2x2 + ((size_t)o * cin + i) * 4;
+            double t[4][2];
+            for (int a = 0; a < 4; a++)
+                for (int l = 0; l < 2; l++) t[a][l] = G[a][0] * g[0 * 2 + l] + G[a][1] * g[1 * 2 + l];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    double v = t[a][0] * G[b][0] + t[a][1] * G[b][1];
+                    int p = a * 4 + b;
+                    u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
+                }
+        }
+    }
+}
+
+TARGET static inline void bt4(const __m256 x[4], __m256 y[4]) {
+    y[0] = _mm256_sub_ps(x[0], x[2]);
+    y[1] = _mm256_add_ps(x[1], x[2]);
+    y[2] = _mm256_sub_ps(x[2], x[1]);
+    y[3] = _mm256_sub_ps(x[3], x[1]);
+}
+
+TARGET static inline void at4(const __m256 m[4], __m256 y[3]) {
+    __m256 s12 = _mm256_add_ps(m[1], m[2]);
+    y[0] = _mm256_add_ps(m[0], s12);
+    y[1] = _mm256_sub_ps(m[1], m[2]);
+    y[2] = _mm256_add_ps(s12, m[3]);
+}
+
+TARGET static void input_tile4(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
+    __m256 t[4][4];
+    const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < 4 ? width - x0 : 4;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        const int y = y0 + i;
+        __m256 x[4], r[4];
+        if (y >= 0 && y < height && jlo == 0 && jhi == 4) {
+            const float *row = src + ((size_t)y * width + x0) * 8;
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) x[j] = _mm256_load_ps(row + j * 8);
+        } else {
+            for (int j = 0; j < 4; j++) x[j] = _mm256_setzero_ps();
+            if (y >= 0 && y < height) {
+                const float *row = src + ((size_t)y * width + x0) * 8;
+                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);
+            }
+        }
+        bt4(x, r);
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) t[b][i] = r[b];
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        __m256 r[4];
+        bt4(t[b], r);
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) _mm256_store_ps(v + (size_t)(a * 4 + b) * pstride, r[a]);
+    }
+}
+
+// One tile of the 2x2 convolution's (H+1) x (W+1) output, one block of 8 of
+// its 4 x cout channels, group (ga, gb): value (y, x) goes to (2y - ga,
+// 2x - gb) of dst (2H x 2W) when that lies inside, after bias and LeakyReLU.
+TARGET static void output_tile_up(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
+                                  int ga, int gb, __m256 bias) {
+    __m256 s[3][4], y[3][3];
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; a++) {
+        __m256 row[4], r[3];
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 4 + b) * pstride);
+        at4(row, r);
+#pragma GCC unroll 3
+        for (int c = 0; c < 3; c++) s[c][a] = r[c];
+    }
+#pragma GCC unroll 3
+    for (int c = 0; c < 3; c++) {
+        __m256 r[3];
+        at4(s[c], r);
+#pragma GCC unroll 3
+        for (int q = 0; q < 3; q++) y[q][c] = r[q];
+    }
+    const __m256 slope = _mm256_set1_ps(0.1f);
+    const int dw = 2 * width;
+    for (int q = 0; q < 3; q++) {
+        const int yy = y0 + q;
+        if (yy < ga || yy > height - 1 + ga) continue;
+        float *out = dst + (size_t)(2 * yy - ga) * dw * 8;
+        for (int c = 0; c < 3; c++) {
+            const int xx = x0 + c;
+            if (xx < gb || xx > width - 1 + gb) continue;
+            __m256 v = _mm256_add_ps(y[q][c], bias);
+            v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));
+            _mm256_store_ps(out + (size_t)(2 * xx - gb) * 8, v);
+        }
+    }
+}
+
+TARGET void wino_up_conv(const float *src, float *dst, const float *u, const float *bias,
+                         int cin, int cout, int height, int width, int tile_begin, int tile_end, float *scratch) {
+    const int cout4 = 4 * cout;
+    const int group = up_group_tiles(cin, cout4);
+    const int zh = height + 1, zw = width + 1;
+    const int tiles_w = (zw + 2) / 3;
+    const size_t plane = (size_t)height * width * 8, dplane = (size_t)4 * height * width * 8;
+    const size_t vstride = pstride(group, cin), mstride = pstride(group, cout4);
+    float *v = scratch, *m = scratch + 16 * vstride;
+    const int panels = cout4 / NR, blocks = cout / 8;
+    (void)zh;
+
+    for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
+        const int n = tile_end - t0 < group ? tile_end - t0 : group;
+        const int rows = (n + MR - 1) / MR * MR;
+        for (int cb = 0; cb < cin / 8; cb++)
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                input_tile4(src + cb * plane, height, width, 3 * ty - 1, 3 * tx - 1, v + ((size_t)cb * group + t) * 8, vstride);
+            }
+        for (int p = 0; p < 16; p++) {
+            const float *vp = v + p * vstride;
+            float *mp = m + p * mstride;
+            for (int j = 0; j < panels; j++) {
+                const float *b = u + ((size_t)p * panels + j) * cin * NR;
+                for (int r = 0; r < rows; r += MR)
+                    kernel_6x16(vp + (size_t)r * 8, (size_t)group * 8, b, cin, mp + ((size_t)2 * j * group + r) * 8, (size_t)group * 8);
+            }
+        }
+        for (int cb = 0; cb < cout4 / 8; cb++) {
+            const __m256 bv = _mm256_loadu_ps(bias + cb * 8);
+            const int g = cb / blocks, ga = g / 2, gb = g % 2;
+            float *dblock = dst + (size_t)(cb % blocks) * dplane;
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                output_tile_up(m + ((size_t)cb * group + t) * 8, mstride, dblock, height, width, 3 * ty, 3 * tx, ga, gb, bv);
+            }
+        }
+    }
+}

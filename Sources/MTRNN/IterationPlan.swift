@@ -125,7 +125,7 @@ final class IterationPlan {
         f2 = [try tensor(c3, s3, "F2 a"), try tensor(c3, s3, "F2 b")]
 
         // One scratchpad for all layers: they never run at the same time.
-        let outsideBlocks = [conv1_1, conv2_1, conv3_1, conv5_1.conv, conv6_1.conv, img_prd]
+        let outsideBlocks = [conv1_1, conv2_1, conv3_1, img_prd] + [conv5_1, conv6_1].compactMap(\.conv)
             + [conv2_c, conv3_c, conv5_c, conv6_c].flatMap { [$0.first, $0.second] }
         let blocks = level1Encoder + level2Encoder + level3 + level2Decoder + level1Decoder
         let all = outsideBlocks + blocks.flatMap(\.directConvolutions)
@@ -137,7 +137,10 @@ final class IterationPlan {
         scratchpad = raw
         for c in all { try c.useScratchpad(raw) }
         layers = all
-        implementations = outsideBlocks.map { ($0.name, $0.implementation) } + blocks.flatMap(\.implementations)
+        implementations = [conv1_1, conv2_1, conv3_1].map { ($0.name, $0.implementation) }
+            + [conv5_1.implementation, conv6_1.implementation, (img_prd.name, img_prd.implementation)]
+            + [conv2_c, conv3_c, conv5_c, conv6_c].flatMap { [$0.first, $0.second] }.map { ($0.name, $0.implementation) }
+            + blocks.flatMap(\.implementations)
 
         subMean = (w("sub_mean.weight"), w("sub_mean.bias"))
         addMean = (w("add_mean.weight"), w("add_mean.bias"))
@@ -208,12 +211,12 @@ final class IterationPlan {
         try timed(conv3_c.name) { try conv3_c.execute(a: t3, b: first ? t3 : f2[prev], into: f2out) }
         for r in level3 { try timed(r.name) { try r.execute(f2out, scratch: t3) } }
 
-        try timed(conv5_1.name) { try conv5_1.execute(src: f2out, dst: t2) }
+        try transposed(conv5_1, f2out, t2)
         let f1out = f1[next]
         try timed(conv5_c.name) { try conv5_c.execute(a: t2, b: l2, into: f1out) }
         for r in level2Decoder { try timed(r.name) { try r.execute(f1out, scratch: t2) } }
 
-        try timed(conv6_1.name) { try conv6_1.execute(src: f1out, dst: u1) }
+        try transposed(conv6_1, f1out, u1)
         try timed(conv6_c.name) { try conv6_c.execute(a: u1, b: l1, into: t1) }
         for r in level1Decoder { try timed(r.name) { try r.execute(t1, scratch: u1) } }
         try run(img_prd, t1, output3)
@@ -252,6 +255,14 @@ final class IterationPlan {
 
     private func run(_ conv: Convolution, _ src: Tensor, _ dst: Tensor) throws {
         try timed(conv.name) { try conv.execute(src: src, dst: dst) }
+    }
+
+    /// A transposed convolution; on the oneDNN path its 2x2 convolution and
+    /// its pixel shuffle are profiled apart.
+    private func transposed(_ t: TransposedConvolution, _ src: Tensor, _ dst: Tensor) throws {
+        guard let conv = t.conv, let grouped = t.grouped else { return try timed(t.name) { try t.execute(src: src, dst: dst) } }
+        try timed(t.name) { try conv.execute(src: src, dst: grouped) }
+        try timed("\(t.name) shuffle") { TransposedConvolution.pixelShuffle(grouped, into: dst, cout: t.cout) }
     }
 
     private func step(_ name: String, _ body: () throws -> Void) throws { try timed(name, body) }

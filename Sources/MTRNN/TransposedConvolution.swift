@@ -14,25 +14,52 @@
 /// channel group (a, b) of the 2x2 result at (i+a, j+b), with the 2x2 kernel
 /// tap (dy, dx) of group (a, b) equal to the 4x4 tap (3-a-2dy, 3-b-2dx).
 /// Bias and LeakyReLU commute with the shuffle, so they stay fused.
+///
+/// Where it applies (f32, nChw8c, AVX2 + FMA, LeakyReLU) the 2x2 convolution
+/// runs as our Winograd F(3,2) with the shuffle fused (`WinogradUpconvolution`),
+/// unless `MTRNN_UPCONV=direct`; only the path that runs is made.
 final class TransposedConvolution {
     let name: String
     let cout: Int
-    let conv: Convolution
-    /// The 2x2 convolution's output, 4*cout x (H+1) x (W+1), groups (a, b) in order a*2+b.
-    let grouped: Tensor
+    /// The oneDNN 2x2 convolution (nil on the Winograd path).
+    let conv: Convolution?
+    /// The 2x2 convolution's output, 4*cout x (H+1) x (W+1), groups (a, b) in
+    /// order a*2+b (nil on the Winograd path, which writes dst directly).
+    let grouped: Tensor?
+    let winograd: WinogradUpconvolution?
 
+    /// - algorithm: nil reads `MTRNN_UPCONV` (default: `UpconvAlgorithm.standard`).
     init(engine: Engine, name: String, cin: Int, cout: Int, input: (h: Int, w: Int),
-         weights: [Float], bias: [Float], leakyReLU: Bool, dataType: DataType, layout: Layout) throws {
+         weights: [Float], bias: [Float], leakyReLU: Bool, dataType: DataType, layout: Layout,
+         algorithm requested: UpconvAlgorithm? = nil) throws {
         self.name = name
         self.cout = cout
+        if try (requested ?? UpconvAlgorithm.configured()) == .winograd,
+           WinogradUpconvolution.applies(cin: cin, cout: cout, dataType: dataType, layout: layout, leakyReLU: leakyReLU) {
+            winograd = WinogradUpconvolution(name: name, cin: cin, cout: cout, size: input, weights: weights, bias: bias)
+            conv = nil
+            grouped = nil
+            return
+        }
+        winograd = nil
         let shape = Convolution.Shape(cin: cin, cout: 4 * cout, kernel: (2, 2), padLow: (1, 1), padHigh: (1, 1))
-        conv = try Convolution(engine: engine, name: name, shape: shape, input: input,
+        let conv = try Convolution(engine: engine, name: name, shape: shape, input: input,
                                weights: Self.weights2x2(weights, cin: cin, cout: cout),
                                bias: Array((0..<4).map { _ in bias }.joined()),
                                postOp: leakyReLU ? .leakyReLU : .none,
                                srcType: dataType, srcLayout: layout, dstType: dataType, dstLayout: layout,
                                weightsType: dataType)
+        self.conv = conv
         grouped = try Tensor(engine: engine, md: conv.dstMD, name: "\(name) grouped output")
+    }
+
+    /// The algorithm that runs.
+    var algorithm: UpconvAlgorithm { winograd == nil ? .direct : .winograd }
+
+    /// (layer, kernel), for the benchmark's report.
+    var implementation: (String, String) {
+        if winograd != nil { return (name, "upconv winograd F(3,2)+shuffle avx2+fma (CWinograd)") }
+        return (name, conv!.implementation + " + shuffle")
     }
 
     /// [cin, cout, 4, 4] transposed-conv weights -> [4*cout, cin, 2, 2] conv weights.
@@ -51,8 +78,9 @@ final class TransposedConvolution {
 
     /// dst: cout x 2H x 2W in the same layout and type as the input.
     func execute(src: Tensor, dst: Tensor) throws {
-        try conv.execute(src: src, dst: grouped)
-        Self.pixelShuffle(grouped, into: dst, cout: cout)
+        if let winograd { return winograd.execute(src: src, dst: dst) }
+        try conv!.execute(src: src, dst: grouped!)
+        Self.pixelShuffle(grouped!, into: dst, cout: cout)
     }
 
     /// dst[c, 2i+a, 2j+b] = z[(a*2+b)*cout + c, i+a, j+b].

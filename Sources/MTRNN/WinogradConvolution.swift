@@ -173,28 +173,30 @@ final class WinogradConvolution {
 }
 
 /// Weights after the Winograd transform (36 x C x C floats for F(4,3), 4x
-/// the original; 64 x C x C for F(6,3)), shared by every plan and network that uses the same weights
-/// array: a network keeps a plan per tile size, and the pipeline one network
-/// per worker, which would otherwise hold up to 6 copies of 37 MB.
+/// the original; 64 x C x C for F(6,3); 16 x cin x 4 cout for the
+/// transposed convolutions' F(3,2)), shared by every plan and network that
+/// uses the same weights array: a network keeps a plan per tile size, and
+/// the pipeline one network per worker, which would otherwise hold up to 6
+/// copies of 37 MB.
 final class TransformedWeights: @unchecked Sendable {  // immutable after init
     let buffer: UnsafeMutablePointer<Float>
     /// Keeps the source storage alive, so its address identifies it.
     private let source: [Float]
 
-    private init(_ w: [Float], channels: Int, outputTile: Int) {
+    private init(_ w: [Float], floats count: Int, transform: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         source = w
-        let count = Int(wino_weights_floats(Int32(outputTile), Int32(channels), Int32(channels)))
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, count * 4) == 0, let raw else {
             fatalError("out of memory allocating \(count * 4) bytes of Winograd weights")
         }
         buffer = raw.bindMemory(to: Float.self, capacity: count)
-        w.withUnsafeBufferPointer { wino_transform_weights(Int32(outputTile), $0.baseAddress!, Int32(channels), Int32(channels), buffer) }
+        w.withUnsafeBufferPointer { transform($0.baseAddress!, buffer) }
     }
 
     deinit { free(buffer) }
 
-    private struct Key: Hashable { let address: UInt, count: Int, outputTile: Int }
+    /// kind: the 3x3 layers' output tile (4, 6), or 0 for a transposed convolution.
+    private struct Key: Hashable { let address: UInt, count: Int, kind: Int }
     private final class WeakEntry { weak var value: TransformedWeights? }
     private static let lock = NSLock()
     nonisolated(unsafe) private static var cache: [Key: WeakEntry] = [:]  // guarded by lock
@@ -204,17 +206,127 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
     /// the same address means the same values; a live entry holds its
     /// storage, so the address cannot be reused for other values meanwhile.
     static func shared(for w: [Float], channels: Int, outputTile: Int = 4) -> TransformedWeights {
-        let key = w.withUnsafeBufferPointer {
-            Key(address: UInt(bitPattern: $0.baseAddress), count: $0.count, outputTile: outputTile)
+        let c = Int32(channels), m = Int32(outputTile)
+        return shared(w, kind: outputTile, floats: Int(wino_weights_floats(m, c, c))) {
+            wino_transform_weights(m, $0, c, c, $1)
         }
+    }
+
+    /// The transform of a transposed convolution's [cin, cout, 4, 4] weights
+    /// (PyTorch ConvTranspose2d order), by way of their 2x2 form.
+    static func sharedTransposed(for w: [Float], cin: Int, cout: Int) -> TransformedWeights {
+        shared(w, kind: 0, floats: Int(wino_up_weights_floats(Int32(cin), Int32(cout)))) { _, u in
+            TransposedConvolution.weights2x2(w, cin: cin, cout: cout).withUnsafeBufferPointer {
+                wino_up_transform_weights($0.baseAddress!, Int32(cin), Int32(cout), u)
+            }
+        }
+    }
+
+    private static func shared(_ w: [Float], kind: Int, floats: Int,
+                               transform: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> TransformedWeights {
+        let key = w.withUnsafeBufferPointer { Key(address: UInt(bitPattern: $0.baseAddress), count: $0.count, kind: kind) }
         lock.lock()
         defer { lock.unlock() }
         if let hit = cache[key]?.value { return hit }
         cache = cache.filter { $0.value.value != nil }
-        let made = TransformedWeights(w, channels: channels, outputTile: outputTile)
+        let made = TransformedWeights(w, floats: floats, transform: transform)
         let entry = WeakEntry()
         entry.value = made
         cache[key] = entry
         return made
     }
+}
+
+/// How the decoder's two transposed convolutions run.
+/// `MTRNN_UPCONV=direct|winograd` chooses; unset means `standard`.
+enum UpconvAlgorithm: String, Sendable, CaseIterable {
+    /// oneDNN's direct 2x2 convolution to 4 x cout channels, then the pixel
+    /// shuffle in Swift (TransposedConvolution).
+    case direct
+    /// Our Winograd F(3x3, 2x2) for the same 2x2 convolution, writing the
+    /// shuffled result directly (CWinograd `wino_up_conv`).
+    case winograd
+
+    static let standard: UpconvAlgorithm = .winograd
+    static let environmentVariable = "MTRNN_UPCONV"
+
+    @TaskLocal static var override: UpconvAlgorithm?
+
+    static func configured(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> UpconvAlgorithm {
+        if let override { return override }
+        guard let value = environment[environmentVariable], !value.isEmpty else { return standard }
+        guard let a = UpconvAlgorithm(rawValue: value) else {
+            throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not an algorithm: "
+                + "set it to direct or winograd, or unset it for the default (\(standard.rawValue))")
+        }
+        return a
+    }
+}
+
+/// A transposed convolution (ConvTranspose2d k4 s2 p1, bias, LeakyReLU 0.1)
+/// by Winograd F(3x3, 2x2) on AVX2 + FMA, f32 nChw8c: the 2x2 convolution
+/// of `TransposedConvolution` with the pixel shuffle fused into its output
+/// transform. Threads as `WinogradConvolution`.
+final class WinogradUpconvolution {
+    let name: String
+    let cin: Int, cout: Int
+    let size: (h: Int, w: Int)
+    private let weights: TransformedWeights
+    private let bias4: UnsafeMutablePointer<Float>
+    private let scratch = WinogradConvolution.Scratch()
+
+    static func applies(cin: Int, cout: Int, dataType: DataType, layout: Layout, leakyReLU: Bool) -> Bool {
+        WinogradConvolution.cpuSupported && dataType == .f32 && layout == .blocked(8) && leakyReLU
+            && cin % 16 == 0 && cin > 0 && cout % 8 == 0 && cout > 0
+    }
+
+    /// - weights: [cin, cout, 4, 4] (PyTorch ConvTranspose2d order); bias: [cout]; size: the input's.
+    init(name: String, cin: Int, cout: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float]) {
+        precondition(cin % 16 == 0 && cout % 8 == 0 && w.count == cin * cout * 16 && b.count == cout, "\(name): shape")
+        self.name = name
+        self.cin = cin
+        self.cout = cout
+        self.size = size
+        weights = TransformedWeights.sharedTransposed(for: w, cin: cin, cout: cout)
+        bias4 = .allocate(capacity: 4 * cout)
+        for g in 0..<4 { (bias4 + g * cout).initialize(from: b, count: cout) }
+    }
+
+    deinit { bias4.deallocate() }
+
+    /// dst (cout x 2H x 2W) = LReLU(ConvTranspose(src) + b); every pixel written.
+    func execute(src: Tensor, dst: Tensor) {
+        precondition(src.buffer != dst.buffer, "\(name): cannot run in place")
+        precondition(src.layout == .blocked(8) && src.dataType == .f32 && src.channels == cin
+                     && src.height == size.h && src.width == size.w, "\(name): source shape or format")
+        precondition(dst.layout == .blocked(8) && dst.dataType == .f32 && dst.channels == cout
+                     && dst.height == 2 * size.h && dst.width == 2 * size.w, "\(name): destination shape or format")
+        let (h, w) = (Int32(size.h), Int32(size.w))
+        let tiles = Int(wino_up_tile_count(h, w))
+        let rowTiles = (size.w + 3) / 3
+        let threads = max(1, min(WinogradConvolution.openMPThreads(), tiles / max(rowTiles, 1)))
+        let buffers = scratch.buffers(threads, floats: Int(wino_up_scratch_floats(Int32(cin), Int32(cout))))
+        let job = Job(src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
+                      u: weights.buffer, bias: bias4, cin: Int32(cin), cout: Int32(cout), height: h, width: w)
+        if threads == 1 {
+            job.run(tiles: 0..<tiles, scratch: buffers[0])
+            return
+        }
+        let shared = SendableBuffers(pointers: buffers)
+        DispatchQueue.concurrentPerform(iterations: threads) { i in
+            job.run(tiles: tiles * i / threads..<tiles * (i + 1) / threads, scratch: shared.pointers[i])
+        }
+    }
+
+    private struct Job: @unchecked Sendable {
+        let src: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>
+        let u: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>
+        let cin: Int32, cout: Int32, height: Int32, width: Int32
+
+        func run(tiles: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+            wino_up_conv(src, dst, u, bias, cin, cout, height, width, Int32(tiles.lowerBound), Int32(tiles.upperBound), scratch)
+        }
+    }
+
+    private struct SendableBuffers: @unchecked Sendable { let pointers: [UnsafeMutablePointer<Float>] }
 }

@@ -190,4 +190,79 @@ struct WinogradTests {
             #expect("\(e)".contains("f63"))
         }
     }
+
+    /// The transposed convolutions' Winograd F(3,2) with the fused shuffle
+    /// against the oneDNN 2x2 convolution + Swift shuffle, on the network's
+    /// shapes and on sizes that leave partial tiles (3 does not divide H + 1).
+    @Test(arguments: [(128, 64, 16, 16, 1), (64, 32, 13, 10, 1), (16, 8, 5, 7, 1), (32, 16, 1, 1, 1), (64, 32, 20, 17, 2)])
+    func upconvMatchesTheOneDNNPath(_ shape: (Int, Int, Int, Int, Int)) throws {
+        let (cin, cout, h, w, threads) = shape
+        let weights = Self.random(cin * cout * 16, seed: UInt64(cin + h), scale: (3.0 / Float(cin * 4)).squareRoot())
+        let bias = Self.random(cout, seed: 5, scale: 0.1)
+        let x = try tensor(cin, h, w, Self.random(cin * h * w, seed: UInt64(w), scale: 1))
+        var out: [UpconvAlgorithm: [Float]] = [:]
+        for a in UpconvAlgorithm.allCases {
+            let up = try TransposedConvolution(engine: engine, name: "up", cin: cin, cout: cout, input: (h, w),
+                                               weights: weights, bias: bias, leakyReLU: true, dataType: .f32,
+                                               layout: .blocked(8), algorithm: a)
+            #expect(up.algorithm == a)
+            // NaN everywhere first: a pixel the kernel forgot stays NaN.
+            let dst = try tensor(cout, 2 * h, 2 * w, [Float](repeating: .nan, count: cout * 4 * h * w))
+            DNNL.setThreadsForCurrentThread(threads)
+            try up.execute(src: x, dst: dst)
+            try engine.wait()
+            DNNL.setThreadsForCurrentThread(1)
+            out[a] = dst.toNCHW()
+        }
+        #expect(!out[.winograd]!.contains { $0.isNaN })
+        let e = ErrorStats(out[.winograd]!, out[.direct]!)
+        print("upconv F(3,2) \(cin)->\(cout) \(h)x\(w) (\(threads) threads) vs oneDNN 2x2 + shuffle: \(e)")
+        // Measured 1e-7 to 4e-7 in a C harness against float64; a wrong tap,
+        // group or shuffle offset gives ~1e-1.
+        #expect(e.relativeL2 <= 1e-5)
+        #expect(out[.winograd] != out[.direct])  // proof that each path ran
+    }
+
+    /// The whole network with the oneDNN transposed convolutions and with
+    /// ours, against the float64 fixtures (the NetworkTests bounds).
+    @Test(arguments: ["a", "b"])
+    func networkParityWithEachUpconv(_ name: String) throws {
+        let input = Fixtures.image(name)
+        var outputs: [UpconvAlgorithm: [Float]] = [:]
+        for a in UpconvAlgorithm.allCases {
+            try UpconvAlgorithm.$override.withValue(a) {
+                let net = try MTRNNNetwork(weights: Fixtures.weights, threads: 1)
+                let kernels = try net.prepare(width: input.width, height: input.height)
+                    .filter { $0.layer == "conv5_1" || $0.layer == "conv6_1" }.map(\.kernel)
+                print("upconv \(a): \(kernels)")
+                var stats: [ErrorStats] = []
+                let out = try net.run(input, iterations: 6) { i, img in
+                    stats.append(ErrorStats(img.data, Fixtures.network.tensors["\(name)_out\(i)"]!.values))
+                    print("upconv \(a) \(name) iteration \(i): \(stats.last!)")
+                }
+                for (i, e) in stats.enumerated() { #expect(e.relativeL2 <= 1e-5, "\(a) iteration \(i + 1): \(e)") }
+                #expect(stats.last!.maxAbs <= 0.01, "\(a) after 6 iterations: \(stats.last!)")
+                outputs[a] = out.data
+            }
+        }
+        let layout = try IterationPlan.preferredLayout(engine: try Engine(), dataType: .f32,
+                                                       size: (input.height, input.width))
+        if WinogradUpconvolution.applies(cin: 64, cout: 32, dataType: .f32, layout: layout, leakyReLU: true) {
+            #expect(outputs[.winograd] != outputs[.direct])
+        } else {
+            #expect(outputs[.winograd] == outputs[.direct])
+        }
+    }
+
+    @Test func upconvEnvironmentVariableChoosesOrExplains() throws {
+        #expect(try UpconvAlgorithm.configured(environment: [:]) == UpconvAlgorithm.standard)
+        #expect(try UpconvAlgorithm.configured(environment: ["MTRNN_UPCONV": "direct"]) == .direct)
+        #expect(try UpconvAlgorithm.configured(environment: ["MTRNN_UPCONV": "winograd"]) == .winograd)
+        do {
+            _ = try UpconvAlgorithm.configured(environment: ["MTRNN_UPCONV": "fft"])
+            Issue.record("an unknown algorithm was accepted")
+        } catch let e as MTRNNError {
+            #expect("\(e)".contains("MTRNN_UPCONV=fft"))
+        }
+    }
 }

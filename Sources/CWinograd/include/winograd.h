@@ -44,6 +44,22 @@ void wino_conv3x3(int m, const float *src, float *dst, const float *u, const flo
                   int cin, int cout, int height, int width, int mode,
                   int tile_begin, int tile_end, float *scratch);
 
+/// The decoder's transposed convolutions (ConvTranspose2d k4 s2 p1, cin ->
+/// cout), computed as a 2x2 convolution with padding 1 to 4 x cout channels
+/// at (H+1) x (W+1) (weights [4 cout][cin][2][2], channel group a * 2 + b)
+/// by Winograd F(3x3, 2x2), each value stored straight into its place of
+/// the pixel-shuffled 2H x 2W x cout destination, then bias and LeakyReLU
+/// 0.1. cin and 4 x cout multiples of 16, cout of 8.
+size_t wino_up_weights_floats(int cin, int cout);
+void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u);
+size_t wino_up_scratch_floats(int cin, int cout);
+/// Tiles (3x3 values of the (H+1) x (W+1) map each) of an H x W input.
+int wino_up_tile_count(int height, int width);
+/// Runs tiles [tile_begin, tile_end). src: cin x H x W, dst: cout x 2H x 2W,
+/// both nChw8c; every pixel of dst is written by exactly one tile.
+void wino_up_conv(const float *src, float *dst, const float *u, const float *bias,
+                  int cin, int cout, int height, int width, int tile_begin, int tile_end, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
