@@ -131,6 +131,11 @@ struct WinogradTests {
                 for (i, e) in stats.enumerated() { #expect(e.relativeL2 <= 1e-5, "\(a) iteration \(i + 1): \(e)") }
                 #expect(stats.last!.maxAbs <= 0.01, "\(a) after 6 iterations: \(stats.last!)")
                 outputs[a] = out.data
+                // For BENCHMARKS.md: PSNR against float64 after 6 iterations, peak 1.
+                let want = Fixtures.network.tensors["\(name)_out6"]!.values
+                let mse = zip(out.data, want).map { Double($0) - Double($1) }.map { $0 * $0 }.reduce(0, +) / Double(want.count)
+                print("\(a) \(name): PSNR vs float64 after 6 iterations \(String(format: "%.1f", 10 * log10(1 / mse))) dB "
+                      + "(reference range \(want.min()!)...\(want.max()!))")
             }
         }
         // Winograd runs exactly where it applies: this CPU (AVX2 + FMA), f32
