@@ -185,11 +185,20 @@ public actor WatchDaemon {
     /// A photo's outcome: into the state, the journal (with the release and
     /// the weights) and the metrics (counters saved, file rewritten).
     private func finished(_ job: Job, _ outcome: JobOutcome) {
-        var record = state.record(job, outcome, settleSeconds: config.settleSeconds, outbox: config.outbox)
+        var record = state.record(job, outcome, settleSeconds: config.settleSeconds, outbox: Self.absolute(config.outbox))
         record.identify(weights: processor.weights)
         record.log(to: logger)
         if let problem = metrics?.record(outcome) { logger.error("\(problem)") }
         writeMetrics(force: true)
+    }
+
+    /// `path` from the working directory, for records read elsewhere (MTRNN_OUTPUT).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var rest = Substring(path)
+        while rest.hasPrefix("./") { rest = rest.dropFirst(2) }
+        let cwd = FileManager.default.currentDirectoryPath
+        return rest.isEmpty || rest == "." ? cwd : (cwd == "/" ? "" : cwd) + "/" + rest
     }
 
     /// The metrics file, now (`force`) or when `metrics_interval` has passed.

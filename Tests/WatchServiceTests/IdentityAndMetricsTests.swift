@@ -90,6 +90,13 @@ func systemSHA256(_ path: String) -> String? {
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy { "0123456789abcdef".contains($0) } })
     }
 
+    @Test func outputPathsAreAbsolute() {
+        let cwd = FileManager.default.currentDirectoryPath
+        #expect(WatchDaemon.absolute("/srv/out") == "/srv/out")
+        #expect(WatchDaemon.absolute("./outbox") == cwd + "/outbox")
+        #expect(WatchDaemon.absolute("out/x") == cwd + "/out/x")
+    }
+
     @Test func everyMessageIDIsListedInTheManPage() throws {
         let page = try String(contentsOfFile: CLIPaths.packageRoot + "/man/mtrnn-watch.8", encoding: .utf8)
         for id in MessageID.allCases { #expect(page.contains(id.rawValue), "\(id) is not in man/mtrnn-watch.8") }
