@@ -59,7 +59,8 @@ let package = Package(
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         // The release's version and the weights' SHA-256: below everything, so every layer names them.
-        .target(name: "Identity"),
+        // Optimised even in debug builds (as CWinograd): hashing the weights at every start must not crawl.
+        .target(name: "Identity", swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN", "Identity"]),
         // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
         .target(name: "WatchControl", dependencies: ["DurableFiles"]),
