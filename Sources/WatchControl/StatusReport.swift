@@ -209,7 +209,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             lines.append("current:  none")
         }
         var q = "queued:   \(queued)"
-        if let eta = queueEtaSeconds { q += " (empty in about \(Self.duration(eta)))" }
+        if let eta = queueEtaSeconds, eta > 0 { q += " (empty in about \(Self.duration(eta)))" }
         lines.append(q)
         lines.append("done:     \(done)")
         lines.append("failed:   \(failed)")

@@ -223,6 +223,19 @@ enum CLIPaths {
         #expect(await eventually { e.log.contains("<5>mtrnn-watch \(MtrnnWatchVersion.string) watching") }, "\(e.log)")
         #expect(await e.stop() == 0)
     }
+
+    @Test func aReloadChangesTheLogLevel() async throws {
+        let box = try Sandbox()
+        let config = box.path("watch.conf")
+        try "settle_seconds = 0.2\nlog_level = warning\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let d = try DaemonProcess(box, arguments: ["--config", config], environment: ["INVOCATION_ID": ""])
+        #expect(await d.waitReady())
+        #expect(!d.log.contains("watching"), "\(d.log)")
+        try "settle_seconds = 0.2\nlog_level = info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        #expect(await eventually { d.log.contains("Reloaded the configuration") }, "\(d.log)")
+        #expect(await d.stop() == 0)
+    }
 }
 
 /// The node_exporter textfile: its format, its counters across restarts.
