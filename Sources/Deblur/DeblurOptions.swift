@@ -112,7 +112,8 @@ public struct DeblurOptions: Sendable, Equatable {
     /// were not hashed), the iterations and the scale.
     func defaultSoftwareNote(weightsSHA256: String? = nil) -> String {
         let weightsName = weightsSHA256.map { "sha256:" + $0.prefix(12) } ?? weights.lastPathComponent
-        return "mtrnn-watch \(MtrnnWatchVersion.string): deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weightsName), \(iterations) iteration\(iterations == 1 ? "" : "s")"
+        // "mtrnn-watch: " first: readers (and scripts/conformance_check.py) find our note by it.
+        return "mtrnn-watch: version \(MtrnnWatchVersion.string), deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weightsName), \(iterations) iteration\(iterations == 1 ? "" : "s")"
             + (scale > 1 ? ", at 1/\(scale) scale" : "")
     }
 

@@ -60,7 +60,7 @@ func systemSHA256(_ path: String) -> String? {
         #expect(processor.weights?.sha256 == sha)
         let photo = try await processor.process(input: try DeblurProcessorTests.photo(box)) { _ in }
         let text = String(decoding: photo.bytes, as: UTF8.self)
-        #expect(text.contains("mtrnn-watch \(MtrnnWatchVersion.string): deblurred with MT-RNN"))
+        #expect(text.contains("mtrnn-watch: version \(MtrnnWatchVersion.string), deblurred with MT-RNN"))
         #expect(text.contains("weights sha256:\(sha.prefix(12)), 1 iteration"))
     }
 
