@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import MTRNN
 import PhotoIO
 
@@ -18,6 +19,10 @@ public final class DeblurPipeline: Sendable {
     public let workers: Int
     public let threadsPerWorker: Int
     private let weights: MTRNNWeights
+    /// The weights file by content: hashed once here, at load (streamed), for
+    /// the processing note, the status, the journal and the metrics; nil
+    /// when the file could not be read a second time (the note then names it).
+    public let weightsIdentity: WeightsIdentity?
     private let networks: NetworkPool
     let oneAtATime = NSLock()
 
@@ -33,6 +38,7 @@ public final class DeblurPipeline: Sendable {
         } catch {
             throw DeblurError.weights(options.weights, underlying: DeblurError.detail(error, about: options.weights))
         }
+        weightsIdentity = try? WeightsIdentity(hashing: options.weights.path)
         networks = NetworkPool(count: workers)
     }
 
@@ -106,7 +112,7 @@ public final class DeblurPipeline: Sendable {
             let result = image.replacingColour(withPlanarRGB: consume deblurred)
             bytes = try PhotoIO.encode(result, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
-                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))
+                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale, weightsSHA256: weightsIdentity?.sha256)))
         } catch {
             throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
         }
