@@ -150,9 +150,12 @@ public final class DeblurPipeline: Sendable {
         try cancel.check()
         progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        // `strength` below 1 keeps part of the photo (a second float image, only then).
+        var blended = consume deblurred
+        if options.strength < 1 { DeblurOptions.blend(&blended, toward: image.planarRGB().data, strength: options.strength) }
         let bytes: [UInt8]
         do {
-            let result = image.replacingColour(withPlanarRGB: consume deblurred)
+            let result = image.replacingColour(withPlanarRGB: consume blended)
             bytes = try PhotoIO.encode(result, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))

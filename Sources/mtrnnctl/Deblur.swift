@@ -108,6 +108,9 @@ struct DeblurCommand: ParsableCommand {
         "The sharpness score above which a photo counts as sharp (see mtrnnctl assess)", valueName: "T"))
     var sharpThreshold: String?
 
+    @Option(parsing: .unconditional, help: SettingFlags.help("strength", "How much of the network's change to keep", valueName: "S"))
+    var strength: String?
+
     /// The pipeline settings of the command line over the defaults; the
     /// weights are placed by `run` (they may be looked for).
     func options(weights: URL) throws -> DeblurOptions {
@@ -115,7 +118,7 @@ struct DeblurCommand: ParsableCommand {
         try SettingFlags.apply(["iterations": iterations, "precision": precision, "tile": tile, "overlap": overlap,
                                 "jpeg_quality": quality, "max_megapixels": maxMegapixels, "scale": scale,
                                 "skip_flat": skipFlat, "stop_below": stopBelow,
-                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold], to: &options)
+                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold, "strength": strength], to: &options)
         return options
     }
 
