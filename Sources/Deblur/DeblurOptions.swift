@@ -86,6 +86,16 @@ public struct DeblurOptions: Sendable, Equatable {
     /// sRGB's when the photo's profile is converted), before quantizing.
     /// 1: the network's result; 0: the photo back, re-encoded.
     public var strength: Float = 1
+    /// What to do with a photo's embedded ICC profile that is not sRGB
+    /// (Adobe RGB, ProPhoto, a linear profile): the network was trained on
+    /// sRGB photos.
+    public enum ColourProfile: String, Sendable, CaseIterable, Equatable {
+        /// To sRGB for the network and back to the photo's profile (Little CMS).
+        case convert
+        /// The photo's values go through as if they were sRGB (before issue 19).
+        case ignore
+    }
+    public var colourProfile = ColourProfile.convert
 
     public init(weights: URL, iterations: Int = 6, precision: PrecisionSetting = .auto,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,
@@ -204,6 +214,14 @@ extension DeblurOptions {
                 read: { o, v in
                     guard let p = SharpPhotos(rawValue: v) else { return false }
                     o.sharpPhotos = p
+                    return true
+                },
+                accepts: { _ in true }),
+        Setting(key: "colour_profile", expected: "convert or ignore",
+                show: { $0.colourProfile.rawValue },
+                read: { o, v in
+                    guard let p = ColourProfile(rawValue: v) else { return false }
+                    o.colourProfile = p
                     return true
                 },
                 accepts: { _ in true }),
