@@ -21,12 +21,30 @@ enum Sidecars {
     static let maxBytes = 64 << 20
 
     /// The names in `dir` that are sidecars of `photo`, sorted; `folder`: `dir`
-    /// relative to the inbox, for the filter.
+    /// relative to the inbox, for the filter. Every name a sidecar of it may
+    /// have is looked up (48 at most: 3 extensions in any case, whole name or
+    /// stem) rather than the folder listed: an inbox of 80,000 photos must not
+    /// be read once per photo.
     static func of(_ photo: String, in dir: Directory, folder: [String], filter: InboxFilter) -> [String] {
-        names(dir).filter { name in
-            InboxNames.sidecar(name, belongsTo: photo) && !filter.excludes((folder + [name]).joined(separator: "/"))
-                && dir.info(name).map(FileOps.isRegular) == true
-        }.sorted()
+        let stem = PathName.pathExtension(photo).isEmpty ? nil : PathName.stem(photo)
+        var found: Set<String> = []
+        for ext in InboxNames.sidecarExtensions {
+            for variant in caseVariants(ext) {
+                for name in [photo + "." + variant] + (stem.map { [$0 + "." + variant] } ?? [])
+                where dir.info(name).map(FileOps.isRegular) == true && !filter.excludes((folder + [name]).joined(separator: "/")) {
+                    found.insert(name)
+                }
+            }
+        }
+        return found.sorted()
+    }
+
+    /// "xmp", "xmP", ..., "XMP": every spelling of an ASCII extension.
+    static func caseVariants(_ ext: String) -> [String] {
+        ext.reduce([""]) { spellings, ch in
+            let forms = Set([String(ch).lowercased(), String(ch).uppercased()])
+            return spellings.flatMap { s in forms.sorted().map { s + $0 } }
+        }
     }
 
     static func names(_ dir: Directory) -> [String] {
@@ -85,7 +103,9 @@ enum Sidecars {
                      archive: Directory?, filedName: String?) -> [String] {
         guard policy != .keep else { return [] }
         var problems: [String] = []
-        let remaining = names(source).filter { !InboxNames.isSidecar($0) && $0 != photo }
+        // Only a stem sidecar can be shared; only then is the folder read.
+        let stems = sidecars.filter { InboxNames.sidecarBase($0) != photo }
+        let remaining = stems.isEmpty ? [] : names(source).filter { !InboxNames.isSidecar($0) && $0 != photo }
         for sidecar in sidecars where !remaining.contains(where: { InboxNames.sidecar(sidecar, belongsTo: $0) }) {
             do {
                 if policy == .archive, let archive {

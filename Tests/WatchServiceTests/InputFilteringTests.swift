@@ -82,6 +82,20 @@ import Testing
         await d.stop()
     }
 
+    /// Lightroom's IMG_5.xmp beside IMG_5.jpg and IMG_5.png: each result gets
+    /// it (the same name: one copy), and it leaves the inbox with the last photo.
+    @Test func aSharedStemSidecarLeavesWithTheLastPhoto() async throws {
+        let box = try Sandbox()
+        box.write("inbox/IMG_5.xmp", Array("<lr/>".utf8))
+        box.write("inbox/IMG_5.jpg", fakeJPEG("jpg"))
+        box.write("inbox/IMG_5.png", fakeJPEG("png"))
+        let d = try DaemonProcess(box)
+        #expect(await eventually { box.list("archive") == ["IMG_5.jpg", "IMG_5.png", "IMG_5.xmp"] }, "\(box.list("archive")) \(d.log)")
+        #expect(box.list("outbox") == ["IMG_5.jpg", "IMG_5.png", "IMG_5.xmp"])
+        #expect(box.list("inbox").isEmpty)
+        await d.stop()
+    }
+
     /// Before its photo: it waits in the inbox, untouched (not failed/). After
     /// its photo: it follows the recent result.
     @Test func aSidecarBeforeOrAfterItsPhotoIsNotLost() async throws {
@@ -162,5 +176,13 @@ import Testing
         #expect(box.list("failed").isEmpty)
         #expect(box.list("inbox") == ["batch"])
         await d.stop()
+    }
+}
+
+extension InboxFilterRules {
+    @Test func everySpellingOfASidecarExtensionIsLookedUp() {
+        #expect(Sidecars.caseVariants("xmp").count == 8)
+        #expect(Set(Sidecars.caseVariants("aae")).contains("AaE"))
+        #expect(Sidecars.caseVariants("xmp").allSatisfy { InboxNames.isSidecar("a." + $0) })
     }
 }
