@@ -54,9 +54,9 @@ enum Sidecars {
     /// Copies `sidecar` from `source` beside `result` (a path under the
     /// outbox), named after it. Done twice (a crash between the copy and
     /// filing the original), it finds its copy and writes nothing. Returns the
-    /// copy's name.
+    /// copy's name, and whether it was written now.
     @discardableResult
-    static func copy(_ sidecar: String, of photo: String, from source: Directory, outbox: String, result: String) throws(FileError) -> String {
+    static func copy(_ sidecar: String, of photo: String, from source: Directory, outbox: String, result: String) throws(FileError) -> (name: String, written: Bool) {
         let parts = PathName.components(result) ?? [result]
         let out = try Directory.root(outbox, create: true).subdirectory(Array(parts.dropLast()), create: true, mode: JobRunner.sharedFolderMode)
         let bytes = try read(sidecar, in: source)
@@ -64,11 +64,11 @@ enum Sidecars {
         var target = wanted
         for n in 0..<100 {
             if n > 0 { target = out.uniqueName(for: wanted) }
-            if let existing = try? read(target, in: out), existing == bytes { return target }
+            if let existing = try? read(target, in: out), existing == bytes { return (target, false) }
             if out.exists(target) { continue }
             do {
                 try out.writeAtomically(bytes, to: target, replacing: false)
-                return target
+                return (target, true)
             } catch where error.errno == EEXIST {
                 continue
             }
@@ -144,7 +144,8 @@ enum Sidecars {
             for photo in photos.sorted() {
                 guard let pst = source.info(photo), let output = ledger.output((folder + [photo]).joined(separator: "/"), FileIdentity(pst)),
                       !output.isEmpty, FileOps.lstatInfo(config.outbox + "/" + output).map(FileOps.isRegular) == true,
-                      let name = try? copy(sidecar, of: photo, from: source, outbox: config.outbox, result: output) else { continue }
+                      let (name, written) = try? copy(sidecar, of: photo, from: source, outbox: config.outbox, result: output),
+                      written else { continue }   // copied at an earlier look: nothing to say again
                 copied.append((PathName.components(output).map { Array($0.dropLast()) } ?? []).map { $0 + "/" }.joined() + name)
             }
             return copied.isEmpty ? nil : "sidecar \(relative) of a kept photo: copied beside its result as \(copied.joined(separator: ", "))"
@@ -162,10 +163,12 @@ enum Sidecars {
         guard let result = best?.name else { return nil }
         let resultPath = (folder + [result]).joined(separator: "/")
         let photo = originalNames(ofResult: result).first { InboxNames.sidecar(sidecar, belongsTo: $0) } ?? result
-        let copyName: String
-        do { copyName = try copy(sidecar, of: photo, from: source, outbox: config.outbox, result: resultPath) } catch {
+        let copyName: String, written: Bool
+        do { (copyName, written) = try copy(sidecar, of: photo, from: source, outbox: config.outbox, result: resultPath) } catch {
             return "sidecar \(relative) arrived after its photo; it could not be copied beside \(resultPath) (\(error)) and stays in the inbox"
         }
+        // Kept: it stays, and is met again at every look; said once, when copied.
+        if config.originals == .keep && !written { return nil }
         var text = "sidecar \(relative) arrived after its photo: copied beside \(resultPath) as \((folder + [copyName]).joined(separator: "/"))"
         switch config.originals {
         case .keep: break
