@@ -54,9 +54,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [("Adobe RGB", ColourProfileTests.adobeRGB), ("linear", ColourProfileTests.linearSRGB)])
-    func aRoundTripGivesThePhotoBack(name: String, icc: [UInt8]) throws {
-        let c = try Self.conversion(icc)
+    @Test(arguments: ["Adobe RGB", "linear"])
+    func aRoundTripGivesThePhotoBack(name: String) throws {
+        let c = try Self.conversion(name == "linear" ? Self.linearSRGB : Self.adobeRGB)
         let photo = Self.randomPlanes(200_000)   // several chunks of the parallel transform
         var planes = photo
         c.toSRGB(&planes)

@@ -121,6 +121,23 @@ import Testing
         await d.stop()
     }
 
+    /// originals = keep: sidecars stay with the kept photo; one that comes
+    /// after the photo was done is copied beside its result, once.
+    @Test func sidecarsOfKeptPhotosAreCopiedOnce() async throws {
+        let box = try Sandbox()
+        box.write("inbox/k.jpg", fakeJPEG("k"))
+        box.write("inbox/k.XMP", Array("early".utf8))
+        let d = try DaemonProcess(box, arguments: ["--set", "originals=keep", "--poll", "0.3"])
+        #expect(await eventually { box.read("outbox/k.XMP") == Array("early".utf8) }, "\(box.list("outbox")) \(d.log)")
+        box.write("inbox/k.jpg.xmp", Array("late".utf8))
+        #expect(await eventually { box.read("outbox/k.jpg.xmp") == Array("late".utf8) }, "\(box.list("outbox")) \(d.log)")
+        try await Task.sleep(for: .milliseconds(1500))   // five more polls
+        #expect(box.list("outbox") == ["k.XMP", "k.jpg", "k.jpg.xmp"])
+        #expect(box.list("inbox") == ["k.XMP", "k.jpg", "k.jpg.xmp"])
+        #expect(d.log.components(separatedBy: "sidecar k.jpg.xmp of a kept photo").count == 2, "\(d.log)")
+        await d.stop()
+    }
+
     /// Excluded and not included names stay in the inbox, byte for byte; the
     /// default exclude keeps Windows' Thumbs.db out of failed/.
     @Test func excludedNamesAreLeftUntouched() async throws {
