@@ -10,12 +10,12 @@
 //   mtrnnctl      -> Deblur WatchControl ArgumentParser
 //   WatchService  -> Deblur WatchControl CSystemd Logging
 //   WatchControl  -> DurableFiles
-//   Deblur        -> PhotoIO MTRNN
+//   Deblur        -> PhotoIO MTRNN Identity
 //   DurableFiles  -> CDurableFiles
 //   PhotoIO       -> CImageCodecs CLCMS
 //   MTRNN         -> CDNNL CWinograd
-//   CDurableFiles CImageCodecs CLCMS CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
-// In short: C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
+//   Identity CDurableFiles CImageCodecs CLCMS CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+// In short: Identity (the version, SHA-256), C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
 // WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
 // So mtrnnctl never loads WatchService (inotify, the journal, libsystemd), and
 // durable file operations (DurableFiles) need nothing but libc.
@@ -61,20 +61,23 @@ let package = Package(
         .target(name: "DurableFiles", dependencies: ["CDurableFiles"]),
         .target(name: "PhotoIO", dependencies: ["CImageCodecs", "CLCMS"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
-        .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
+        // The release's version and the weights' SHA-256: below everything, so every layer names them.
+        // Optimised even in debug builds (as CWinograd): hashing the weights at every start must not crawl.
+        .target(name: "Identity", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN", "Identity"]),
         // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
         .target(name: "WatchControl", dependencies: ["DurableFiles"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd",
+            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd", "Identity",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "Deblur", "MTRNN", "PhotoIO",
+            "WatchService", "Deblur", "MTRNN", "PhotoIO", "Identity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchControl", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
+            "WatchControl", "DurableFiles", "Deblur", "MTRNN", "PhotoIO", "Identity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -83,11 +86,11 @@ let package = Package(
         .testTarget(name: "MTRNNTests", dependencies: ["MTRNN", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN", "TestSupport"],
                     exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
-        .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
+        .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO", "Identity"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO", "Deblur",
-                                                               "TestSupport"]),
+                                                               "Identity", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]
 )

@@ -25,8 +25,8 @@ struct DeblurOptionsTests {
         var o = DeblurOptions(weights: Self.weights)
         try o.set("strength", "0.6")
         #expect(o.strength == 0.6)
-        #expect(o.defaultSoftwareNote.hasSuffix(", strength 0.6"), "\(o.defaultSoftwareNote)")
-        #expect(!DeblurOptions(weights: Self.weights).defaultSoftwareNote.contains("strength"))
+        #expect(o.defaultSoftwareNote().hasSuffix(", strength 0.6"), "\(o.defaultSoftwareNote())")
+        #expect(!DeblurOptions(weights: Self.weights).defaultSoftwareNote().contains("strength"))
     }
 
     /// What `show` writes, `set` reads back to the same options: the

@@ -248,7 +248,10 @@ import Testing
         #expect(await d.stop() == 0)
     }
 
-    struct StatusJSON: Decodable { var done: Int; var failed: Int; var lastError: String?; var sharp: Int? }
+    struct StatusJSON: Decodable {
+        var done: Int; var failed: Int; var lastError: String?; var sharp: Int?
+        enum CodingKeys: String, CodingKey { case done, failed, lastError = "last_error", sharp }
+    }
 
     static func decodable(_ c: Case) -> Image? {
         c.source.flatMap { try? PhotoIO.decode(data: $0, name: "source") }
