@@ -34,6 +34,8 @@ public struct WatchConfig: Sendable, Equatable {
     /// A group whose members may pause, resume, retry and rescan through the
     /// control socket; empty: the service's own group (the uploaders).
     public var operatorGroup = ""
+    /// The shared queue (`queue`, `role`, ...): ClusterSettings.swift.
+    public var cluster = ClusterSettings()
     /// Where each key was set, for messages about keys that do not fit together.
     public var origins = Origins()
 
@@ -64,7 +66,7 @@ public struct WatchConfig: Sendable, Equatable {
             guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
             c.operatorGroup = v
         },
-    ] + DeblurOptions.settings.map { setting in
+    ] + ClusterSettings.keys + DeblurOptions.settings.map { setting in
         Key(name: setting.key, show: { setting.show($0.pipeline) }) { c, v throws(ConfigError) in
             do { try c.pipeline.set(setting.key, v) } catch { throw .value(setting.expected) }
         }
