@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and running mtrnn-watch need
 # (scripts/run.sh), and with --test also the test tools (scripts/test.sh):
-# exiftool and python3 with numpy and Pillow, for the fixture checks, the
+# exiftool, PostgreSQL's server (the shared queue's tests start a throwaway
+# one: scripts/pg-scratch.sh), iproute2 (ip netns), and python3 with numpy and Pillow, for the fixture checks, the
 # crash harness's photo maker and the benchmark. Running needs no Python.
 # Idempotent: installs only what is missing, so a second run does nothing.
 #   scripts/setup.sh           # build and run
@@ -17,7 +18,7 @@ esac
 
 PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev)
 if [ "$test_tools" = 1 ]; then
-    PKGS+=(libimage-exiftool-perl python3)
+    PKGS+=(libimage-exiftool-perl python3 postgresql iproute2)
 fi
 
 missing=()

@@ -91,19 +91,51 @@ public actor PostgresQueue {
         }
     }
 
+    /// How long one statement (or the migration) may take before the
+    /// connection is given up as broken: a link cut without a reset (a host
+    /// lost, a cable pulled) would otherwise hang a query for TCP's minutes.
+    public var statementTimeout: Duration = .seconds(10)
+
+    struct Timeout: Error, CustomStringConvertible {
+        let seconds: Double
+        var description: String { "no answer in \(Int(seconds)) s (the link or the server is down)" }
+    }
+
     /// Runs `body` on the connection; a broken connection is dropped (the next
-    /// call opens a new one) and reported as `.unreachable`.
-    private func run<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws(QueueError) -> T {
+    /// call opens a new one) and reported as `.unreachable`, and so is one
+    /// that does not answer within `statementTimeout`.
+    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws(QueueError) -> T {
         let c = try await connected()
-        do { return try await body(c) } catch let error as QueueError {
+        let limit = statementTimeout
+        do {
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await body(c) }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    c.close().whenComplete { _ in }   // fails the statement in flight
+                    throw Timeout(seconds: Double(limit.components.seconds))
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch let error as QueueError {
             throw error
-        } catch let error as PSQLError where error.serverInfo != nil {
+        } catch let error as PSQLError where error.serverInfo != nil && !Self.isTransient(error) {
             throw .refused(statement: what, message: error.serverInfo?[.message] ?? "\(error)")
         } catch {
             try? await c.close()
-            connection = nil
+            if connection === c { connection = nil }
             throw .unreachable(location: location.description, underlying: Self.describe(error))
         }
+    }
+
+    /// Server errors that mean "not now" rather than "no": the server shutting
+    /// down or starting (SQLSTATE class 57), connection trouble (08), out of
+    /// resources such as connection slots (53). Retried like a lost link.
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("57") || state.hasPrefix("08") || state.hasPrefix("53")
     }
 
     /// The server's own words where there are some, else the error's.

@@ -52,6 +52,7 @@ public struct ClusterDaemon: Sendable {
         let name = Self.defaultName(config)
         let notifier = SystemdNotifier()
         let stop = StopFlag()
+        let busy = BusyFlag()
         let queue = PostgresQueue(location: location, logger: logger)
         for dir in [config.outbox, config.failed, config.stateDirectory] + (config.originals == .archive ? [config.archive] : []) {
             try FileOps.makeDirectory(dir)
@@ -84,7 +85,11 @@ public struct ClusterDaemon: Sendable {
             let heartbeat = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(5))
-                    if (try? await queue.heartbeat(worker: name)) != nil { notifier.watchdog() }
+                    try? await queue.heartbeat(worker: name)
+                    // A photo in progress pings from its progress alone (a hung
+                    // one trips the watchdog); otherwise the daemon is alive, if
+                    // perhaps retrying the database.
+                    if !busy.isSet { notifier.watchdog() }
                 }
             }
             await withTaskGroup(of: Void.self) { group in
@@ -96,7 +101,7 @@ public struct ClusterDaemon: Sendable {
                 if role != .watcher, let processor {
                     group.addTask {
                         await ClusterWorker(config: config, processor: processor, queue: queue, name: name, logger: logger,
-                                            notifier: notifier, stop: stop).run()
+                                            notifier: notifier, stop: stop, busy: busy).run()
                     }
                 }
             }
@@ -120,6 +125,12 @@ public struct ClusterDaemon: Sendable {
             source.resume()
             sources.append(source)
         }
+        // SIGHUP: a worker reads its configuration at start only.
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { logger.warning("SIGHUP ignored: on a shared queue the configuration is read at start; restart the service to apply it") }
+        hup.resume()
+        sources.append(hup)
         await main.value
         withExtendedLifetime(sources) {}
     }

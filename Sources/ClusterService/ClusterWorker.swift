@@ -32,6 +32,7 @@ struct ClusterWorker: Sendable {
     let logger: Logger
     let notifier: SystemdNotifier
     let stop: StopFlag
+    let busy: BusyFlag
 
     var lease: Double { config.cluster.leaseSeconds }
 
@@ -95,7 +96,9 @@ struct ClusterWorker: Sendable {
         let started = ContinuousClock.now
         try await queue.report(worker: name, state: "working", jobID: job.id, photo: job.path)
         notifier.status("working: \(Printable.escaped(job.path)) (attempt \(job.attempt))")
+        busy.set(true)
         let outcome = await work(job)
+        busy.set(false)
         let seconds = (ContinuousClock.now - started).inSeconds
         switch outcome {
         case .done(let output, let note):
@@ -375,6 +378,14 @@ final class StopFlag: @unchecked Sendable {
     private var set = false
     var isSet: Bool { lock.withLock { set } }
     func raise() { lock.withLock { set = true } }
+}
+
+/// Whether a photo is in progress (the watchdog is then pinged from its progress only).
+final class BusyFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set(_ v: Bool) { lock.withLock { value = v } }
 }
 
 /// MTRNN_CLUSTER_TEST_FAULT=POINT: the worker kills itself (SIGKILL) at
