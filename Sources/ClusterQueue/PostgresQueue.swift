@@ -113,7 +113,7 @@ public actor PostgresQueue {
                 group.addTask { try await body(c) }
                 group.addTask {
                     try await Task.sleep(for: limit)
-                    c.close().whenComplete { _ in }   // fails the statement in flight
+                    Self.closeNow(c)   // fails the statement in flight
                     throw Timeout(seconds: Double(limit.components.seconds))
                 }
                 defer { group.cancelAll() }
@@ -128,6 +128,12 @@ public actor PostgresQueue {
             if connection === c { connection = nil }
             throw .unreachable(location: location.description, underlying: Self.describe(error))
         }
+    }
+
+    /// Closes without waiting (the EventLoopFuture overload, outside async code).
+    nonisolated static func closeNow(_ c: PostgresConnection) {
+        let future: EventLoopFuture<Void> = c.close()
+        future.whenComplete { _ in }
     }
 
     /// Server errors that mean "not now" rather than "no": the server shutting
