@@ -46,7 +46,7 @@ public enum QueueError: Error, CustomStringConvertible {
 /// before or after, never between. Leases are reckoned in the database's
 /// clock (`now()`), so the hosts' clocks need not agree.
 public actor PostgresQueue {
-    public let location: QueueLocation
+    public nonisolated let location: QueueLocation
     private let logger: Logger
     private var connection: PostgresConnection?
     private var nextID = 1
@@ -104,6 +104,7 @@ public actor PostgresQueue {
     /// Runs `body` on the connection; a broken connection is dropped (the next
     /// call opens a new one) and reported as `.unreachable`, and so is one
     /// that does not answer within `statementTimeout`.
+    @discardableResult
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws(QueueError) -> T {
         let c = try await connected()
@@ -194,7 +195,7 @@ public actor PostgresQueue {
                 try await c.query("COMMIT", logger: logger)
                 return found
             } catch {
-                try? await c.query("ROLLBACK", logger: logger)
+                _ = try? await c.query("ROLLBACK", logger: logger)
                 throw error
             }
         }

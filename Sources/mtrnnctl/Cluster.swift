@@ -47,7 +47,7 @@ struct ClusterOptions: ParsableArguments {
         let done = DispatchSemaphore(value: 0)
         Task { [logger] in
             let queue = PostgresQueue(location: location, logger: logger)
-            do { box.result = .success(try await body(queue)) } catch { box.result = .failure(error) }
+            do throws(QueueError) { box.result = .success(try await body(queue)) } catch { box.result = .failure(error) }
             await queue.close()
             done.signal()
         }
