@@ -16,7 +16,7 @@ seed=(); [ -n "${SEED:-}" ] && seed=(--seed "$SEED")
 h=(python3 scripts/cluster_harness.py --daemon "$bin/mtrnn-watch" --ctl "$bin/mtrnnctl" "${seed[@]}")
 case "${1:-basic}" in
 basic)    exec "${h[@]}" --workers 4 --photos 60 --unreachable ;;
-kills)    exec "${h[@]}" --workers 3 --photos 40 --kills "${KILLS:-50}" ;;
+kills)    exec "${h[@]}" --workers 3 --photos 30 --kills "${KILLS:-50}" --processor copy:1 ;;
 restarts) exec "${h[@]}" --workers 3 --photos 60 --restarts "${RESTARTS:-3}" --processor copy:0.3 ;;
 netns)    exec scripts/cluster-netns.sh ;;
 *) echo "usage: cluster-test.sh basic|kills|restarts|netns" >&2; exit 64 ;;

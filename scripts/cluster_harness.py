@@ -205,10 +205,19 @@ def run(args, rng, work, pg, env_pg, cluster, problems, figures):
         if finished >= expected and kills >= args.kills and restarts >= args.restarts:
             break
         cluster.supervise()
+        if kills < args.kills and expected - finished < args.workers:
+            # More kills to come than photos left: give the workers more to do.
+            for k in range(args.workers * 2):
+                extra = f"MORE_{kills:04d}_{k}.jpg"
+                inputs[extra] = b"\xff\xd8\xff\xe0" + os.urandom(rng.randrange(2000, 60000))
+                contents.add(inputs[extra])
+                drop([extra])
+                expected += 1
         if kills < args.kills:
             # A worker in the middle of a job (as the database sees it), killed with SIGKILL.
-            busy = psql(pg, "SELECT name FROM mtrnn_workers WHERE state = 'working' AND role = 'worker'").split()
-            busy = [b for b in busy if b in cluster.procs and cluster.procs[b].poll() is None]
+            # (its pid as registered: not a restarted process before it registered)
+            rows = [r.split("|") for r in psql(pg, "SELECT name, pid FROM mtrnn_workers WHERE state = 'working' AND role = 'worker'").split()]
+            busy = [n for n, pid in rows if n in cluster.procs and cluster.procs[n].poll() is None and cluster.procs[n].pid == int(pid)]
             if busy:
                 victim = rng.choice(busy)
                 time.sleep(rng.uniform(0, 0.2))
@@ -216,14 +225,7 @@ def run(args, rng, work, pg, env_pg, cluster, problems, figures):
                 cluster.procs[victim].wait()
                 kills += 1
                 cluster.start("worker", victim)
-                if finished >= expected - 2 and kills < args.kills:
-                    # More kills than photos left: give the workers more to do.
-                    extra = f"MORE_{kills:04d}.jpg"
-                    inputs[extra] = b"\xff\xd8\xff\xe0" + os.urandom(rng.randrange(2000, 60000))
-                    contents.add(inputs[extra])
-                    drop([extra])
-                    expected += 1
-                time.sleep(rng.uniform(0.1, 0.5))
+                time.sleep(rng.uniform(0.05, 0.3))
                 continue
         if restarts < args.restarts and time.time() >= next_restart:
             subprocess.run([PG, "restart", pg["PG_SCRATCH"], "2"], check=True)
