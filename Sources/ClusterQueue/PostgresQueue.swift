@@ -78,15 +78,37 @@ public actor PostgresQueue {
         return config
     }
 
+    /// The connection attempt in flight: callers that come while it runs
+    /// (the actor is reentrant at every await) wait for the same one, so
+    /// that no connection is opened twice and dropped unclosed.
+    private var connecting: Task<PostgresConnection, any Error>?
+
     private func connected() async throws(QueueError) -> PostgresConnection {
         if let c = connection, !c.isClosed { return c }
-        connection = nil
-        do {
-            let c = try await PostgresConnection.connect(configuration: try configuration(), id: nextID, logger: logger)
+        if let c = connection {
+            connection = nil
+            Self.closeNow(c)
+        }
+        let task: Task<PostgresConnection, any Error>
+        if let t = connecting { task = t } else {
+            let config: PostgresConnection.Configuration
+            do { config = try configuration() } catch {
+                throw .unreachable(location: location.description, underlying: "cannot set up TLS: \(error)")
+            }
+            let (id, logger) = (nextID, self.logger)
             nextID += 1
-            connection = c
+            task = Task { try await PostgresConnection.connect(configuration: config, id: id, logger: logger) }
+            connecting = task
+        }
+        do {
+            let c = try await task.value
+            if connecting == task {
+                connecting = nil
+                connection = c
+            }
             return c
         } catch {
+            if connecting == task { connecting = nil }
             throw .unreachable(location: location.description, underlying: Self.describe(error))
         }
     }
