@@ -11,8 +11,11 @@ is paused, the workers start and register, and the clock runs from `resume` to
 the last photo done. Printed per N: jobs/s, the ideal min(N, cores)/HOLD,
 scaling efficiency (jobs/s over ideal), and the queue overhead per job: the
 time each usable core spent per photo beyond HOLD (claim, lease renewals,
-staging copy, durable write, archive, status updates). Workers beyond the
-cores share them: their efficiency is against the cores, not N.
+staging copy, durable write, archive, status updates), and that time split
+as the workers log it per photo: the queue's statements (claim, status
+reports, completion: MTRNN_QUEUE_MS) and the durable file steps (private
+copy, result written and fsynced, renamed, original archived: MTRNN_FILES_MS).
+Workers beyond the cores share them: their efficiency is against the cores.
 --real: one more run with 2 workers and the real MT-RNN pipeline (the weights
 given), photos of --real-size pixels: photos per hour per core.
 The last line starts with "cluster-bench:" (JSON)."""
@@ -84,8 +87,19 @@ def run_one(args, pg, n, photos, processor, make_photo, weights=None):
         p.terminate()
     for p in procs:
         p.wait()
+    # The workers' own account of each photo's time beside the processor.
+    queue_ms, files_ms = [], []
+    for i in range(n):
+        for line in open(f"{work}/b{i}.log"):
+            q = re.search(r"MTRNN_QUEUE_MS=([0-9.]+)", line)
+            f = re.search(r"MTRNN_FILES_MS=(-?[0-9.]+)", line)
+            if q and f:
+                queue_ms.append(float(q.group(1))); files_ms.append(float(f.group(1)))
     subprocess.run(["rm", "-rf", work])
-    return elapsed, failed
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")
+    median = lambda xs: sorted(xs)[len(xs) // 2] if xs else float("nan")
+    return elapsed, failed, dict(queue_ms_mean=round(mean(queue_ms), 2), queue_ms_median=round(median(queue_ms), 2),
+                                 files_ms_mean=round(mean(files_ms), 2))
 
 
 def main():
@@ -105,19 +119,21 @@ def main():
     results = []
     try:
         print(f"cores: {cores}; stand-in: spin {args.hold} s per photo on one core; {args.per_core} photos per usable core")
-        print(f"{'workers':>7} {'photos':>6} {'seconds':>8} {'jobs/s':>7} {'ideal':>6} {'efficiency':>10} {'overhead ms/job':>15}")
+        print(f"{'workers':>7} {'photos':>6} {'seconds':>8} {'jobs/s':>7} {'ideal':>6} {'efficiency':>10} {'overhead ms/job':>15}"
+              f" {'queue ms/job':>12} {'(median)':>8} {'files ms/job':>12}")
         for n in [int(x) for x in args.workers.split(",")]:
             usable = min(n, cores)
             photos = args.per_core * usable
-            elapsed, failed = run_one(args, pg, n, photos, f"spin:{args.hold}",
-                                      lambda i: b"\xff\xd8\xff\xe0" + os.urandom(4000))
+            elapsed, failed, split = run_one(args, pg, n, photos, f"spin:{args.hold}",
+                                             lambda i: b"\xff\xd8\xff\xe0" + os.urandom(4000))
             rate = photos / elapsed
             ideal = usable / args.hold
             overhead_ms = (elapsed * usable / photos - args.hold) * 1000
             results.append(dict(workers=n, photos=photos, seconds=round(elapsed, 2), jobs_per_s=round(rate, 3),
                                 ideal=round(ideal, 3), efficiency=round(rate / ideal, 3),
-                                overhead_ms_per_job=round(overhead_ms, 1), failed=failed))
-            print(f"{n:>7} {photos:>6} {elapsed:>8.2f} {rate:>7.2f} {ideal:>6.2f} {rate / ideal:>10.1%} {overhead_ms:>15.1f}")
+                                overhead_ms_per_job=round(overhead_ms, 1), failed=failed, **split))
+            print(f"{n:>7} {photos:>6} {elapsed:>8.2f} {rate:>7.2f} {ideal:>6.2f} {rate / ideal:>10.1%} {overhead_ms:>15.1f}"
+                  f" {split['queue_ms_mean']:>12.2f} {split['queue_ms_median']:>8.2f} {split['files_ms_mean']:>12.2f}")
         if args.real:
             from io import BytesIO
             from PIL import Image, ImageFilter
@@ -134,7 +150,7 @@ def main():
                                 px[x + dx, y + dy] = c
                 im = im.filter(ImageFilter.GaussianBlur(2))
                 b = BytesIO(); im.save(b, "JPEG", quality=90); return b.getvalue()
-            elapsed, failed = run_one(args, pg, 2, args.real_photos, "", real_photo, weights=args.real)
+            elapsed, failed, _ = run_one(args, pg, 2, args.real_photos, "", real_photo, weights=args.real)
             per_hour_core = args.real_photos / elapsed * 3600 / min(2, cores)
             mp = args.real_size * args.real_size / 1e6
             results.append(dict(workers=2, real=True, photos=args.real_photos, megapixels=mp, seconds=round(elapsed, 1),

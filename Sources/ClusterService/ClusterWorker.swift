@@ -43,6 +43,7 @@ struct ClusterWorker: Sendable {
         var idleSince: ContinuousClock.Instant?
         while !stop.isSet {
             do {
+                let claimStart = ContinuousClock.now
                 guard let job = try await queue.claim(worker: name, leaseSeconds: lease) else {
                     if backoff.failures > 0 { reconnected(&backoff) }
                     if idleSince == nil {
@@ -55,7 +56,7 @@ struct ClusterWorker: Sendable {
                 }
                 if backoff.failures > 0 { reconnected(&backoff) }
                 idleSince = nil
-                try await process(job)
+                try await process(job, claimSeconds: (ContinuousClock.now - claimStart).inSeconds)
             } catch {
                 idleSince = nil
                 await unreachable(error, &backoff)
@@ -92,21 +93,30 @@ struct ClusterWorker: Sendable {
 
     private func sourceRoot(_ job: ClaimedJob) -> String { job.origin == "failed" ? config.failed : config.inbox }
 
-    func process(_ job: ClaimedJob) async throws(QueueError) {
+    func process(_ job: ClaimedJob, claimSeconds: Double = 0) async throws(QueueError) {
         let started = ContinuousClock.now
         try await queue.report(worker: name, state: "working", jobID: job.id, photo: job.path)
+        let reported = ContinuousClock.now
         notifier.status("working: \(Printable.escaped(job.path)) (attempt \(job.attempt))")
         busy.set(true)
-        let outcome = await work(job)
+        let times = JobTimes()
+        let outcome = await work(job, times: times)
         busy.set(false)
-        let seconds = (ContinuousClock.now - started).inSeconds
+        let worked = ContinuousClock.now
+        let seconds = (worked - started).inSeconds
         switch outcome {
         case .done(let output, let note):
             try await queue.complete(job: job.id, worker: name, seconds: seconds)
             try await queue.report(worker: name, state: "idle", jobID: nil, photo: nil, addDone: 1, addBusySeconds: seconds)
+            // Where the time went beside the processor: the queue's statements
+            // (claim, reports, completion) and the durable file steps.
+            let queueMS = (claimSeconds + (reported - started).inSeconds + (ContinuousClock.now - worked).inSeconds) * 1000
+            let filesMS = ((worked - reported).inSeconds - times.processorSeconds) * 1000
             logger.info("done: \(Printable.escaped(job.path)) -> \(Printable.escaped(output))\(note)",
                         metadata: ["MTRNN_FILE": "\(job.path)", "MTRNN_OUTCOME": "done", "MTRNN_SECONDS": "\(seconds)",
-                                   "MTRNN_ATTEMPT": "\(job.attempt)"])
+                                   "MTRNN_ATTEMPT": "\(job.attempt)",
+                                   "MTRNN_QUEUE_MS": "\(String(format: "%.2f", queueMS))",
+                                   "MTRNN_FILES_MS": "\(String(format: "%.2f", filesMS))"])
         case .failed(let reason, let filedAs):
             try await queue.finish(job: job.id, state: "failed", reason: reason, filedAs: filedAs)
             try await queue.report(worker: name, state: "idle", jobID: nil, photo: nil, addFailed: 1, addBusySeconds: seconds)
@@ -134,7 +144,10 @@ struct ClusterWorker: Sendable {
         case retryLater(String)
     }
 
-    func work(_ job: ClaimedJob) async -> Outcome {
+    /// How long the processor took (the rest of `work` is file steps).
+    final class JobTimes: @unchecked Sendable { var processorSeconds = 0.0 }
+
+    func work(_ job: ClaimedJob, times: JobTimes = JobTimes()) async -> Outcome {
         guard let parts = PathName.components(job.path) else { return .gone("not a relative path inside the inbox") }
         let parents = Array(parts.dropLast()), fileName = parts.last!
         let source: Directory, outbox: Directory
@@ -223,6 +236,7 @@ struct ClusterWorker: Sendable {
 
         let keeper = LeaseKeeper(queue: queue, job: job, worker: name, lease: lease, notifier: notifier)
         let processed: ProcessedPhoto
+        let processingStart = ContinuousClock.now
         do {
             processed = try await processor.process(input: URL(fileURLWithPath: staged)) { p in keeper.progress(p) }
         } catch is CancellationError {
@@ -235,6 +249,7 @@ struct ClusterWorker: Sendable {
             }
             return fail(job, reason, source: source, name: fileName, parents: parents)
         }
+        times.processorSeconds = (ContinuousClock.now - processingStart).inSeconds
         await keeper.finish()
         if processed.bytes.isEmpty {
             // sharp_photos = skip: no result, the photo stays where it is.
