@@ -12,13 +12,13 @@
 //   WatchService  -> Deblur WatchControl CSystemd Logging
 //   ClusterQueue  -> WatchControl PostgresNIO NIOCore NIOPosix NIOSSL Logging
 //   WatchControl  -> DurableFiles
-//   Deblur        -> PhotoIO MTRNN
+//   Deblur        -> PhotoIO MTRNN Identity
 //   DurableFiles  -> CDurableFiles
 //   PhotoIO       -> CImageCodecs
 //   MTRNN         -> CDNNL CWinograd
-//   CDurableFiles CImageCodecs CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+//   Identity CDurableFiles CImageCodecs CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
 //   PostgresNIO NIOCore NIOPosix NIOSSL -> nothing
-// In short: C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
+// In short: Identity (the version, SHA-256), C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
 // WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
 // The shared PostgreSQL queue (queue = postgresql://...) lives in ClusterQueue
 // (schema, claims, leases, the cluster status) and ClusterService (the worker
@@ -67,11 +67,14 @@ let package = Package(
         .target(name: "DurableFiles", dependencies: ["CDurableFiles"]),
         .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
-        .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN"]),
+        // The release's version and the weights' SHA-256: below everything, so every layer names them.
+        // Optimised even in debug builds (as CWinograd): hashing the weights at every start must not crawl.
+        .target(name: "Identity", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "Deblur", dependencies: ["PhotoIO", "MTRNN", "Identity"]),
         // The control socket's protocol, client and status report: what mtrnnctl needs of the daemon.
         .target(name: "WatchControl", dependencies: ["DurableFiles"]),
         .target(name: "WatchService", dependencies: [
-            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd",
+            "Deblur", "PhotoIO", "DurableFiles", "WatchControl", "CSystemd", "Identity",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -90,11 +93,11 @@ let package = Package(
         .target(name: "ClusterService", dependencies: ["WatchService", "ClusterQueue", "DurableFiles", "Deblur"]),
 
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "ClusterService", "ClusterQueue", "Deblur", "MTRNN", "PhotoIO",
+            "WatchService", "ClusterService", "ClusterQueue", "Deblur", "MTRNN", "PhotoIO", "Identity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchControl", "ClusterQueue", "DurableFiles", "Deblur", "MTRNN", "PhotoIO",
+            "WatchControl", "ClusterQueue", "DurableFiles", "Deblur", "MTRNN", "PhotoIO", "Identity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -104,11 +107,11 @@ let package = Package(
         .testTarget(name: "MTRNNTests", dependencies: ["MTRNN", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PhotoIOTests", dependencies: ["PhotoIO", "MTRNN", "TestSupport"],
                     exclude: ["make_fixtures.py", "make_tiff_fixtures.py"]),
-        .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO"],
+        .testTarget(name: "DeblurTests", dependencies: ["Deblur", "MTRNN", "PhotoIO", "Identity"],
                     exclude: ["make_blur_extent_fixtures.py", "BlurExtentFixtures"]),
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO", "Deblur",
-                                                               "TestSupport"]),
+                                                               "Identity", "TestSupport"]),
         .testTarget(name: "ClusterQueueTests", dependencies: ["ClusterQueue"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]

@@ -2,8 +2,10 @@
 # Installs the Debian packages that building and running mtrnn-watch need
 # (scripts/run.sh), and with --test also the test tools (scripts/test.sh):
 # exiftool, PostgreSQL's server (the shared queue's tests start a throwaway
-# one: scripts/pg-scratch.sh), iproute2 (ip netns), and python3 with numpy and Pillow, for the fixture checks, the
-# crash harness's photo maker and the benchmark. Running needs no Python.
+# one: scripts/pg-scratch.sh), iproute2 (ip netns), and python3 with numpy,
+# Pillow and prometheus_client, for the fixture checks, the crash harness's
+# photo maker, the benchmark and the metrics file's check (prometheus_client's
+# parser). Running needs no Python.
 # Idempotent: installs only what is missing, so a second run does nothing.
 #   scripts/setup.sh           # build and run
 #   scripts/setup.sh --test    # build, run and test
@@ -25,12 +27,13 @@ missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# numpy and Pillow, never PyTorch. From Debian where python3 is Debian's; a
-# python3 of its own (a venv, pyenv) gets them from its own pip.
+# numpy, Pillow and prometheus_client, never PyTorch. From Debian where
+# python3 is Debian's; a python3 of its own (a venv, pyenv) gets them from its
+# own pip.
 pip_python=0
-if [ "$test_tools" = 1 ] && ! python3 -c 'import numpy, PIL' 2>/dev/null; then
+if [ "$test_tools" = 1 ] && ! python3 -c 'import numpy, PIL, prometheus_client.parser' 2>/dev/null; then
     case "$(command -v python3 || true)" in
-        ""|/usr/bin/python3) missing+=(python3-numpy python3-pil) ;;
+        ""|/usr/bin/python3) missing+=(python3-numpy python3-pil python3-prometheus-client) ;;
         *) pip_python=1 ;;
     esac
 fi
@@ -42,8 +45,8 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ "$pip_python" = 1 ]; then
-    echo "setup: installing numpy and Pillow for $(command -v python3)" >&2
-    python3 -m pip install --quiet numpy pillow
+    echo "setup: installing numpy, Pillow and prometheus_client for $(command -v python3)" >&2
+    python3 -m pip install --quiet numpy pillow prometheus-client
 fi
 if ! command -v swift >/dev/null; then
     echo "setup: swift (6.0 or later) is not on PATH; install the Swift toolchain from swift.org" >&2

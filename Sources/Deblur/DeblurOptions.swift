@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import MTRNN
 
 /// The arithmetic a pipeline is asked for; `auto` leaves it to the CPU.
@@ -106,16 +107,21 @@ public struct DeblurOptions: Sendable, Equatable {
         return (workers, threads)
     }
 
-    var defaultSoftwareNote: String {
-        "mtrnn-watch: deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weights.lastPathComponent), \(iterations) iteration\(iterations == 1 ? "" : "s")"
+    /// The processing note, kept short: the release, the model, the weights
+    /// by the first 12 hex digits of their SHA-256 (by file name when they
+    /// were not hashed), the iterations and the scale.
+    func defaultSoftwareNote(weightsSHA256: String? = nil) -> String {
+        let weightsName = weightsSHA256.map { "sha256:" + $0.prefix(12) } ?? weights.lastPathComponent
+        // "mtrnn-watch: " first: readers (and scripts/conformance_check.py) find our note by it.
+        return "mtrnn-watch: version \(MtrnnWatchVersion.string), deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weightsName), \(iterations) iteration\(iterations == 1 ? "" : "s")"
             + (scale > 1 ? ", at 1/\(scale) scale" : "")
     }
 
     /// The note for a photo deblurred at `scaleUsed` (auto resolves per photo).
-    func defaultSoftwareNote(scaleUsed: Int) -> String {
+    func defaultSoftwareNote(scaleUsed: Int, weightsSHA256: String? = nil) -> String {
         var copy = self
         copy.scale = scaleUsed
-        return copy.defaultSoftwareNote
+        return copy.defaultSoftwareNote(weightsSHA256: weightsSHA256)
     }
 }
 

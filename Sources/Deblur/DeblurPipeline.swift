@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import MTRNN
 import PhotoIO
 
@@ -18,8 +19,12 @@ public final class DeblurPipeline: Sendable {
     public let workers: Int
     public let threadsPerWorker: Int
     private let weights: MTRNNWeights
+    /// The weights file by content: hashed once here, at load (streamed), for
+    /// the processing note, the status, the journal and the metrics; nil
+    /// when the file could not be read a second time (the note then names it).
+    public let weightsIdentity: WeightsIdentity?
     private let networks: NetworkPool
-    private let oneAtATime = NSLock()
+    let oneAtATime = NSLock()
 
     public init(options: DeblurOptions) throws {
         // Networks are built on the first tile; a CPU without bf16 kernels
@@ -33,6 +38,7 @@ public final class DeblurPipeline: Sendable {
         } catch {
             throw DeblurError.weights(options.weights, underlying: DeblurError.detail(error, about: options.weights))
         }
+        weightsIdentity = try? WeightsIdentity(hashing: options.weights.path)
         networks = NetworkPool(count: workers)
     }
 
@@ -93,13 +99,58 @@ public final class DeblurPipeline: Sendable {
         let estimate = options.scale == DeblurOptions.autoScale
             ? assessment?.blur ?? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
         let scale = estimate?.suggestedScale ?? options.scale
+        let pass = try networkPass(consume planar, width: image.width, height: image.height, scale: scale,
+                                   input: input, elapsed: elapsed, progress: progress, cancel: cancel)
+        let deblurred = pass.data
+        let plan = pass.plan
+
+        try cancel.check()
+        progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
+                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        let bytes: [UInt8]
+        do {
+            let result = image.replacingColour(withPlanarRGB: consume deblurred)
+            bytes = try PhotoIO.encode(result, options: EncodeOptions(
+                jpegQuality: options.jpegQuality,
+                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale, weightsSHA256: weightsIdentity?.sha256)))
+        } catch {
+            throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
+        }
+
+        var report = DeblurReport(input: input, width: image.width, height: image.height,
+                                  tiles: plan.tiles.count, seconds: elapsed())
+        (report.flatTiles, report.iterationsRun) = (pass.flatTiles, pass.iterationsRun)
+        report.scaleUsed = scale
+        report.blurExtent = estimate?.extentPixels
+        report.blurConfidence = estimate?.confidence
+        report.sharpness = assessment?.score
+        progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
+                                tilesTotal: plan.tiles.count, elapsed: report.seconds))
+        return DeblurredPhoto(bytes: bytes, report: report)
+    }
+
+    /// What one pass of the network over planar RGB produced.
+    struct NetworkPass {
+        var data: [Float]
+        var plan: TilePlan
+        var flatTiles: Int
+        var iterationsRun: Int
+    }
+
+    /// The network over planar RGB (0...255, `width` x `height`) at `scale`:
+    /// downscaled first when `scale` > 1 and the upsampled correction added
+    /// back, else tiled in place. The whole photo (`deblur`) or a crop of it
+    /// (`preview`) goes through here. Errors name `input`.
+    func networkPass(_ planar: consuming [Float], width: Int, height: Int, scale: Int, input: URL,
+                     elapsed: @Sendable () -> Double, progress: @Sendable (DeblurProgress) -> Void,
+                     cancel: CancelFlag) throws -> NetworkPass {
         // Only made at scale > 1: at scale 1 a second reference to `planar` would copy it.
-        let small = scale > 1 ? ScaleCorrection.downscale(planar, width: image.width, height: image.height, factor: scale) : nil
+        let small = scale > 1 ? ScaleCorrection.downscale(planar, width: width, height: height, factor: scale) : nil
         let plan: TilePlan
         do {
             // Fitted tiles: the same tile count, the smallest extent that keeps
             // the overlap (fewer overlap pixels through the network).
-            plan = try TilePlan(imageWidth: small?.width ?? image.width, imageHeight: small?.height ?? image.height,
+            plan = try TilePlan(imageWidth: small?.width ?? width, imageHeight: small?.height ?? height,
                                 tile: options.tile, overlap: options.overlap, fitToImage: true)
         } catch {
             throw DeblurError.read(input, underlying: error.description)
@@ -134,10 +185,11 @@ public final class DeblurPipeline: Sendable {
             }
             if let small {
                 let smallOut = try runner.run(image: small.data, tileFunction: network, cancel: cancel, progress: report)
-                ScaleCorrection.addUpsampledCorrection(to: &planar, width: image.width, height: image.height,
+                var full = consume planar
+                ScaleCorrection.addUpsampledCorrection(to: &full, width: width, height: height,
                                                        before: small.data, after: smallOut,
                                                        smallWidth: small.width, smallHeight: small.height, factor: scale)
-                deblurred = consume planar
+                deblurred = consume full
             } else {
                 deblurred = try runner.run(image: consume planar, tileFunction: network, cancel: cancel, progress: report)
             }
@@ -146,30 +198,8 @@ public final class DeblurPipeline: Sendable {
         } catch {
             throw DeblurError.inference(input, underlying: DeblurError.detail(error, about: input))
         }
-
-        try cancel.check()
-        progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
-        let bytes: [UInt8]
-        do {
-            let result = image.replacingColour(withPlanarRGB: consume deblurred)
-            bytes = try PhotoIO.encode(result, options: EncodeOptions(
-                jpegQuality: options.jpegQuality,
-                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale)))
-        } catch {
-            throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
-        }
-
-        var report = DeblurReport(input: input, width: image.width, height: image.height,
-                                  tiles: plan.tiles.count, seconds: elapsed())
-        (report.flatTiles, report.iterationsRun) = counters.totals
-        report.scaleUsed = scale
-        report.blurExtent = estimate?.extentPixels
-        report.blurConfidence = estimate?.confidence
-        report.sharpness = assessment?.score
-        progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: report.seconds))
-        return DeblurredPhoto(bytes: bytes, report: report)
+        let (flat, ran) = counters.totals
+        return NetworkPass(data: deblurred, plan: plan, flatTiles: flat, iterationsRun: ran)
     }
 }
 

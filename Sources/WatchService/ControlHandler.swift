@@ -18,11 +18,12 @@ struct ControlHandler {
         case .pause:
             queue.pause()
             let current = queue.current?.relativePath
-            logger.notice("Paused by mtrnnctl\(current.map { "; finishing \($0) first" } ?? "")")
+            logger.notice("Paused by mtrnnctl\(current.map { "; finishing \($0) first" } ?? "")",
+                          metadata: [JournalField.messageID: MessageID.paused.field])
             return (ControlResponse(ok: true, message: current.map { "paused; \($0) will be finished first" } ?? "paused"), .none)
         case .resume:
             queue.resume()
-            logger.notice("Resumed by mtrnnctl")
+            logger.notice("Resumed by mtrnnctl", metadata: [JournalField.messageID: MessageID.resumed.field])
             return (ControlResponse(ok: true, message: "resumed; \(queue.count) queued"), .wakeWorker)
         case .rescan:
             return (ControlResponse(ok: true, message: "rescanning \(config.inbox)"), .rescan)

@@ -22,9 +22,9 @@ struct DaemonState: Sendable {
 
     static func duration(_ seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
 
-    func snapshot(model: String, inbox: String, outbox: String) -> DaemonSnapshot {
+    func snapshot(model: String, weightsSHA256: String? = nil, inbox: String, outbox: String) -> DaemonSnapshot {
         DaemonSnapshot(phase: phase, paused: queue.paused, queued: queue.count, current: queue.current?.relativePath,
-                       model: model, inbox: inbox, outbox: outbox, watching: watching, counts: counts)
+                       model: model, weightsSHA256: weightsSHA256, inbox: inbox, outbox: outbox, watching: watching, counts: counts)
     }
 
     /// A file seen in the inbox: it settles first, unless it is an upload's
@@ -67,7 +67,8 @@ struct DaemonState: Sendable {
 
     /// The outcome's effect on the queue, the settling files and the
     /// counts; returns its journal record.
-    mutating func record(_ job: Job, _ outcome: JobOutcome, settleSeconds: Double,
+    /// `outbox`: named in the record of a result (MTRNN_OUTPUT).
+    mutating func record(_ job: Job, _ outcome: JobOutcome, settleSeconds: Double, outbox: String? = nil,
                          now: ContinuousClock.Instant = .now) -> JournalRecord {
         let file = job.relativePath
         var retryDelay: Int?
@@ -91,7 +92,7 @@ struct DaemonState: Sendable {
         case .leftAlone(let r?): counts.recordDone(r)
         case .alreadyDone, .vanished, .abandoned, .leftAlone(nil): break
         }
-        return JournalRecord.of(file, outcome, retryDelay: retryDelay, settleSeconds: settleSeconds)
+        return JournalRecord.of(file, outcome, retryDelay: retryDelay, settleSeconds: settleSeconds, outbox: outbox)
     }
 
     /// Paused by a full disk: every 5 s, whether both disks have 256 MiB

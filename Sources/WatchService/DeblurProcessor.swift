@@ -1,6 +1,7 @@
 import Deblur
 import Dispatch
 import Foundation
+import Identity
 
 /// The daemon's real pipeline: `DeblurPipeline` (decode, tile, MT-RNN, blend,
 /// encode with the metadata) behind the daemon's `PhotoProcessor` contract.
@@ -18,6 +19,8 @@ public struct DeblurProcessor: PhotoProcessor {
     }
 
     public var modelDescription: String { pipeline.description }
+
+    public var weights: WeightsIdentity? { pipeline.weightsIdentity }
 
     /// What the pipeline chose for this photo, in the words of the journal.
     static func detail(_ r: DeblurReport) -> String {

@@ -3,21 +3,71 @@ import Foundation
 @preconcurrency import Glibc
 import Logging
 
-/// A swift-log handler for a daemon: native journal records with structured
-/// fields when stderr is connected to the journal, `<N>`-prefixed lines on
-/// stderr otherwise (which journald and syslog both understand).
+/// The least severe level logged (`log_level`, `--log-level`): one value
+/// shared by every copy of the handler, so a reload changes it for all.
+public final class LogThreshold: @unchecked Sendable {
+    public static let shared = LogThreshold()
+    private let lock = NSLock()
+    private var value: Logger.Level
+
+    public init(_ level: Logger.Level = .info) { value = level }
+
+    public var level: Logger.Level {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
+/// A swift-log handler for a daemon. Where its records go:
+/// * stderr is the journal's stream ($JOURNAL_STREAM names it): native
+///   journal records with structured fields (sd_journal_send);
+/// * otherwise under systemd ($INVOCATION_ID: StandardError=syslog, file:...):
+///   `<N>`-prefixed lines on stderr, which journald and syslog understand;
+/// * otherwise (a terminal, a file, a pipe): plain lines, warnings and worse
+///   led by their level ("warning: ...").
 /// Metadata keys that are valid journal field names (MTRNN_FILE, ...) become
-/// fields; the rest are appended to the message.
+/// fields; the rest are appended to the message. MESSAGE_ID only goes to the
+/// journal.
 public struct JournalLogHandler: LogHandler {
+    public enum Output: Equatable, Sendable { case journal, prefixed, plain }
+
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    public var logLevel: Logger.Level {
+        get { threshold.level }
+        set { threshold.level = newValue }
+    }
     private let identifier: String
-    private let useJournal: Bool
+    private let output: Output
+    private let threshold: LogThreshold
 
     public init(label: String, identifier: String = "mtrnn-watch",
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                threshold: LogThreshold = .shared) {
         self.identifier = identifier
-        self.useJournal = Self.stderrIsJournal(environment)
+        self.output = Self.output(environment)
+        self.threshold = threshold
+    }
+
+    /// Where records go in `environment` (see the type's comment).
+    public static func output(_ environment: [String: String]) -> Output {
+        if stderrIsJournal(environment) { return .journal }
+        if let id = environment["INVOCATION_ID"], !id.isEmpty { return .prefixed }
+        return .plain
+    }
+
+    /// The `log_level` names (syslog's), to swift-log's levels.
+    public static let levelNames: [(name: String, level: Logger.Level)] = [
+        ("debug", .debug), ("info", .info), ("notice", .notice), ("warning", .warning), ("err", .error),
+    ]
+
+    public static func level(named name: String) -> Logger.Level? {
+        let n = name.lowercased()
+        if n == "error" { return .error }
+        return levelNames.first { $0.name == n }?.level
+    }
+
+    public static func name(of level: Logger.Level) -> String {
+        levelNames.first { $0.level == level }?.name ?? (level == .critical ? "crit" : "debug")
     }
 
     /// $JOURNAL_STREAM is "DEV:INO" of the stream systemd connected; it is
@@ -68,7 +118,7 @@ public struct JournalLogHandler: LogHandler {
         let priority = Self.priority(level)
         // One line: newlines inside file names would otherwise split the record.
         let text = message.description.replacingOccurrences(of: "\n", with: "\\n")
-        if useJournal {
+        if output == .journal {
             var fields = ["MESSAGE=\(text)", "PRIORITY=\(priority)", "SYSLOG_IDENTIFIER=\(identifier)"]
             var extra: [String] = []
             for key in sortedKeys {
@@ -77,8 +127,8 @@ public struct JournalLogHandler: LogHandler {
             if !extra.isEmpty { fields[0] += " " + extra.joined(separator: " ") }
             Self.sendv(fields)
         } else {
-            var lineText = "<\(priority)>\(text)"
-            for key in sortedKeys {
+            var lineText = Self.lead(priority: priority, level: level, output: output) + text
+            for key in sortedKeys where key != JournalField.messageID {
                 let value = "\(all[key]!)".replacingOccurrences(of: "\n", with: "\\n")
                 lineText += " \(key)=\(value)"
             }
@@ -91,6 +141,19 @@ public struct JournalLogHandler: LogHandler {
                 if n <= 0 { break }
                 bytes = bytes.dropFirst(n)
             }
+        }
+    }
+
+    /// What starts a line on stderr: `<N>` for journald and syslog, a level
+    /// word for people (nothing for info and notice).
+    static func lead(priority: Int, level: Logger.Level, output: Output) -> String {
+        if output == .prefixed { return "<\(priority)>" }
+        switch level {
+        case .trace, .debug: return "debug: "
+        case .info, .notice: return ""
+        case .warning: return "warning: "
+        case .error: return "error: "
+        case .critical: return "critical: "
         }
     }
 

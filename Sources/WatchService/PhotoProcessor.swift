@@ -1,5 +1,6 @@
 import Deblur
 import Foundation
+import Identity
 
 /// What one processed photo cost; goes into the journal record and the status.
 public struct ProcessingReport: Sendable, Equatable {
@@ -51,4 +52,11 @@ public protocol PhotoProcessor: Sendable {
     func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto
     /// One line for the status ("MT-RNN 6 iterations, f32, weights ...").
     var modelDescription: String { get }
+    /// The weights by content (SHA-256, hashed once at load); nil for the
+    /// test processors, which have none.
+    var weights: WeightsIdentity? { get }
+}
+
+extension PhotoProcessor {
+    public var weights: WeightsIdentity? { nil }
 }

@@ -34,6 +34,11 @@ public struct WatchConfig: Sendable, Equatable {
     /// A group whose members may pause, resume, retry and rescan through the
     /// control socket; empty: the service's own group (the uploaders).
     public var operatorGroup = ""
+    /// Logging and monitoring (`log_level`, `metrics_file`, `metrics_interval`;
+    /// their keys are `monitoringKeys`, in Metrics.swift).
+    public var logLevel = "info"
+    public var metricsFile = ""
+    public var metricsInterval = 15.0
     /// The shared queue (`queue`, `role`, ...): ClusterSettings.swift.
     public var cluster = ClusterSettings()
     /// Where each key was set, for messages about keys that do not fit together.
@@ -70,7 +75,7 @@ public struct WatchConfig: Sendable, Equatable {
         Key(name: setting.key, show: { setting.show($0.pipeline) }) { c, v throws(ConfigError) in
             do { try c.pipeline.set(setting.key, v) } catch { throw .value(setting.expected) }
         }
-    }
+    } + monitoringKeys
 
     /// Parses the text of a configuration file over the built-in defaults.
     /// `source` names the file in messages. Lines end in LF, CRLF or CR; a

@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import Identity
 import Logging
 import WatchControl
 
@@ -30,6 +31,9 @@ public actor WatchDaemon {
     private var watcher: InboxWatcher?
     private var server: ControlServer?
     private var lockFD: Int32 = -1
+    /// `metrics_file`: nil when not set.
+    private var metrics: DaemonMetrics?
+    private let startTime = Date().timeIntervalSince1970
 
     /// - Parameters:
     ///   - processor: already loaded; READY=1 is sent only once there is one.
@@ -46,6 +50,22 @@ public actor WatchDaemon {
         self.notifier = SystemdNotifier(environment: environment)
         self.environment = environment
         self.state = DaemonState(settleSeconds: config.settleSeconds)
+        Self.applyLogLevel(config)
+    }
+
+    /// `log_level`, for every logger of the journal handler.
+    public static func applyLogLevel(_ c: WatchConfig) {
+        if let level = JournalLogHandler.level(named: c.logLevel) { LogThreshold.shared.level = level }
+    }
+
+    /// Fields of the lifecycle records: their kind, and on the first the release and the weights.
+    private func fields(_ id: MessageID, identity: Bool = false) -> Logger.Metadata {
+        var m: Logger.Metadata = [JournalField.messageID: id.field]
+        if identity {
+            m[JournalField.version] = "\(MtrnnWatchVersion.string)"
+            if let w = processor.weights { m[JournalField.weightsSHA256] = "\(w.sha256)" }
+        }
+        return m
     }
 
     /// systemd's RuntimeDirectory= wins over the configured one.
@@ -58,7 +78,8 @@ public actor WatchDaemon {
     public var socketPath: String { config.runtimeDirectory + "/" + ControlProtocol.socketName }
 
     private func publish() {
-        live.publish(state.snapshot(model: processor.modelDescription, inbox: config.inbox, outbox: config.outbox))
+        live.publish(state.snapshot(model: processor.modelDescription, weightsSHA256: processor.weights?.sha256,
+                                    inbox: config.inbox, outbox: config.outbox))
     }
 
     // MARK: start and stop
@@ -67,8 +88,11 @@ public actor WatchDaemon {
         publish()
         let startup = DaemonStartup(config: config, logger: logger)
         lockFD = try startup.prepareDirectories()
+        let (m, problem) = DaemonMetrics.make(config, startTime: startTime)
+        metrics = m
+        if let problem { logger.warning("\(problem)") }
         if let (job, outcome) = startup.quarantineCrasher(processor: processor) {
-            state.record(job, outcome, settleSeconds: config.settleSeconds).log(to: logger)
+            finished(job, outcome)
         }
         server = try startup.controlServer(path: socketPath) { [weak self] request in
             guard let self else { return ControlResponse(ok: false, error: "mtrnn-watch is stopping") }
@@ -80,8 +104,10 @@ public actor WatchDaemon {
         }
         scanInbox()
         state.phase = .running
-        logger.notice("Watching \(config.inbox) (\(watcher?.isPolling == true ? "polling every \(config.pollSeconds) s" : "inotify")\(config.recursive ? ", recursive" : "")); results go to \(config.outbox); control socket \(socketPath)")
+        logger.notice("mtrnn-watch \(MtrnnWatchVersion.string) watching \(config.inbox) (\(watcher?.isPolling == true ? "polling every \(config.pollSeconds) s" : "inotify")\(config.recursive ? ", recursive" : "")); results go to \(config.outbox); control socket \(socketPath)",
+                      metadata: fields(.started, identity: true))
         notifier.ready(status: live.statusLine())
+        writeMetrics(force: true)
 
         let ticker = Task { await self.tickLoop() }
         await workerLoop()
@@ -89,7 +115,8 @@ public actor WatchDaemon {
         watcher?.stop()
         server?.stop()
         if lockFD >= 0 { close(lockFD) }
-        logger.notice("Stopped")
+        writeMetrics(force: true, up: false)
+        logger.notice("Stopped", metadata: fields(.stopped))
     }
 
     /// SIGTERM: say so, abandon the current photo (it stays in the inbox), stop taking new ones.
@@ -98,7 +125,7 @@ public actor WatchDaemon {
         state.phase = .stopping
         let current = state.queue.current?.relativePath
         notifier.stopping(status: current.map { "Stopping: abandoning \($0)" } ?? "Stopping")
-        logger.notice("Stopping\(current.map { "; abandoning \($0), it stays in the inbox" } ?? "")")
+        logger.notice("Stopping\(current.map { "; abandoning \($0), it stays in the inbox" } ?? "")", metadata: fields(.stopping))
         currentTask?.cancel()
         waiter?.resume(returning: nil)
         waiter = nil
@@ -150,6 +177,36 @@ public actor WatchDaemon {
         // Idle pings only: while a photo is processed, only its progress pets the watchdog.
         if state.queue.current == nil { notifier.watchdog() }
         notifier.status(live.statusLine())
+        writeMetrics(force: false)
+    }
+
+    // MARK: what a photo's end tells
+
+    /// A photo's outcome: into the state, the journal (with the release and
+    /// the weights) and the metrics (counters saved, file rewritten).
+    private func finished(_ job: Job, _ outcome: JobOutcome) {
+        var record = state.record(job, outcome, settleSeconds: config.settleSeconds, outbox: Self.absolute(config.outbox))
+        record.identify(weights: processor.weights)
+        record.log(to: logger)
+        if let problem = metrics?.record(outcome) { logger.error("\(problem)") }
+        writeMetrics(force: true)
+    }
+
+    /// `path` from the working directory, for records read elsewhere (MTRNN_OUTPUT).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var rest = Substring(path)
+        while rest.hasPrefix("./") { rest = rest.dropFirst(2) }
+        let cwd = FileManager.default.currentDirectoryPath
+        return rest.isEmpty || rest == "." ? cwd : (cwd == "/" ? "" : cwd) + "/" + rest
+    }
+
+    /// The metrics file, now (`force`) or when `metrics_interval` has passed.
+    private func writeMetrics(force: Bool, up: Bool = true) {
+        guard var m = metrics, force || m.isDue() else { return }
+        let gauges = m.gauges(live.report(), weightsSHA256: processor.weights?.sha256, up: up)
+        if let problem = m.write(gauges, force: force) { logger.warning("\(problem)") }
+        metrics = m
     }
 
     private func wakeWorker() {
@@ -176,7 +233,7 @@ public actor WatchDaemon {
             let outcome = await task.value
             currentTask = nil
             state.queue.finishCurrent()
-            state.record(job, outcome, settleSeconds: config.settleSeconds).log(to: logger)
+            finished(job, outcome)
             notifier.status(live.statusLine())
         }
     }
@@ -221,11 +278,25 @@ public actor WatchDaemon {
         } catch {
             let refused = error as? ReloadPlan.Refused
             state.counts.noteError("reload failed, kept the previous configuration: \(refused?.error ?? error)")
-            logger.error("Reload failed, keeping the previous configuration\(refused?.model == true ? " and model" : ""): \(refused?.error ?? error)")
+            logger.error("Reload failed, keeping the previous configuration\(refused?.model == true ? " and model" : ""): \(refused?.error ?? error)",
+                         metadata: fields(.reloadFailed))
             return
         }
+        let oldMetricsPath = metrics?.path
         config = new.plan.config
+        Self.applyLogLevel(config)
         if let p = new.processor { processor = p }
+        if let old = oldMetricsPath, old != config.metricsFile {
+            // The old file would say "up" for ever: it says the daemon left it.
+            writeMetrics(force: true, up: false)
+        }
+        if let m = metrics {
+            metrics = m.reconfigured(config)
+        } else {
+            let (m, problem) = DaemonMetrics.make(config, startTime: startTime)
+            metrics = m
+            if let problem { logger.warning("\(problem)") }
+        }
         server?.access = new.access
         state.settle.settle = DaemonState.duration(config.settleSeconds)
         if new.plan.rewatch {
@@ -233,7 +304,8 @@ public actor WatchDaemon {
             state.settle = SettleTracker(settle: state.settle.settle)
             scanInbox()
         }
-        logger.notice("Reloaded the configuration")
+        writeMetrics(force: true)
+        logger.notice("Reloaded the configuration", metadata: fields(.reloaded))
     }
 }
 

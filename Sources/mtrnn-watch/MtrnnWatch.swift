@@ -3,6 +3,7 @@ import ClusterQueue
 import ClusterService
 import Deblur
 import Foundation
+import Identity
 import Logging
 import MTRNN
 import WatchService
@@ -38,8 +39,15 @@ struct MtrnnWatch: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override any configuration key.", valueName: "key=value"))
     var overrides: [String] = []
 
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "The least severe records logged: debug, info, notice, warning or err (the key log_level).", valueName: "level"))
+    var logLevel: String?
+
     @Flag(name: .customLong("check-config"), help: "Check the configuration, print it and exit.")
     var checkConfig = false
+
+    @Flag(name: .long, help: "Print the version and the weights' SHA-256 (with --config: the configured weights), and exit.")
+    var version = false
 
     /// The configuration file (if any) with the command-line overrides on top,
     /// checked as a whole: the one function behind --check-config, start-up
@@ -57,6 +65,7 @@ struct MtrnnWatch: AsyncParsableCommand {
         if let settle { try c.set("settle_seconds", String(settle)) }
         if recursive { c.recursive = true }
         if let role { try c.set("role", role) }
+        if let logLevel { try c.set("log_level", logLevel) }
         for o in overrides {
             guard let eq = o.firstIndex(of: "=") else {
                 throw ConfigError(file: "command line", line: nil, problem: "--set needs key=value, got `\(o)`")
@@ -84,7 +93,21 @@ struct MtrnnWatch: AsyncParsableCommand {
         return folders.map { (key: $0.0, path: $0.1) }
     }
 
+    /// The weights `--version` names: those of the configuration (or the
+    /// built-in default, found as the daemon finds it), hashed.
+    func versionText() -> String {
+        let configured = (try? loadConfiguration())?.pipeline.weights ?? WatchConfig().pipeline.weights
+        let weights = ProcessorFactory.resolveWeights(configured, environment: ProcessInfo.processInfo.environment)
+        let result: Result<WeightsIdentity, any Error>? = FileManager.default.fileExists(atPath: weights.path)
+            ? Result { try WeightsIdentity(hashing: weights.path) } : nil
+        return WeightsIdentity.versionText(program: "mtrnn-watch", weights: result)
+    }
+
     func run() async throws {
+        if version {
+            print(versionText())
+            return
+        }
         OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
         let logger = Logger(label: "mtrnn-watch")
@@ -93,12 +116,13 @@ struct MtrnnWatch: AsyncParsableCommand {
             logger.critical("Configuration error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        WatchDaemon.applyLogLevel(initial)
         if checkConfig {
             // Every key as it will be used, so that a key that was not read
             // (or read differently) shows.
             let directories: [String?] = [inbox, outbox, archive, failed, stateDir, runtimeDir]
-            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || role != nil
-                || !overrides.isEmpty
+            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || logLevel != nil
+                || role != nil || !overrides.isEmpty
             print("# configuration OK: \(config ?? "no file, built-in defaults")\(fromCommandLine ? ", with the command line's options" : "")")
             print(initial.rendered)
             return

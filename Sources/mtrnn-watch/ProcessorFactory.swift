@@ -1,5 +1,6 @@
 import Deblur
 import Foundation
+import Identity
 import Logging
 import WatchService
 
@@ -14,7 +15,7 @@ enum ProcessorFactory {
         var options = config.pipeline
         options.weights = resolveWeights(options.weights, environment: env)
         let processor = try DeblurProcessor(options: options)
-        logger.info("model loaded: \(processor.modelDescription) from \(options.weights.path)")
+        logger.info("model loaded: \(processor.modelDescription) from \(options.weights.path)\(processor.weights.map { " (sha256 \($0.sha256))" } ?? "")")
         return processor
     }
 
@@ -45,6 +46,7 @@ enum ProcessorFactory {
     struct CrashOnMarker: PhotoProcessor {
         let inner: any PhotoProcessor
         var modelDescription: String { inner.modelDescription }
+        var weights: WeightsIdentity? { inner.weights }
         func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
             if let h = FileHandle(forReadingAtPath: input.path) {
                 let head = h.readData(ofLength: 16)

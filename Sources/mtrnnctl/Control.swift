@@ -40,9 +40,7 @@ struct Status: ParsableCommand {
         let response = try options.send(ControlRequest(command: .status))
         guard let status = response.status else { throw ExitCode(1) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            print(status.json)
         } else {
             print(status.text)
         }

@@ -17,9 +17,24 @@ struct DeblurCommand: ParsableCommand {
         discussion: """
         Each INPUT is written in its own format with its metadata: to OUTPUT with -o \
         (one input only), to DIR/NAME with --output-dir, or next to the input as \
-        NAME-deblurred.EXT. The input is never overwritten, and an existing output \
-        only with --overwrite. Outputs are written to a hidden temporary file and \
-        renamed into place.
+        NAME-deblurred.EXT (--name changes the pattern). The input is never \
+        overwritten, and an existing output only with --overwrite \
+        (--skip-existing passes such photos over). Outputs are written to a \
+        hidden temporary file and renamed into place.
+
+        An INPUT may be a folder: its JPEG, PNG and TIFF files are taken (by \
+        extension; hidden files and temporary files are passed over), with -r \
+        those of its subfolders too, which --output-dir mirrors. Files named \
+        like our outputs (NAME-deblurred.EXT, or the --name pattern) and \
+        previews (*.preview.png) are skipped with a note, even when named \
+        explicitly, so a second run over the same photos does not deblur the \
+        results again; -o or another --name deblurs such a file anyway.
+
+        --preview deblurs only a region (--preview-region, default 512x512 in \
+        the centre, plus the context tiles share) and writes it beside the \
+        original region as OUTPUT-NAME.preview.png (before left, after right) \
+        instead of the output. --dry-run says what would be done, without \
+        loading the weights; --json writes one JSON object per photo.
 
         8- and 16-bit samples keep their depth, grey stays grey and alpha is kept, \
         except for PNG: palette images come out as 8-bit RGB (RGBA when they have \
@@ -39,14 +54,44 @@ struct DeblurCommand: ParsableCommand {
         ../share/mtrnn-watch/ next to the executable, else Models/ of the checkout \
         the executable was built in.
 
-        Exit status: 0 every photo was deblurred; 1 at least one photo failed \
-        (one line per photo on standard error, the others are still done); \
-        2 nothing was started (weights missing or unreadable, engine could not \
-        start); 64 the command line is wrong.
+        Exit status: 0 every photo was deblurred (or left alone as sharp, or \
+        skipped as above; with --dry-run: every photo could be done); 1 at \
+        least one photo failed (one line per photo on standard error, the \
+        others are still done); 2 nothing was started (weights missing or \
+        unreadable, engine could not start); 64 the command line is wrong, or \
+        two inputs would be written to one output.
         """)
 
-    @Argument(help: "Photos to deblur (JPEG, PNG or TIFF).")
+    @Argument(help: "Photos to deblur (JPEG, PNG or TIFF), or folders of them.")
     var inputs: [String] = []
+
+    @Flag(name: [.short, .long], help: "Take the photos in the subfolders of a folder INPUT too.")
+    var recursive = false
+
+    @Option(help: ArgumentHelp("Output name: %f the input's name without its extension, %e its extension, %% a "
+        + "percent sign; must contain %f and end in .%e. Default: %f-deblurred.%e, and with --output-dir %f.%e",
+        valueName: "template"))
+    var name: String?
+
+    @Flag(name: .customLong("skip-existing"), help: "Pass over a photo whose output exists already (not an error).")
+    var skipExisting = false
+
+    @Flag(name: .customLong("dry-run"), help: "Say what would be done, and do nothing (the weights are not loaded).")
+    var dryRun = false
+
+    @Flag(help: "One JSON object per photo on standard output, one per line, instead of the lines for people.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "No progress, no line per photo: errors only.")
+    var quiet = false
+
+    @Flag(help: "Deblur only a region and write it beside the original as NAME.preview.png instead of the output.")
+    var preview = false
+
+    @Option(name: .customLong("preview-region"), help: ArgumentHelp(
+        "The region to preview, in pixels: WxH (centred) or WxH+X+Y; default 512x512. Implies --preview as well.",
+        valueName: "WxH[+X+Y]"))
+    var previewRegion: String?
 
     @Option(name: [.short, .customLong("output")], help: "Output file (with a single INPUT).")
     var output: String?
@@ -122,6 +167,18 @@ struct DeblurCommand: ParsableCommand {
     @Flag(help: "Replace an existing output file (never the input).")
     var overwrite = false
 
+    /// The naming template: --name, else the default for where outputs go.
+    var template: OutputNameTemplate {
+        get throws(ValidationError) {
+            try OutputNameTemplate(name ?? (outputDirectory == nil ? OutputNameTemplate.nextToInput
+                                                                   : OutputNameTemplate.inOutputDirectory))
+        }
+    }
+
+    var region: PreviewRegion {
+        get throws(ValidationError) { try previewRegion.map(PreviewRegion.init(parsing:)) ?? .defaultRegion }
+    }
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("Name at least one photo to deblur.") }
         if output != nil && outputDirectory != nil {
@@ -130,30 +187,29 @@ struct DeblurCommand: ParsableCommand {
         if output != nil && inputs.count > 1 {
             throw ValidationError("-o/--output takes a single input; use --output-dir for \(inputs.count) inputs.")
         }
-        // The output is written in the input's format whatever its name says;
-        // a JPEG named out.png would mislead every program that opens it.
-        if let output, let wanted = Self.format(ofName: output), let have = Self.format(ofName: inputs[0]),
-           wanted != have {
-            throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
-                + "keeps the input's format; name it with .\(have.usualExtension)")
+        if output != nil && name != nil { throw ValidationError("Use either -o/--output or --name, not both.") }
+        if overwrite && skipExisting { throw ValidationError("Use either --overwrite or --skip-existing, not both.") }
+        let template = try self.template
+        if template.isIdentity && outputDirectory == nil {
+            throw ValidationError("--name \(template.template) would write each output over its input; "
+                + "add to the name (for example %f-sharp.%e) or pass --output-dir.")
         }
+        _ = try region
         if let output {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw ValidationError("-o \(output) is a folder; use --output-dir \(output) to write into it.")
             }
-        }
-        // With --output-dir, photos of the same name from different folders
-        // would land on one file: the second would fail, or with --overwrite
-        // silently replace the first.
-        var seen: [String: String] = [:]
-        for input in inputs {
-            let destination = outputURL(for: URL(fileURLWithPath: input)).standardizedFileURL.path
-            if let first = seen[destination] {
-                throw ValidationError("\(first) and \(input) would both be written to \(destination); "
-                    + "deblur them in separate runs or into different folders.")
+            if FileManager.default.fileExists(atPath: inputs[0], isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("-o \(output) names one file, but \(inputs[0]) is a folder; use --output-dir.")
             }
-            seen[destination] = input
+        }
+        // The output is written in the input's format whatever its name says;
+        // a JPEG named out.png would mislead every program that opens it.
+        if let output, !preview, previewRegion == nil, let wanted = Self.format(ofName: output),
+           let have = Self.format(ofName: inputs[0]), wanted != have {
+            throw ValidationError("-o \(output) names a \(wanted.name) file, but \(inputs[0]) is \(have.name) and the output "
+                + "keeps the input's format; name it with .\(have.usualExtension)")
         }
         if let dir = outputDirectory {
             var isDirectory: ObjCBool = false
@@ -165,9 +221,50 @@ struct DeblurCommand: ParsableCommand {
         _ = try options(weights: URL(fileURLWithPath: weights ?? "/"))
     }
 
+    var previewing: Bool { preview || previewRegion != nil }
+
     func run() throws {
         OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
-        let console = Console()
+        var planner = BatchPlanner(recursive: recursive, template: try template, explicitOutput: output,
+                                   outputDirectory: outputDirectory, preview: previewing, overwrite: overwrite,
+                                   skipExisting: skipExisting)
+        // Two inputs onto one output is a usage error (64), found once the folders are read.
+        let items = try planner.plan(inputs)
+        let console = Console(quiet: quiet, json: json)
+        for note in planner.notes { console.note("mtrnnctl: \(note)") }
+        let todo = items.filter { $0.plan == .process }
+        var tally = Tally()
+
+        // Skips and failures known before any work are reported first, in order.
+        for item in items {
+            switch item.plan {
+            case .process: continue
+            case .skip(let status, let why):
+                tally.skipped += 1
+                console.record(BatchRecord(input: item.input, output: nil, status: status, message: why),
+                               line: "\(item.input): skipped: \(why)")
+            case .fail(let why):
+                tally.failed += 1
+                console.error("mtrnnctl: \(why)")
+                console.record(BatchRecord(input: item.input, output: item.output, status: .failed, message: why), line: nil)
+            }
+        }
+        if dryRun {
+            let what = previewing ? "preview of \(try region.description)" : "deblur"
+            for item in todo {
+                console.record(BatchRecord(input: item.input, output: item.output,
+                                           status: previewing ? .wouldPreview : .wouldDeblur),
+                               line: "\(item.input) -> \(item.output ?? "?") (would \(what))")
+            }
+            tally.done = todo.count
+            try finish(tally, total: items.count, console: console, dryRun: true)
+            return
+        }
+        if todo.isEmpty {
+            try finish(tally, total: items.count, console: console, dryRun: false)
+            return
+        }
+
         guard let weightsURL = weights.map({ URL(fileURLWithPath: $0) }) ?? WeightsLocator.locate() else {
             let looked = WeightsLocator.candidates(executable: WeightsLocator.currentExecutable()).map(\.path)
             console.error("mtrnnctl: no MT-RNN weights found (looked in \(looked.joined(separator: ", "))); pass --weights FILE or set MTRNN_WEIGHTS")
@@ -180,63 +277,125 @@ struct DeblurCommand: ParsableCommand {
             console.error("mtrnnctl: \(SettingFlags.advice(error))")
             throw ExitCode(2)
         }
-        let options = pipeline.options
-        var failed = 0, sharp = 0
-        for input in inputs {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue {
-                console.error("mtrnnctl: \(input): is a folder, not a photo; name the photos in it (for example \(input)/*.jpg)")
-                failed += 1
-                continue
-            }
-            let source = URL(fileURLWithPath: input)
-            let destination = outputURL(for: source)
+        console.startBatch(todo.map(\.input))
+        for (index, item) in todo.enumerated() {
+            let (input, output) = (item.input, item.output!)
+            console.startPhoto(index)
+            let clock = ContinuousClock(), start = clock.now
             do {
-                if FileOps.sameFile(source, destination) { throw DeblurError.outputIsInput(destination) }
-                if !overwrite, FileManager.default.fileExists(atPath: destination.path) { throw DeblurError.outputExists(destination) }
-                let name = source.lastPathComponent
-                let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
-                let report = photo.report
-                if report.leftAlone {
-                    // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
-                    if options.sharpPhotos == .copy { try write(photo.bytes, to: destination) }
-                    console.clearBar()
-                    sharp += 1
-                    console.line("\(input): sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
-                        + (options.sharpPhotos == .copy ? "), copied unchanged to \(destination.path)"
-                                                         : "), nothing written")
-                        + "; --sharp-photos process deblurs it anyway")
-                    continue
+                if previewing {
+                    try runPreview(pipeline, input: input, output: output, console: console)
+                    tally.done += 1
+                } else if try runDeblur(pipeline, input: input, output: output, console: console) {
+                    tally.done += 1
+                } else {
+                    tally.sharp += 1
                 }
-                try write(photo.bytes, to: destination)
-                console.clearBar()
-                var extra = ""
-                if let extent = report.blurExtent, let confidence = report.blurConfidence {
-                    extra += String(format: ", scale %d (blur about %.0f px, confidence %.2f)",
-                                    report.scaleUsed, extent, confidence)
-                } else if report.scaleUsed > 1 {
-                    extra += ", at 1/\(report.scaleUsed) scale"
-                }
-                if options.flatTileGradient > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
-                if options.stopBelow > 0 || options.flatTileGradient > 0 {
-                    extra += String(format: ", %.1f iterations per tile", report.iterationsPerTile)
-                }
-                console.line("\(input) -> \(destination.path): "
-                    + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
-                             report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
             } catch {
                 console.clearBar()
-                console.error("mtrnnctl: \(SettingFlags.advice(error))")
-                failed += 1
+                let message = SettingFlags.advice(error)
+                console.error("mtrnnctl: \(message)")
+                console.record(BatchRecord(input: item.input, output: item.output, status: .failed,
+                                           seconds: (clock.now - start).inSeconds, message: message), line: nil)
+                tally.failed += 1
             }
+            console.finishPhoto()
         }
-        if inputs.count > 1 {
-            console.line("\(inputs.count - failed - sharp) deblurred, \(sharp) sharp already (left alone), \(failed) failed")
+        try finish(tally, total: items.count, console: console, dryRun: false)
+    }
+
+    /// Counts of a batch, for the last line and the exit status.
+    struct Tally { var done = 0, sharp = 0, skipped = 0, failed = 0 }
+
+    func finish(_ tally: Tally, total: Int, console: Console, dryRun: Bool) throws {
+        if total == 0 { console.note("mtrnnctl: no photos to deblur") }
+        if total > 1 {
+            console.line(dryRun
+                ? "\(tally.done) would be \(previewing ? "previewed" : "deblurred"), \(tally.skipped) skipped, \(tally.failed) failed"
+                : "\(tally.done) \(previewing ? "previewed" : "deblurred"), \(tally.sharp) sharp already (left alone), "
+                    + "\(tally.failed) failed" + (tally.skipped > 0 ? ", \(tally.skipped) skipped" : ""))
         }
-        if failed > 0 {
-            if inputs.count > 1 { console.error("mtrnnctl: \(failed) of \(inputs.count) photos failed") }
+        if tally.failed > 0 {
+            if total > 1 { console.error("mtrnnctl: \(tally.failed) of \(total) photos \(dryRun ? "would fail" : "failed")") }
             throw ExitCode(1)
         }
+    }
+
+    /// Deblurs one photo into `destination`; false when it was left alone as sharp.
+    func runDeblur(_ pipeline: DeblurPipeline, input: String, output: String, console: Console) throws -> Bool {
+        let options = pipeline.options
+        let source = URL(fileURLWithPath: input), destination = URL(fileURLWithPath: output)
+        let name = source.lastPathComponent
+        let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
+        let report = photo.report
+        if report.leftAlone {
+            // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
+            let copied = options.sharpPhotos == .copy
+            if copied { try write(photo.bytes, to: destination) }
+            console.clearBar()
+            let why = "sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
+                + (copied ? "), copied unchanged to \(output)" : "), nothing written")
+                + "; --sharp-photos process deblurs it anyway"
+            console.record(BatchRecord(input: input, output: copied ? output : nil,
+                                       status: copied ? .copiedSharp : .leftSharp, seconds: report.seconds, message: why),
+                           line: "\(input): \(why)")
+            return false
+        }
+        try write(photo.bytes, to: destination)
+        console.clearBar()
+        var extra = ""
+        if let extent = report.blurExtent, let confidence = report.blurConfidence {
+            extra += String(format: ", scale %d (blur about %.0f px, confidence %.2f)",
+                            report.scaleUsed, extent, confidence)
+        } else if report.scaleUsed > 1 {
+            extra += ", at 1/\(report.scaleUsed) scale"
+        }
+        if options.flatTileGradient > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
+        if options.stopBelow > 0 || options.flatTileGradient > 0 {
+            extra += String(format: ", %.1f iterations per tile", report.iterationsPerTile)
+        }
+        console.record(BatchRecord(input: input, output: output, status: .deblurred,
+                                   seconds: report.seconds),
+                       line: "\(input) -> \(output): "
+                        + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
+                                 report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
+        return true
+    }
+
+    /// Deblurs the preview region of one photo and writes it beside the original region.
+    func runPreview(_ pipeline: DeblurPipeline, input: String, output: String, console: Console) throws {
+        let source = URL(fileURLWithPath: input), destination = URL(fileURLWithPath: output)
+        let size: (width: Int, height: Int)
+        do {
+            let probe = try PhotoIO.probe(contentsOf: source)
+            size = (probe.width, probe.height)
+        } catch {
+            throw DeblurError.read(source, underlying: "\(error)")
+        }
+        let wanted = try region
+        guard let rect = wanted.resolved(photoWidth: size.width, photoHeight: size.height) else {
+            throw DeblurError.read(source, underlying: "--preview-region \(wanted.description) starts outside the "
+                + "\(size.width)x\(size.height) photo")
+        }
+        let name = source.lastPathComponent
+        let result = try pipeline.preview(input: source, region: rect, progress: { console.show(name, $0) })
+        let bytes: [UInt8]
+        do { bytes = try PhotoIO.encode(PreviewImage.sideBySide(result)) } catch {
+            throw DeblurError.write(destination, underlying: "encoding the preview failed: \(error)")
+        }
+        try write(bytes, to: destination)
+        console.clearBar()
+        let report = result.report
+        var extra = ""
+        if result.wouldBeLeftAlone {
+            extra += String(format: "; the photo is sharp already (sharpness %.2f): a full run leaves it alone "
+                            + "unless --sharp-photos process", report.sharpness ?? .nan)
+        }
+        console.record(BatchRecord(input: input, output: output, status: .previewed, seconds: report.seconds,
+                                   message: result.wouldBeLeftAlone ? String(extra.dropFirst(2)) : nil),
+                       line: "\(input) -> \(output): preview of \(result.region) (before left, "
+                        + "after right), \(report.tiles) tiles, " + String(format: "%.1f s", report.seconds)
+                        + (report.scaleUsed > 1 ? ", at 1/\(report.scaleUsed) scale" : "") + extra)
     }
 
     /// The format a file name's extension claims; nil for names that claim none of ours.
@@ -246,35 +405,66 @@ struct DeblurCommand: ParsableCommand {
 
     /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
     /// fsync of the folder); over an existing output only with --overwrite.
+    /// Missing folders under --output-dir (a mirrored subfolder) are made.
     func write(_ bytes: [UInt8], to destination: URL) throws {
-        do { try FileOps.write(bytes, to: destination.path, replacing: overwrite) } catch {
+        do {
+            if outputDirectory != nil { try FileOps.makeDirectory(destination.deletingLastPathComponent().path) }
+            try FileOps.write(bytes, to: destination.path, replacing: overwrite)
+        } catch {
             if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
             throw DeblurError.write(destination, underlying: error.description)
         }
-    }
-
-    func outputURL(for input: URL) -> URL {
-        if let output { return URL(fileURLWithPath: output) }
-        if let outputDirectory {
-            return URL(fileURLWithPath: outputDirectory, isDirectory: true).appendingPathComponent(input.lastPathComponent)
-        }
-        let ext = input.pathExtension
-        let stem = input.deletingPathExtension().lastPathComponent
-        return input.deletingLastPathComponent()
-            .appendingPathComponent(ext.isEmpty ? "\(stem)-deblurred" : "\(stem)-deblurred.\(ext)")
     }
 }
 
 /// Output lines on stdout, errors on stderr, and a progress bar on stderr
 /// when it is a terminal (plain lines only otherwise, for logs and pipes).
-private final class Console: @unchecked Sendable {
+/// --json: one object per photo on stdout instead of the lines; --quiet:
+/// errors only (JSON is still written).
+final class Console: @unchecked Sendable {
     private let lock = NSLock()
     private let isTerminal = isatty(STDERR_FILENO) != 0
+    private let quiet: Bool
+    private let json: Bool
     private var barShown = false
     private var lastDraw: UInt64 = 0
+    // The batch: "photo N/M" and its time left (with several photos).
+    private var batchStart: UInt64 = 0
+    private var index = 0, count = 0
+    /// Each photo's share of the batch (its pixels from the header; the mean where unknown).
+    private var weights: [Int] = []
+    private var weightDone = 0
+
+    init(quiet: Bool, json: Bool) {
+        self.quiet = quiet
+        self.json = json
+    }
+
+    private var showsProgress: Bool { isTerminal && !quiet }
+
+    /// The photos to be done, in order; their sizes are read from the headers
+    /// only where a bar will show them.
+    func startBatch(_ inputs: [String]) {
+        count = inputs.count
+        batchStart = DispatchTime.now().uptimeNanoseconds
+        guard showsProgress, count > 1 else { return }
+        let pixels = inputs.map { input -> Int? in
+            (try? PhotoIO.probe(contentsOf: URL(fileURLWithPath: input))).map { max(1, $0.width * $0.height / 1000) }
+        }
+        let known = pixels.compactMap { $0 }
+        let mean = known.isEmpty ? 1 : known.reduce(0, +) / known.count
+        weights = pixels.map { $0 ?? mean }
+    }
+
+    func startPhoto(_ index: Int) { lock.lock(); self.index = index; lock.unlock() }
+
+    func finishPhoto() {
+        lock.lock(); defer { lock.unlock() }
+        if index < weights.count { weightDone += weights[index] }
+    }
 
     func show(_ name: String, _ p: DeblurProgress) {
-        guard isTerminal else { return }
+        guard showsProgress else { return }
         lock.lock(); defer { lock.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
         // Redrawing on every tile of a fast run would flood a slow terminal.
@@ -289,6 +479,17 @@ private final class Console: @unchecked Sendable {
         } else if p.stage != .deblurring {
             text += ", \(p.stage.rawValue)"
         }
+        if count > 1 {
+            text = "photo \(index + 1)/\(count) " + text
+            // The batch's time left: the photos' share done so far (this
+            // one's by its own fraction), extrapolated as the tiles are.
+            if index < weights.count {
+                let done = weightDone + Int(p.fractionDone * Double(weights[index]))
+                let batch = TileProgress(tilesDone: done, tilesTotal: weights.reduce(0, +),
+                                         elapsed: Double(now - batchStart) / 1e9)
+                if let left = batch.estimatedRemaining { text += "; batch \(StatusReport.duration(left)) left" }
+            }
+        }
         FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
         barShown = true
     }
@@ -299,7 +500,16 @@ private final class Console: @unchecked Sendable {
         barShown = false
     }
 
-    func line(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
-    func error(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+    /// What became of one photo: its JSON object, or its line for people (none for errors, said on stderr).
+    func record(_ record: BatchRecord, line text: String?) {
+        if json { write(record.line + "\n", to: .standardOutput) } else if let text { line(text) }
+    }
 
+    /// A line for people on stdout (not with --json or --quiet).
+    func line(_ text: String) { if !json && !quiet { write(text + "\n", to: .standardOutput) } }
+    /// A remark on stderr (not with --quiet).
+    func note(_ text: String) { if !quiet { write(text + "\n", to: .standardError) } }
+    func error(_ text: String) { write(text + "\n", to: .standardError) }
+
+    private func write(_ text: String, to handle: FileHandle) { handle.write(Data(text.utf8)) }
 }

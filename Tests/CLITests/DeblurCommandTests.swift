@@ -119,6 +119,7 @@ import Testing
         dir.write("garbage.jpg", Data("this is not a photo".utf8))
         let whole = try PhotoIO.encode(TestPhoto.make(format: .jpeg, channels: 3, bitDepth: 8, width: 40, height: 30))
         dir.write("cut.jpg", Data(whole.prefix(whole.count / 2)))
+        // A folder is an input too (issue 19): this one has no photos, which is said, and is no failure.
         try FileManager.default.createDirectory(atPath: dir.path("folder.jpg"), withIntermediateDirectories: false)
         let good2 = try dir.photo("good2.tif", format: .tiff)
         let inputs = [good1, dir.path("garbage.jpg"), dir.path("cut.jpg"), dir.path("missing.jpg"),
@@ -129,9 +130,10 @@ import Testing
             let lines = r.stderrLines.filter { $0.contains(bad) }
             #expect(lines.count == 1, "expected one line about \(bad):\n\(r)")
         }
-        // One line per bad file and one summary; nothing for the good ones.
+        #expect(r.stderr.contains("folder.jpg: no JPEG, PNG or TIFF photos in it"), "\(r)")
+        // One line per bad file, the folder's note and one summary; nothing for the good ones.
         #expect(r.stderrLines.count == 5, "\(r)")
-        #expect(r.stderr.contains("4 of 6 photos failed"), "\(r)")
+        #expect(r.stderr.contains("3 of 5 photos failed"), "\(r)")
         #expect(!r.stderr.contains("NSCocoaErrorDomain"), "\(r)")
         #expect(dir.exists("good1-deblurred.png") && dir.exists("good2-deblurred.tif"))
         #expect(!dir.exists("garbage-deblurred.jpg") && !dir.exists("cut-deblurred.jpg"))

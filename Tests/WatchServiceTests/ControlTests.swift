@@ -1,5 +1,6 @@
 import Foundation
 @preconcurrency import Glibc
+import Identity
 import Testing
 
 /// `mtrnnctl` against the built daemon's control socket.
@@ -27,6 +28,12 @@ import Testing
         #expect(report?["state"] as? String == "idle")
         #expect(report?["queued"] as? Int == 0)
         #expect(report?["pid"] as? Int == Int(d.pid))
+        // The schema's version, the release, and the test processor's absent weights as null.
+        #expect(report?["version"] as? Int == 1)
+        #expect(report?["software_version"] as? String == MtrnnWatchVersion.string)
+        #expect(report?["weights_sha256"] is NSNull && report?["last_error"] is NSNull && report?["queue_eta_seconds"] as? Double == 0)
+        #expect(!json.stdout.contains("\\/"), "\(json.stdout)")
+        #expect(text.stdout.contains("version:  \(MtrnnWatchVersion.string)"))
 
         #expect(ctl(box, ["pause"]).status == 0)
         for i in 0..<3 { box.write("inbox/q\(i).jpg", fakeJPEG("q\(i)")) }

@@ -283,6 +283,7 @@ import WatchControl
         "inbox": "/srv/other-in", "outbox": "/srv/other-out", "archive": "/srv/other-archive", "failed": "/srv/other-failed",
         "state_dir": "/srv/other-state", "runtime_dir": "/srv/other-run", "recursive": "yes", "settle_seconds": "9",
         "poll_seconds": "30", "originals": "keep", "operator_group": "root",
+        "log_level": "debug", "metrics_file": "/srv/m.prom", "metrics_interval": "60",
     ]
 
     @Test func daemonKeysNeverReloadTheModelAndPipelineKeysAlways() throws {

@@ -16,7 +16,8 @@ import Testing
         #expect(box.list("inbox").isEmpty)
         #expect(box.list("outbox") == ["IMG_0001.jpg"])
         #expect(await d.stop() == 0)
-        #expect(d.log.contains("<6>Deblurred IMG_0001.jpg"))
+        // A file is not systemd: plain lines, no <N> priorities.
+        #expect(d.log.contains("\nDeblurred IMG_0001.jpg") && !d.log.contains("<6>"), "\(d.log)")
         #expect(d.log.contains("MTRNN_OUTCOME=done"))
     }
 
@@ -45,7 +46,7 @@ import Testing
         #expect(await d.waitReady())
         let names = (0..<40).map { String(format: "IMG_%04d.jpg", $0) }
         for n in names { box.write("inbox/" + n, fakeJPEG(n)) }
-        #expect(await eventually(20) { box.list("archive").count == names.count }, "\(d.log)")
+        #expect(await eventually(60) { box.list("archive").count == names.count }, "\(d.log)")
         #expect(box.list("outbox") == names.sorted())
         for n in names { #expect(box.read("outbox/" + n) == fakeJPEG(n)) }
         let status = ctl(box, ["status", "--json"])
@@ -58,7 +59,9 @@ import Testing
     /// daemon must take the final version, not the first close.
     @Test func waitsForSizeAndMtimeToSettle() async throws {
         let box = try Sandbox()
-        let d = try DaemonProcess(box, arguments: ["--settle", "1.0"])
+        // 3 s to settle against 0.4 s between the writes: the margin a loaded
+        // machine needs (1 s failed when the test process was descheduled).
+        let d = try DaemonProcess(box, arguments: ["--settle", "3.0"])
         #expect(await d.waitReady())
         let full = fakeJPEG("settle", size: 4000)
         box.write("inbox/slow.jpg", Array(full.prefix(1000)))
@@ -94,7 +97,7 @@ import Testing
         #expect(await eventually { box.read("outbox/good.jpg") != nil })
         let status = ctl(box, ["status", "--json"])
         #expect(status.stdout.contains("\"failed\" : 3"))
-        #expect(status.stdout.contains("lastError"))
+        #expect(status.stdout.contains("\"last_error\" : \""), "\(status.stdout)")
         #expect(d.log.contains("MTRNN_OUTCOME=failed"))
         // A second photo with a failed one's name must not overwrite it in failed/.
         box.write("inbox/text.jpg", Array("still not a photo\n".utf8))
@@ -131,7 +134,7 @@ import Testing
         // What a user sees under final names is complete even now.
         for n in box.list("outbox") where !n.hasPrefix(".") { #expect(box.read("outbox/" + n) == fakeJPEG(n, size: 3000)) }
         let second = try DaemonProcess(box, processor: "copy:0.1", logName: "second.log")
-        #expect(await eventually(15) { box.list("archive").count == names.count }, "\(second.log)")
+        #expect(await eventually(60) { box.list("archive").count == names.count }, "\(second.log)")
         #expect(box.list("outbox") == names, "temp files or duplicates left: \(box.list("outbox"))")
         #expect(box.list("archive") == names)
         #expect(box.list("inbox").isEmpty)

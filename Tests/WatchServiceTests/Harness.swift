@@ -56,8 +56,11 @@ enum Products {
     static var ctl: String { directory + "/mtrnnctl" }
 }
 
-/// Waits for `condition` for up to `seconds`.
-func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+/// Waits for `condition` for up to `seconds`. The default is generous: the
+/// suite runs tests in parallel, each with its own daemon process, on shared
+/// 2-core machines, and a daemon that is only slow must not fail a test (a
+/// condition that never comes true still fails, just later).
+func eventually(_ seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < deadline {
         if condition() { return true }

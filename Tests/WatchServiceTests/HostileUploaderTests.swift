@@ -18,7 +18,7 @@ import WatchControl
         #expect(await d.waitReady())
         let names = ["y", "ab", "abc", ".", "a b", "new\nline.jpg", "tab\there", "x.", "-", "\u{1B}[2J.jpg", "é"]
         for (i, name) in names.enumerated() where name != "." { box.write("inbox/" + name, fakeJPEG("n\(i)")) }
-        #expect(await eventually(15) { box.list("inbox").isEmpty }, "\(d.log)")
+        #expect(await eventually(30) { box.list("inbox").isEmpty }, "\(d.log)")
         for (i, name) in names.enumerated() where name != "." {
             #expect(box.read("outbox/" + name) == fakeJPEG("n\(i)"), "\(name.debugDescription): \(d.log)")
         }
@@ -161,7 +161,7 @@ import WatchControl
             try await Task.sleep(for: .milliseconds(100))
         }
         close(fd)
-        #expect(await eventually(15) { box.read("outbox/b.jpg") != nil && box.list("inbox").isEmpty }, "\(d.log)")
+        #expect(await eventually(30) { box.read("outbox/b.jpg") != nil && box.list("inbox").isEmpty }, "\(d.log)")
         #expect(box.read("outbox/b.jpg") == full, "read before it was complete")
         #expect(d.log.contains("b.jpg changed after it settled"))
         #expect(await d.stop() == 0)
@@ -245,7 +245,7 @@ import WatchControl
         #expect(await eventually { d.log.contains("Left sub/a.jpg where it is") }, "\(d.log)")
         #expect(d.log.contains("trying again in 5 s"))
         unlink(box.path("outbox/sub"))
-        #expect(await eventually(12) { box.read("outbox/sub/a.jpg") == fakeJPEG("a") }, "\(d.log)")
+        #expect(await eventually(30) { box.read("outbox/sub/a.jpg") == fakeJPEG("a") }, "\(d.log)")
         #expect(await d.stop() == 0)
         #expect(JobQueue.retryDelay(attempts: 1) == 5)
         #expect(JobQueue.retryDelay(attempts: 3) == 20)

@@ -1,6 +1,8 @@
 import Foundation
 @preconcurrency import Glibc
+import Identity
 import Testing
+@testable import WatchService
 
 /// The built daemon's records read back from a real journald, run standalone in
 /// a private mount namespace (tmpfs on /run and /var/log/journal). Needs root,
@@ -43,10 +45,18 @@ import Testing
         #expect(done?["MTRNN_TILES"] as? String == "10")
         #expect(done?["MTRNN_SECONDS"] != nil && done?["MTRNN_MEGAPIXELS"] != nil)
         #expect(done?["PRIORITY"] as? String == "6")
+        // Its kind, its result and what made it.
+        #expect(done?["MESSAGE_ID"] as? String == MessageID.photoDone.rawValue)
+        #expect(done?["MTRNN_OUTPUT"] as? String == box.root + "/outbox/good.jpg", "\(String(describing: done))")
+        #expect(done?["MTRNN_VERSION"] as? String == MtrnnWatchVersion.string)
+        let started = records.first { $0["MESSAGE_ID"] as? String == MessageID.started.rawValue }
+        #expect(started?["MTRNN_VERSION"] as? String == MtrnnWatchVersion.string, "no start-up record with the version")
+        #expect(records.contains { $0["MESSAGE_ID"] as? String == MessageID.stopped.rawValue })
         let failed = records.first { $0["MTRNN_OUTCOME"] as? String == "failed" }
         #expect(failed?["MTRNN_FILE"] as? String == "bad.jpg")
         #expect((failed?["MTRNN_REASON"] as? String)?.contains("not a JPEG") == true)
         #expect(failed?["PRIORITY"] as? String == "3")
+        #expect(failed?["MESSAGE_ID"] as? String == MessageID.photoFailed.rawValue)
         // With the journal in use, nothing goes to stderr.
         #expect(box.read("stderr.log")?.isEmpty == true)
     }

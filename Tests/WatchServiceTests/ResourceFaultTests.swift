@@ -27,7 +27,7 @@ import Testing
         let d = try DaemonProcess(box, processor: "photoio")
         #expect(await d.waitReady())
         box.write("inbox/full.jpg", BadInputFixtures.jpeg)
-        #expect(await eventually(15) { d.log.contains("Paused: no space left for full.jpg") }, "\(d.log)")
+        #expect(await eventually(30) { d.log.contains("Paused: no space left for full.jpg") }, "\(d.log)")
         #expect(box.list("inbox") == ["full.jpg"], "the input must stay in the inbox")
         #expect(box.read("inbox/full.jpg") == BadInputFixtures.jpeg)
         #expect(box.list("failed").isEmpty, "a full disk is not the photo's fault")
