@@ -269,16 +269,24 @@ public actor PostgresQueue {
     public func claim(worker: String, leaseSeconds: Double) async throws(QueueError) -> ClaimedJob? {
         let logger = self.logger
         return try await run("claim") { c in
+            // One round trip: the claim, and the worker's row saying so.
             let rows = try await c.query("""
-                UPDATE mtrnn_jobs j SET state = 'running', attempts = j.attempts + 1, worker = \(worker),
-                    lease_until = now() + make_interval(secs => \(leaseSeconds)), claimed_at = now(),
-                    stage = NULL, tiles_done = 0, tiles_total = 0
-                FROM (SELECT id FROM mtrnn_jobs
-                      WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
-                        AND NOT (SELECT paused FROM mtrnn_control WHERE id = 1)
-                      ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) next
-                WHERE j.id = next.id
-                RETURNING j.id, j.path, j.origin, j.size, j.mtime_ns, j.attempts::int8, j.output_name
+                WITH next AS (
+                    SELECT id FROM mtrnn_jobs
+                    WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
+                      AND NOT (SELECT paused FROM mtrnn_control WHERE id = 1)
+                    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
+                claimed AS (
+                    UPDATE mtrnn_jobs j SET state = 'running', attempts = j.attempts + 1, worker = \(worker),
+                        lease_until = now() + make_interval(secs => \(leaseSeconds)), claimed_at = now(),
+                        stage = NULL, tiles_done = 0, tiles_total = 0
+                    FROM next WHERE j.id = next.id
+                    RETURNING j.id, j.path, j.origin, j.size, j.mtime_ns, j.attempts, j.output_name),
+                me AS (
+                    UPDATE mtrnn_workers w SET state = 'working', job_id = claimed.id, photo = claimed.path, stage = NULL,
+                        tiles_done = 0, tiles_total = 0, heartbeat = now()
+                    FROM claimed WHERE w.name = \(worker))
+                SELECT id, path, origin, size, mtime_ns, attempts::int8, output_name FROM claimed
                 """, logger: logger)
             var job: ClaimedJob?
             for try await (id, path, origin, size, mtime, attempts, output) in rows.decode((Int, String, String, Int, Int, Int, String?).self) {
@@ -328,14 +336,19 @@ public actor PostgresQueue {
         }
     }
 
-    /// The job's result is in the outbox and the original filed.
+    /// The job's result is in the outbox and the original filed: the job is
+    /// done and the worker idle again, in one round trip.
     public func complete(job: Int, worker: String, seconds: Double?) async throws(QueueError) {
         let logger = self.logger
         try await run("complete") { c in
             try await c.query("""
-                UPDATE mtrnn_jobs SET state = 'done', finished_at = now(), lease_until = NULL, seconds = \(seconds),
-                    stage = 'done', reason = NULL
-                WHERE id = \(job) AND state <> 'done'
+                WITH finished AS (
+                    UPDATE mtrnn_jobs SET state = 'done', finished_at = now(), lease_until = NULL, seconds = \(seconds),
+                        stage = 'done', reason = NULL
+                    WHERE id = \(job) AND state <> 'done')
+                UPDATE mtrnn_workers SET state = 'idle', job_id = NULL, photo = NULL, stage = NULL, tiles_done = 0,
+                    tiles_total = 0, done = done + 1, busy_seconds = busy_seconds + \(seconds ?? 0), heartbeat = now()
+                WHERE name = \(worker)
                 """, logger: logger)
         }
     }

@@ -94,9 +94,7 @@ struct ClusterWorker: Sendable {
     private func sourceRoot(_ job: ClaimedJob) -> String { job.origin == "failed" ? config.failed : config.inbox }
 
     func process(_ job: ClaimedJob, claimSeconds: Double = 0) async throws(QueueError) {
-        let started = ContinuousClock.now
-        try await queue.report(worker: name, state: "working", jobID: job.id, photo: job.path)
-        let reported = ContinuousClock.now
+        let started = ContinuousClock.now   // the claim told the worker's row already
         notifier.status("working: \(Printable.escaped(job.path)) (attempt \(job.attempt))")
         busy.set(true)
         let times = JobTimes()
@@ -107,11 +105,10 @@ struct ClusterWorker: Sendable {
         switch outcome {
         case .done(let output, let note):
             try await queue.complete(job: job.id, worker: name, seconds: seconds)
-            try await queue.report(worker: name, state: "idle", jobID: nil, photo: nil, addDone: 1, addBusySeconds: seconds)
-            // Where the time went beside the processor: the queue's statements
-            // (claim, reports, completion) and the durable file steps.
-            let queueMS = (claimSeconds + (reported - started).inSeconds + (ContinuousClock.now - worked).inSeconds) * 1000
-            let filesMS = ((worked - reported).inSeconds - times.processorSeconds) * 1000
+            // Where the time went beside the processor: the queue's two
+            // statements (the claim, the completion) and the durable file steps.
+            let queueMS = (claimSeconds + (ContinuousClock.now - worked).inSeconds) * 1000
+            let filesMS = ((worked - started).inSeconds - times.processorSeconds) * 1000
             logger.info("done: \(Printable.escaped(job.path)) -> \(Printable.escaped(output))\(note)",
                         metadata: ["MTRNN_FILE": "\(job.path)", "MTRNN_OUTCOME": "done", "MTRNN_SECONDS": "\(seconds)",
                                    "MTRNN_ATTEMPT": "\(job.attempt)",

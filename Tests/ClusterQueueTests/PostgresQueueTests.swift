@@ -203,7 +203,7 @@ final class PostgresQueueTests: XCTestCase {
         try await q.register(.init(name: "h1:1", host: "h1", pid: 1, role: "worker", state: "idle"))
         try await q.insert(path: "x.jpg", size: 1, mtimeNanoseconds: 1, contentHash: "h")
         let job = try await XCTUnwrapAsync(try await q.claim(worker: "h1:1", leaseSeconds: 60))
-        try await q.report(worker: "h1:1", state: "working", jobID: job.id, photo: job.path)
+        // The claim marks the worker's row in the same statement.
         try await q.renew(job: job.id, worker: "h1:1", attempt: 1, leaseSeconds: 60, stage: "deblurring", tilesDone: 3, tilesTotal: 8)
         var status = try await q.status()
         XCTAssertEqual(status.workers.count, 1)
@@ -212,11 +212,12 @@ final class PostgresQueueTests: XCTestCase {
         XCTAssertEqual(status.workers[0].tilesTotal, 8)
         XCTAssertEqual(status.workers[0].state, "working")
         XCTAssertTrue(status.text.contains("h1:1 on h1 [worker] working: x.jpg (deblurring, tile 3/8)"), status.text)
+        // ...and the completion makes it idle again, with the photo counted once.
         try await q.complete(job: job.id, worker: "h1:1", seconds: 2)
-        try await q.report(worker: "h1:1", state: "idle", jobID: nil, photo: nil, addDone: 1, addBusySeconds: 2)
         // A worker not heard from for a while shows as silent.
         try await q.execute(unsafeSQL: "UPDATE mtrnn_workers SET heartbeat = now() - interval '5 minutes'")
         status = try await q.status()
+        XCTAssertEqual(status.workers[0].busyFraction > 0, true)
         XCTAssertEqual(status.jobs["done"], 1)
         XCTAssertEqual(status.workers[0].done, 1)
         XCTAssertNil(status.workers[0].photo)
