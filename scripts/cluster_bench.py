@@ -47,7 +47,7 @@ def run_one(args, pg, n, photos, processor, make_photo, weights=None):
                "--runtime-dir", f"{work}/run{i}", "--set", f"queue={pg['MTRNN_TEST_QUEUE']}",
                "--set", "lease_seconds=600", "--set", f"worker_name=b{i}"]
         if weights:
-            cmd += ["--set", f"weights={weights}", "--set", f"threads={args.real_threads}"]
+            cmd += ["--set", f"weights={weights}", "--set", "sharp_photos=process"]
         return subprocess.Popen(cmd, env=env, stdout=open(f"{work}/b{i}.log", "w"), stderr=subprocess.STDOUT)
     # The schema first (one worker), then pause, queue, start the rest.
     procs.append(start(0))
@@ -111,7 +111,6 @@ def main():
     ap.add_argument("--real", default=None, help="weights file: add a run of the real pipeline with 2 workers")
     ap.add_argument("--real-photos", type=int, default=4)
     ap.add_argument("--real-size", type=int, default=512)
-    ap.add_argument("--real-threads", type=int, default=1)
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     out = subprocess.run([PG, "start"], capture_output=True, text=True, check=True).stdout
