@@ -14,9 +14,9 @@
 //   WatchControl  -> DurableFiles
 //   Deblur        -> PhotoIO MTRNN Identity
 //   DurableFiles  -> CDurableFiles
-//   PhotoIO       -> CImageCodecs
+//   PhotoIO       -> CImageCodecs CLCMS
 //   MTRNN         -> CDNNL CWinograd
-//   Identity CDurableFiles CImageCodecs CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+//   Identity CDurableFiles CImageCodecs CLCMS CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
 //   PostgresNIO NIOCore NIOPosix NIOSSL -> nothing
 // In short: Identity (the version, SHA-256), C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
 // WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
@@ -47,6 +47,9 @@ let package = Package(
     targets: [
         // System libraries and the C shims: only what Swift cannot call itself.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // Little CMS 2 and zlib: colour profiles (PhotoIO's ColourProfile).
+        .systemLibrary(name: "CLCMS", path: "Sources/CLCMS", pkgConfig: "lcms2",
+                       providers: [.apt(["liblcms2-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CImageCodecs",
@@ -65,7 +68,7 @@ let package = Package(
         // folder fsync, exclusive create, rename without replacing, descriptor-
         // relative folders that never follow links, copying, the errno error.
         .target(name: "DurableFiles", dependencies: ["CDurableFiles"]),
-        .target(name: "PhotoIO", dependencies: ["CImageCodecs"]),
+        .target(name: "PhotoIO", dependencies: ["CImageCodecs", "CLCMS"]),
         .target(name: "MTRNN", dependencies: ["CDNNL", "CWinograd"]),
         // The release's version and the weights' SHA-256: below everything, so every layer names them.
         // Optimised even in debug builds (as CWinograd): hashing the weights at every start must not crawl.

@@ -18,7 +18,7 @@ case "${1:-}" in
     *) echo "setup: unknown option $1 (--test installs the test tools too)" >&2; exit 64 ;;
 esac
 
-PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev)
+PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev liblcms2-dev)
 if [ "$test_tools" = 1 ]; then
     PKGS+=(libimage-exiftool-perl python3 postgresql iproute2)
 fi

@@ -81,6 +81,22 @@ public struct DeblurOptions: Sendable, Equatable {
     /// `iterations`. 0.5 measured: 0.48 of the network work for +0.004 dB on
     /// the cross-scene pairs (BENCHMARKS.md).
     public var stopBelow: Float = 0.5
+    /// How much of the network's change is kept: output = input +
+    /// strength x (deblurred - input), per sample in the values the network
+    /// sees (the photo's encoded values, gamma included, on a 0...255 scale;
+    /// sRGB's when the photo's profile is converted), before quantizing.
+    /// 1: the network's result; 0: the photo back, re-encoded.
+    public var strength: Float = 1
+    /// What to do with a photo's embedded ICC profile that is not sRGB
+    /// (Adobe RGB, ProPhoto, a linear profile): the network was trained on
+    /// sRGB photos.
+    public enum ColourProfile: String, Sendable, CaseIterable, Equatable {
+        /// To sRGB for the network and back to the photo's profile (Little CMS).
+        case convert
+        /// The photo's values go through as if they were sRGB (before issue 19).
+        case ignore
+    }
+    public var colourProfile = ColourProfile.convert
 
     public init(weights: URL, iterations: Int = 6, precision: PrecisionSetting = .auto,
                 tile: Int = TilePlan.defaultTile, overlap: Int = TilePlan.defaultOverlap,
@@ -115,6 +131,19 @@ public struct DeblurOptions: Sendable, Equatable {
         // "mtrnn-watch: " first: readers (and scripts/conformance_check.py) find our note by it.
         return "mtrnn-watch: version \(MtrnnWatchVersion.string), deblurred with MT-RNN (Park et al., ECCV 2020), weights \(weightsName), \(iterations) iteration\(iterations == 1 ? "" : "s")"
             + (scale > 1 ? ", at 1/\(scale) scale" : "")
+            + (strength < 1 ? ", strength \(Self.number(strength))" : "")
+    }
+
+    /// `strength` applied: `deblurred` moved back toward `original` (same
+    /// layout), in place. Nothing changes at strength 1.
+    public static func blend(_ deblurred: inout [Float], toward original: [Float], strength: Float) {
+        precondition(deblurred.count == original.count, "blend: \(deblurred.count) values against \(original.count)")
+        guard strength < 1 else { return }
+        deblurred.withUnsafeMutableBufferPointer { d in
+            original.withUnsafeBufferPointer { o in
+                for i in 0..<d.count { d[i] = o[i] + strength * (d[i] - o[i]) }
+            }
+        }
     }
 
     /// The note for a photo deblurred at `scaleUsed` (auto resolves per photo).
@@ -194,6 +223,22 @@ extension DeblurOptions {
                     return true
                 },
                 accepts: { _ in true }),
+        Setting(key: "colour_profile", expected: "convert or ignore",
+                show: { $0.colourProfile.rawValue },
+                read: { o, v in
+                    guard let p = ColourProfile(rawValue: v) else { return false }
+                    o.colourProfile = p
+                    return true
+                },
+                accepts: { _ in true }),
+        Setting(key: "strength", expected: "a number from 0 to 1",
+                show: { number($0.strength) },
+                read: { o, v in
+                    guard let f = Float(v), f.isFinite else { return false }
+                    o.strength = f
+                    return true
+                },
+                accepts: { (0...1).contains($0.strength) }),
         Setting(key: "sharp_threshold", expected: "a number from -100 to 100",
                 show: { number($0.sharpThreshold) },
                 read: { o, v in
@@ -259,6 +304,11 @@ extension DeblurOptions {
         if let n = Int(text) { return n }
         guard let d = Double(text), d.isFinite, d.rounded() == d, abs(d) < 1e9 else { return nil }
         return Int(d)
+    }
+
+    /// A Float as written ("0.6", not 0.6's nearest Double "0.6000000238418579").
+    private static func number(_ f: Float) -> String {
+        f == f.rounded() && abs(f) < 1e9 ? String(Int(f)) : "\(f)"
     }
 
     private static func number(_ d: Double) -> String {

@@ -76,6 +76,10 @@ public final class DeblurPipeline: Sendable {
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).
         var planar = image.planarRGB().data
+        // A photo in another colour space than sRGB (the network's) is seen
+        // in sRGB and put back into its own profile at the end.
+        let (colour, colourNote) = Self.colourConversion(image, options.colourProfile)
+        colour?.toSRGB(&planar)
         // Sharp already: left alone, the photo's own bytes as the result
         // (copy) or none (skip); the blur estimate comes with the score.
         let assessment = options.sharpPhotos == .process ? nil
@@ -101,12 +105,19 @@ public final class DeblurPipeline: Sendable {
         let scale = estimate?.suggestedScale ?? options.scale
         let pass = try networkPass(consume planar, width: image.width, height: image.height, scale: scale,
                                    input: input, elapsed: elapsed, progress: progress, cancel: cancel)
-        let deblurred = pass.data
+        var deblurred = pass.data
         let plan = pass.plan
 
         try cancel.check()
         progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        // `strength` below 1 keeps part of the photo (a second float image, only then).
+        if options.strength < 1 {
+            var original = image.planarRGB().data
+            colour?.toSRGB(&original)
+            DeblurOptions.blend(&deblurred, toward: original, strength: options.strength)
+        }
+        colour?.fromSRGB(&deblurred)
         let bytes: [UInt8]
         do {
             let result = image.replacingColour(withPlanarRGB: consume deblurred)
@@ -124,6 +135,7 @@ public final class DeblurPipeline: Sendable {
         report.blurExtent = estimate?.extentPixels
         report.blurConfidence = estimate?.confidence
         report.sharpness = assessment?.score
+        report.colour = colourNote
         progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
                                 tilesTotal: plan.tiles.count, elapsed: report.seconds))
         return DeblurredPhoto(bytes: bytes, report: report)
@@ -237,5 +249,22 @@ private final class NetworkPool: @unchecked Sendable {
         let made = try make()
         lock.lock(); slots[worker] = made; lock.unlock()
         return made
+    }
+}
+
+extension DeblurPipeline {
+    /// The conversion `image` needs under `setting` (nil: its values are
+    /// taken as sRGB) and, for the report, what was done when the photo has
+    /// a profile that is not sRGB.
+    static func colourConversion(_ image: Image, _ setting: DeblurOptions.ColourProfile) -> (ColourConversion?, String?) {
+        switch ColourConversion.make(for: image) {
+        case .success(let c):
+            if setting == .ignore { return (nil, "its colour profile \"\(c.profileName)\" was taken as sRGB (colour_profile = ignore)") }
+            return (c, "converted from \"\(c.profileName)\" to sRGB and back")
+        case .failure(.unusable(let why)):
+            return (nil, "\(why): its values were taken as sRGB")
+        case .failure:
+            return (nil, nil)
+        }
     }
 }

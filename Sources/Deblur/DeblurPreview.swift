@@ -59,7 +59,11 @@ extension DeblurPipeline {
               region.x + region.width <= width, region.y + region.height <= height else {
             throw DeblurError.read(input, underlying: "the preview region \(region) is not inside the \(width)x\(height) photo")
         }
-        let planar = image.planarRGB().data
+        var planar = image.planarRGB().data
+        // The preview carries no profile (it shows sRGB): a photo in another
+        // colour space is converted as the full run converts it, and stays so.
+        let (colour, colourNote) = Self.colourConversion(image, options.colourProfile)
+        colour?.toSRGB(&planar)
         let assessment = options.sharpPhotos == .process ? nil
             : PhotoAssessment.assess(planarRGB: planar, width: width, height: height)
         let estimate = options.scale == DeblurOptions.autoScale
@@ -77,8 +81,9 @@ extension DeblurPipeline {
         let pass = try networkPass(context, width: processed.width, height: processed.height, scale: scale,
                                    input: input, elapsed: elapsed, progress: progress, cancel: cancel)
         let inContext = PixelRect(x: region.x - x0, y: region.y - y0, width: region.width, height: region.height)
-        let after = Self.crop(pass.data, width: processed.width, height: processed.height, inContext)
+        var after = Self.crop(pass.data, width: processed.width, height: processed.height, inContext)
         let before = Self.crop(planar, width: width, height: height, region)
+        DeblurOptions.blend(&after, toward: before, strength: options.strength)
 
         // RGB at the photo's depth; replacingColour rounds and clamps as the full run does.
         let blank = Image(width: region.width, height: region.height, channels: 3, bitDepth: image.bitDepth,
@@ -90,6 +95,7 @@ extension DeblurPipeline {
         report.blurExtent = estimate?.extentPixels
         report.blurConfidence = estimate?.confidence
         report.sharpness = assessment?.score
+        report.colour = colourNote
         report.seconds = elapsed()
         progress(DeblurProgress(stage: .done, tilesDone: report.tiles, tilesTotal: report.tiles, elapsed: report.seconds))
         return DeblurPreview(region: region, processed: processed,

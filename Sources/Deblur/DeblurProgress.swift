@@ -91,6 +91,9 @@ public struct DeblurReport: Sendable, Equatable {
     /// Sharp already: not deblurred (`sharp_photos`): the result is the
     /// photo itself (copy) or there is none (skip).
     public var leftAlone = false
+    /// How the photo's colour profile was treated, when it was not sRGB:
+    /// "converted from Adobe RGB (1998) to sRGB and back", or why not.
+    public var colour: String?
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
     public var iterationsPerTile: Double { Double(iterationsRun) / Double(max(tiles, 1)) }

@@ -102,6 +102,8 @@ struct DaemonStartup {
 struct InboxScanner {
     /// Non-UTF-8 names that could not be moved, reported once rather than on every scan.
     private var reportedUnmovable: Set<String> = []
+    /// Folders in a non-recursive inbox already hinted about (while they are there).
+    private var hintedFolders: Set<String> = []
 
     /// What a scan filed or could not file, for the status.
     struct Filed {
@@ -114,6 +116,7 @@ struct InboxScanner {
 
     mutating func scan(_ config: WatchConfig, logger: Logger, candidate: (String) -> Void) -> Filed {
         var filed = Filed()
+        var folders: Set<String> = []
         func walk(_ relativeDir: String) {
             let dir = relativeDir.isEmpty ? config.inbox : config.inbox + "/" + relativeDir
             fileAwayUndecodableNames(relativeDir, config, logger, into: &filed)
@@ -122,15 +125,22 @@ struct InboxScanner {
                 let relative = relativeDir.isEmpty ? name : relativeDir + "/" + name
                 guard let st = FileOps.lstatInfo(dir + "/" + name) else { continue }
                 if FileOps.isDirectory(st) {
-                    if config.recursive { walk(relative) }
-                    // Without recursion only a directory named like a photo is a mistake worth reporting.
-                    else if Self.looksLikePhoto(name) { candidate(relative) }
+                    if config.recursive { walk(relative) } else { folders.insert(relative) }
                     continue
                 }
-                candidate(relative)
+                if !config.inputFilter.excludes(relative) { candidate(relative) }
             }
         }
         walk("")
+        // A folder dropped into an inbox that is not recursive is not a
+        // failure: it stays, and the journal and status say how to have its
+        // photos taken, once per folder.
+        hintedFolders.formIntersection(folders)
+        for folder in folders.sorted() where hintedFolders.insert(folder).inserted && !config.inputFilter.excludes(folder) {
+            let hint = "\(folder)/ is a folder in the inbox \(config.inbox), which is not watched recursively: its photos are not taken. Set `recursive = yes` in the configuration (results then mirror its folders), or move its photos into the inbox itself"
+            filed.errors.append(hint)
+            logger.notice("\(hint)", metadata: [JournalField.file: "\(folder)", JournalField.outcome: "folder"])
+        }
         return filed
     }
 

@@ -47,7 +47,10 @@ struct DaemonState: Sendable {
     /// Every tick (100 ms): abandoned photos that are due settle again, and
     /// settled photos join the queue (in `originals = keep` mode not those
     /// the ledger says are done). True when a photo joined the queue.
-    mutating func queueSettled(_ config: WatchConfig, now: ContinuousClock.Instant = .now) -> Bool {
+    /// Sidecars and names the configuration does not take never join it
+    /// (`note` is told what a lone sidecar did: `Sidecars.fileAlone`).
+    mutating func queueSettled(_ config: WatchConfig, now: ContinuousClock.Instant = .now,
+                               note: (String) -> Void = { _ in }) -> Bool {
         for file in queue.dueAbandoned(now: now) {
             if FileOps.lstatInfo(config.inbox + "/" + file) == nil { queue.forgetAbandoned(file) } else { noteCandidate(file) }
         }
@@ -57,6 +60,13 @@ struct DaemonState: Sendable {
             // Dropped under the name of the photo in progress: its turn first (the
             // file it finds then may be this one, or gone to the archive).
             if queue.current == Job(relative) { settle.note(relative, now: now); continue }
+            if InboxNames.isSidecar(PathName.last(relative)) {
+                if !config.inputFilter.excludes(relative), let text = Sidecars.fileAlone(relative, config: config) { note(text) }
+                continue
+            }
+            // Excluded: left untouched. A folder (not recursive): the scan's hint says what to do.
+            if !config.inputFilter.takesPhoto(relative) { continue }
+            if identity == nil, let st = FileOps.lstatInfo(config.inbox + "/" + relative), FileOps.isDirectory(st) { continue }
             if let st = FileOps.lstatInfo(config.inbox + "/" + relative),
                let output = ledger.output(relative, FileIdentity(st)),
                config.originals == .keep || output.isEmpty { continue }   // kept, or left alone as sharp

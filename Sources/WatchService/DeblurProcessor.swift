@@ -33,6 +33,7 @@ public struct DeblurProcessor: PhotoProcessor {
         }
         if r.flatTiles > 0 { parts.append("\(r.flatTiles) flat tiles left as they were") }
         parts.append(String(format: "%.1f iterations per tile", r.iterationsPerTile))
+        if let colour = r.colour { parts.append(colour) }
         return parts.joined(separator: ", ")
     }
 

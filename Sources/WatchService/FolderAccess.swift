@@ -104,3 +104,48 @@ public enum FolderAccess {
         return "uid \(uid)"
     }
 }
+
+/// What `mtrnn-watch --check-config` requires to exist beyond the keys
+/// themselves: the inbox (start-up would make a missing one, but a missing
+/// inbox is nearly always a typo or a share that is not mounted, and photos
+/// dropped "there" would never be seen) and the weights file (start-up exits
+/// 1 without them). Each problem names the key, the path and the remedy.
+public enum RequiredInputs {
+    public struct Missing: CustomStringConvertible, Equatable, Sendable {
+        public var key: String
+        public var path: String
+        public var problem: String
+        public var remedy: String
+        public var description: String { "`\(key) = \(path)`: \(problem); \(remedy)" }
+    }
+
+    /// The inbox and, unless nil (a test processor needs none), the weights
+    /// the daemon would load (after `WeightsLocator`'s fallback).
+    public static func missing(_ c: WatchConfig, weights: String?) -> [Missing] {
+        var out: [Missing] = []
+        var st = stat()
+        if stat(c.inbox, &st) != 0 {
+            let why = String(cString: strerror(errno))
+            out.append(Missing(key: "inbox", path: c.inbox, problem: "the inbox does not exist (\(why))",
+                               remedy: "create it (under the shipped unit `systemd-tmpfiles --create mtrnn-watch.conf` makes the /srv folders; "
+                                   + "elsewhere `mkdir -p \(c.inbox)`, writable by the service's group), mount its share, "
+                                   + "or set `inbox` to the folder photos are dropped in"))
+        } else if (st.st_mode & S_IFMT) != S_IFDIR {
+            out.append(Missing(key: "inbox", path: c.inbox, problem: "the inbox is not a directory",
+                               remedy: "set `inbox` to the folder photos are dropped in"))
+        }
+        if let weights {
+            var ws = stat()
+            if stat(weights, &ws) != 0 {
+                let why = String(cString: strerror(errno))
+                out.append(Missing(key: "weights", path: weights, problem: "the model weights file does not exist (\(why))",
+                                   remedy: "set `weights` to the shipped mtrnn.safetensors (scripts/install.sh puts it in PREFIX/share/mtrnn-watch/), "
+                                       + "or set $MTRNN_WEIGHTS"))
+            } else if (ws.st_mode & S_IFMT) != S_IFREG {
+                out.append(Missing(key: "weights", path: weights, problem: "the model weights path is not a regular file",
+                                   remedy: "set `weights` to the mtrnn.safetensors file itself"))
+            }
+        }
+        return out
+    }
+}

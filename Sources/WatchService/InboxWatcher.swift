@@ -393,9 +393,9 @@ public final class InboxWatcher: @unchecked Sendable {
                 try? addWatches(relative: relative)
                 reportCoverage()
                 emit(.rescan)
-            } else if mask & UInt32(IN_MOVED_TO) != 0 || (mask & UInt32(IN_CREATE) != 0 && InboxScanner.looksLikePhoto(name)) {
-                // Not recursive: a directory named like a photo is reported, as the scan does.
-                emit(.file(relative))
+            } else if mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
+                // Not recursive: a folder is no photo; the scan says once that `recursive = yes` takes its photos.
+                emit(.rescan)
             }
             return
         }

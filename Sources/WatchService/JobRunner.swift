@@ -83,7 +83,7 @@ struct JobRunner: Sendable {
             // A record without its result (removed by hand, or written by an older
             // version before a crash) must not file the original away unprocessed.
             if let out = FileOps.lstatInfo(config.outbox + "/" + output), FileOps.isRegular(out) {
-                return dispose(job, source: source, name: name, identity: identity, report: nil)
+                return dispose(job, source: source, name: name, identity: identity, report: nil, output: output)
             }
             ledger.remove(relative)
         }
@@ -110,7 +110,10 @@ struct JobRunner: Sendable {
 
         let output: Directory
         do {
-            output = try Directory.root(config.outbox, create: true).subdirectory(parents, create: true)
+            // Mirrored folders (recursive = yes) take the umask like the
+            // outbox itself: the unit's UMask=0002 makes them group-writable
+            // (2775 under the setgid outbox), so members may move results out.
+            output = try Directory.root(config.outbox, create: true).subdirectory(parents, create: true, mode: Self.sharedFolderMode)
         } catch {
             return .abandoned(reason: "cannot create the outbox directory \(config.outbox)/\(parents.joined(separator: "/")): \(error)")
         }
@@ -173,16 +176,30 @@ struct JobRunner: Sendable {
         }
         var done = processed.report
         if resultName != name { done.outputName = (parents + [resultName]).joined(separator: "/") }
-        return dispose(job, source: source, name: name, identity: identity, report: done)
+        return dispose(job, source: source, name: name, identity: identity, report: done,
+                       output: (parents + [resultName]).joined(separator: "/"))
     }
 
-    /// The result is in the outbox; now the original leaves the queue.
-    private func dispose(_ job: Job, source: Directory, name: String, identity: FileIdentity, report: ProcessingReport?) -> JobOutcome {
+    /// The result is in the outbox (`output`, relative to it); now the
+    /// original leaves the queue, its sidecars with it (`Sidecars`): their
+    /// copies go beside the result first, so that a crash before the
+    /// original is filed copies them again (the same bytes: nothing new).
+    private func dispose(_ job: Job, source: Directory, name: String, identity: FileIdentity, report: ProcessingReport?,
+                         output: String) -> JobOutcome {
         // Replaced while processed: leave the new version for its own turn.
         guard let now = source.info(name), FileOps.isRegular(now), FileIdentity(now) == identity else {
             ledger.remove(job.relativePath)
             return .replaced
         }
+        let parents = Array(PathName.components(job.relativePath)!.dropLast())
+        let sidecars = job.origin == .inbox ? Sidecars.of(name, in: source, folder: parents, filter: config.inputFilter) : []
+        for sidecar in sidecars {
+            do { try Sidecars.copy(sidecar, of: name, from: source, outbox: config.outbox, result: output) } catch {
+                if error.isOutOfSpace { return .noSpace(reason: "\(error)") }
+                return .abandoned(reason: "the result is in the outbox but its sidecar \(sidecar) could not be copied beside it: \(error)")
+            }
+        }
+        var archive: Directory?, archivedName: String?
         do {
             switch (job.origin, config.originals) {
             case (.inbox, .keep):
@@ -191,9 +208,9 @@ struct JobRunner: Sendable {
                 try source.remove(name)
                 try source.sync()
             case (.inbox, .archive), (.failed, .archive), (.failed, .keep):
-                let parents = Array(PathName.components(job.relativePath)!.dropLast())
-                let archive = try Directory.root(config.archive, create: true).subdirectory(parents, create: true)
-                try Directory.move(source, name, to: archive, as: name)
+                let folder = try Directory.root(config.archive, create: true).subdirectory(parents, create: true)
+                archivedName = try Directory.move(source, name, to: folder, as: name)
+                archive = folder
                 TestFaults.point("archived")
             }
             if job.origin == .failed { source.removeIfPresent(name + ".reason") }
@@ -201,6 +218,9 @@ struct JobRunner: Sendable {
         } catch {
             // The result is safe; the ledger record makes the next attempt dispose only.
             return .abandoned(reason: "the result is in the outbox but the original could not be moved: \(error)")
+        }
+        for problem in Sidecars.file(sidecars, of: name, from: source, policy: config.originals, archive: archive, filedName: archivedName) {
+            logger.warning("A sidecar of \(job.relativePath) stays in the inbox (its copy is beside the result): \(problem)")
         }
         return report.map { .done($0) } ?? .alreadyDone
     }
@@ -240,6 +260,10 @@ struct JobRunner: Sendable {
         ledger.remove(job.relativePath)
         return .failed(reason: reason, movedTo: folder.path + "/" + filedName)
     }
+
+    /// Folders the daemon makes in the outbox: 0777 less the umask, as
+    /// mkdir(1) does.
+    static let sharedFolderMode: mode_t = 0o777
 
     /// ENOSPC/EDQUOT however the processor reports it: our FileError, POSIXError,
     /// or Foundation's CocoaError from Data.write (which wraps the errno).

@@ -24,7 +24,9 @@ struct ReloadPlan: Equatable {
         config.cluster = old.cluster
         self.config = config
         newProcessor = new.pipeline != old.pipeline
+        // A new include/exclude: the queue is made again from a rescan, so names now left out leave it.
         rewatch = new.inbox != old.inbox || new.recursive != old.recursive || new.pollSeconds != old.pollSeconds
+            || new.inputFilter != old.inputFilter
     }
 }
 

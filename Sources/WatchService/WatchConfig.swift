@@ -23,6 +23,8 @@ public struct WatchConfig: Sendable, Equatable {
     /// 0: inotify. More than 0: scan the inbox this often (NFS/CIFS inboxes).
     public var pollSeconds = 0.0
     public var originals = OriginalsPolicy.archive
+    /// Which names of the inbox are taken (`include`, `exclude`); the rest stay untouched.
+    public var inputFilter = InboxFilter()
     /// How each photo is deblurred: the settings `mtrnnctl deblur` takes
     /// too, with their defaults, ranges and parsing in `DeblurOptions`.
     /// A reload that changes them loads the model again.
@@ -61,6 +63,12 @@ public struct WatchConfig: Sendable, Equatable {
         Key(name: "state_dir", show: { $0.stateDirectory }) { c, v throws(ConfigError) in c.stateDirectory = try path(v) },
         Key(name: "runtime_dir", show: { $0.runtimeDirectory }) { c, v throws(ConfigError) in c.runtimeDirectory = try path(v) },
         Key(name: "recursive", show: { $0.recursive ? "yes" : "no" }) { c, v throws(ConfigError) in c.recursive = try bool(v) },
+        Key(name: "include", show: { $0.inputFilter.include.joined(separator: ", ") }) { c, v throws(ConfigError) in
+            c.inputFilter.include = try patterns(v, empty: false)
+        },
+        Key(name: "exclude", show: { $0.inputFilter.exclude.joined(separator: ", ") }) { c, v throws(ConfigError) in
+            c.inputFilter.exclude = try patterns(v, empty: true)
+        },
         Key(name: "settle_seconds", show: { show($0.settleSeconds) }) { c, v throws(ConfigError) in c.settleSeconds = try number(v, 0...3600) },
         Key(name: "poll_seconds", show: { show($0.pollSeconds) }) { c, v throws(ConfigError) in c.pollSeconds = try number(v, 0...3600) },
         Key(name: "originals", show: { $0.originals.rawValue }) { c, v throws(ConfigError) in
@@ -288,6 +296,15 @@ public struct WatchConfig: Sendable, Equatable {
     private static func path(_ v: String) throws(ConfigError) -> String {
         guard !v.isEmpty, !v.contains("\0") else { throw .value("a path") }
         return v
+    }
+
+    /// A comma-separated list of fnmatch(3) patterns (`InboxFilter`).
+    private static func patterns(_ v: String, empty: Bool) throws(ConfigError) -> [String] {
+        let list = InboxFilter.patterns(v)
+        guard empty || !list.isEmpty, !v.contains("\0") else {
+            throw .value("comma-separated file name patterns (fnmatch: * ? [...]), at least one")
+        }
+        return list
     }
 
     private static func bool(_ v: String) throws(ConfigError) -> Bool {

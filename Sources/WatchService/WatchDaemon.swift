@@ -169,7 +169,7 @@ public actor WatchDaemon {
     }
 
     private func tick() {
-        if state.queueSettled(config) { wakeWorker() }
+        if state.queueSettled(config, note: { logger.notice("\($0)") }) { wakeWorker() }
         if state.resumeIfSpaceReturned(outbox: config.outbox, state: config.stateDirectory) {
             logger.notice("Space is available again; resuming")
             wakeWorker()

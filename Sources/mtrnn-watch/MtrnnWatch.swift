@@ -118,6 +118,19 @@ struct MtrnnWatch: AsyncParsableCommand {
         }
         WatchDaemon.applyLogLevel(initial)
         if checkConfig {
+            // The inbox and the weights must exist: the keys can all be right
+            // and still name a folder nobody drops photos in, or no model.
+            let env = ProcessInfo.processInfo.environment
+            let weights = ProcessorFactory.testProcessor(env) == nil
+                ? ProcessorFactory.resolveWeights(initial.pipeline.weights, environment: env).path : nil
+            let missing = RequiredInputs.missing(initial, weights: weights)
+            if !missing.isEmpty {
+                for m in missing {
+                    let origin = initial.origins[m.key].map { "\($0.file)\($0.line.map { ":\($0)" } ?? "")" } ?? "built-in default"
+                    logger.critical("Configuration error: \(origin): \(m)")
+                }
+                throw ExitCode(78)  // EX_CONFIG
+            }
             // Every key as it will be used, so that a key that was not read
             // (or read differently) shows.
             let directories: [String?] = [inbox, outbox, archive, failed, stateDir, runtimeDir]

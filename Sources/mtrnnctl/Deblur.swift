@@ -153,6 +153,13 @@ struct DeblurCommand: ParsableCommand {
         "The sharpness score above which a photo counts as sharp (see mtrnnctl assess)", valueName: "T"))
     var sharpThreshold: String?
 
+    @Option(parsing: .unconditional, help: SettingFlags.help("strength", "How much of the network's change to keep", valueName: "S"))
+    var strength: String?
+
+    @Option(name: .customLong("colour-profile"), help: SettingFlags.help("colour_profile",
+        "A photo whose ICC profile is not sRGB: convert it to sRGB for the network and back, or ignore the profile", valueName: "convert|ignore"))
+    var colourProfile: String?
+
     /// The pipeline settings of the command line over the defaults; the
     /// weights are placed by `run` (they may be looked for).
     func options(weights: URL) throws -> DeblurOptions {
@@ -160,7 +167,8 @@ struct DeblurCommand: ParsableCommand {
         try SettingFlags.apply(["iterations": iterations, "precision": precision, "tile": tile, "overlap": overlap,
                                 "jpeg_quality": quality, "max_megapixels": maxMegapixels, "scale": scale,
                                 "skip_flat": skipFlat, "stop_below": stopBelow,
-                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold], to: &options)
+                                "sharp_photos": sharpPhotos, "sharp_threshold": sharpThreshold, "strength": strength,
+                                "colour_profile": colourProfile], to: &options)
         return options
     }
 

@@ -12,7 +12,8 @@ enum SettingFlags {
         "weights": "--weights", "iterations": "--iterations", "precision": "--precision", "tile": "--tile",
         "overlap": "--overlap", "jpeg_quality": "--quality", "max_megapixels": "--max-megapixels",
         "scale": "--scale", "stop_below": "--stop-below", "skip_flat": "--skip-flat",
-        "sharp_photos": "--sharp-photos", "sharp_threshold": "--sharp-threshold",
+        "sharp_photos": "--sharp-photos", "sharp_threshold": "--sharp-threshold", "strength": "--strength",
+        "colour_profile": "--colour-profile",
     ]
 
     static let defaults = DeblurOptions(weights: .init(fileURLWithPath: "/"))

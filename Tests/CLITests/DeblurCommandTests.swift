@@ -206,6 +206,7 @@ import Testing
         (["--scale", "5"], "--scale must be auto, 1, 2, 3 or 4"),
         (["--scale", "0"], "--scale must be auto, 1, 2, 3 or 4"),
         (["--scale", "big"], "--scale must be auto, 1, 2, 3 or 4"),
+        (["--strength", "1.5"], "--strength must be a number from 0 to 1"),
         (["-o", "x.png", "--output-dir", "."], "not both"),
         (["-o", "x.png"], "keeps the input's format"),
         (["--output-dir", "/nonexistent-mtrnnctl-dir"], "not an existing folder"),

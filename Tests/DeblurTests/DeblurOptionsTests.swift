@@ -11,8 +11,22 @@ struct DeblurOptionsTests {
         let o = DeblurOptions(weights: Self.weights)
         #expect(o.iterations == 6 && o.precision == .auto && o.tile == 256 && o.overlap == 16)
         #expect(o.jpegQuality == 95 && o.maxPixels == 100_000_000 && o.scale == 1)
-        #expect(o.stopBelow == 0.5 && o.flatTileGradient == 0)
+        #expect(o.stopBelow == 0.5 && o.flatTileGradient == 0 && o.strength == 1)
         try o.validate(bf16UnsupportedReason: "no bf16 here")
+    }
+
+    @Test func strengthBlendsLinearlyAndShowsInTheNote() throws {
+        var d: [Float] = [10, 20, 255, 0]
+        DeblurOptions.blend(&d, toward: [0, 40, 255, 100], strength: 0.25)
+        #expect(d == [2.5, 35, 255, 75])
+        var same: [Float] = [1, 2]
+        DeblurOptions.blend(&same, toward: [9, 9], strength: 1)
+        #expect(same == [1, 2])
+        var o = DeblurOptions(weights: Self.weights)
+        try o.set("strength", "0.6")
+        #expect(o.strength == 0.6)
+        #expect(o.defaultSoftwareNote().hasSuffix(", strength 0.6"), "\(o.defaultSoftwareNote())")
+        #expect(!DeblurOptions(weights: Self.weights).defaultSoftwareNote().contains("strength"))
     }
 
     /// What `show` writes, `set` reads back to the same options: the
@@ -53,6 +67,9 @@ struct DeblurOptionsTests {
         ("stop_below", "-0.1", "a number from 0 (off) to 255"),
         ("skip_flat", "nan", "a number from 0 (off) to 255"),
         ("weights", "", "a path to a .safetensors file"),
+        ("strength", "1.5", "a number from 0 to 1"),
+        ("strength", "-0.1", "a number from 0 to 1"),
+        ("strength", "nan", "a number from 0 to 1"),
     ])
     func valuesOutOfRangeAreRefusedWithWhatIsExpected(key: String, value: String, expected: String) {
         var o = DeblurOptions(weights: Self.weights)

@@ -79,6 +79,34 @@ struct DeblurPipelineTests {
         #expect(try PhotoIO.decode(data: photo.bytes, name: "out.png").samples == expected.samples)
     }
 
+    /// `strength`: 0 gives the photo back, 0.5 lies halfway between the photo
+    /// and the network's result, sample by sample (16-bit: one step of rounding).
+    @Test func strengthBlendsTheResultWithThePhoto() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.png")
+        try writePNG(to: input, width: 96, height: 64)
+        func run(_ strength: Float) throws -> [UInt16] {
+            var o = options()
+            o.sharpPhotos = .process
+            o.strength = strength
+            return try PhotoIO.decode(data: DeblurPipeline(options: o).deblur(input: input).bytes, name: "out.png").samples
+        }
+        let original = try PhotoIO.decode(contentsOf: input).samples
+        let full = try run(1), none = try run(0), half = try run(0.5)
+        #expect(none == original)
+        #expect(full != original)
+        var worst = 0, changed = 0
+        // Where the full result was clamped to the sample range, halfway lies between the photo and the unclamped value.
+        for i in 0..<original.count where i % 4 != 3 && full[i] > 0 && full[i] < 65535 {
+            let expected = (Double(original[i]) + Double(full[i])) / 2
+            worst = max(worst, Int((Double(half[i]) - expected).magnitude.rounded(.up)))
+            if full[i] != original[i] { changed += 1 }
+        }
+        #expect(worst <= 1, "the half-strength result is \(worst) steps from halfway")
+        #expect(changed > original.count / 4, "\(changed) of \(original.count)")
+    }
+
     @Test func badFilesAreNamedInTheError() throws {
         let dir = try folder()
         defer { try? FileManager.default.removeItem(at: dir) }

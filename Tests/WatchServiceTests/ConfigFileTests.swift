@@ -102,6 +102,30 @@ import Testing
         #expect(r.stderr.contains("command line"), "\(r.stderr)")
     }
 
+    /// Issue 19: every key was right, the inbox and the weights did not
+    /// exist, and --check-config said "configuration OK". Each is named, with
+    /// the line that set it and the remedy; exit 78.
+    @Test func checkConfigRefusesAMissingInboxAndMissingWeights() throws {
+        let box = try Sandbox()
+        let file = box.path("missing.conf")
+        try "inbox = \(box.path("no-such-inbox"))\nweights = \(box.path("no-such.safetensors"))\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let r = runWatch(["--check-config", "--config", file], in: box)
+        #expect(r.status == 78, "exit \(r.status): \(r.stdout) \(r.stderr)")
+        #expect(!r.stdout.contains("configuration OK"), "\(r.stdout)")
+        #expect(r.stderr.contains("missing.conf:1: `inbox = \(box.path("no-such-inbox"))`: the inbox does not exist"), "\(r.stderr)")
+        #expect(r.stderr.contains("mkdir -p"), "\(r.stderr)")
+        #expect(r.stderr.contains("missing.conf:2: `weights = \(box.path("no-such.safetensors"))`: the model weights file does not exist"), "\(r.stderr)")
+        #expect(r.stderr.contains("set `weights`"), "\(r.stderr)")
+        // Both there: OK again.
+        mkdir(box.path("no-such-inbox"), 0o755)
+        let shipped = try #require(WeightsLocator.locate(executable: URL(fileURLWithPath: Products.watch)))
+        try FileManager.default.createSymbolicLink(atPath: box.path("no-such.safetensors"), withDestinationPath: shipped.path)
+        let ok = runWatch(["--check-config", "--config", file], in: box)
+        #expect(ok.status == 0, "exit \(ok.status): \(ok.stderr)")
+        #expect(ok.stdout.contains("configuration OK"), "\(ok.stdout)")
+    }
+
     @Test func checkConfigRefusesAnOutboxInsideTheInbox() throws {
         let box = try Sandbox()
         let file = box.path("dirs.conf")

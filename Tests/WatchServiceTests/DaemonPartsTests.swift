@@ -282,7 +282,7 @@ import WatchControl
     static let daemonOnly: [String: String] = [
         "inbox": "/srv/other-in", "outbox": "/srv/other-out", "archive": "/srv/other-archive", "failed": "/srv/other-failed",
         "state_dir": "/srv/other-state", "runtime_dir": "/srv/other-run", "recursive": "yes", "settle_seconds": "9",
-        "poll_seconds": "30", "originals": "keep", "operator_group": "root",
+        "poll_seconds": "30", "originals": "keep", "operator_group": "root", "include": "*.jpg", "exclude": "x*",
         "log_level": "debug", "metrics_file": "/srv/m.prom", "metrics_interval": "60",
         "queue": "postgresql://m@db/m", "role": "worker", "lease_seconds": "30", "max_attempts": "5", "worker_name": "h-1",
     ]
@@ -299,7 +299,7 @@ import WatchControl
         let changed: [String: String] = [
             "weights": "/w.safetensors", "iterations": "3", "precision": "f32", "tile": "128", "overlap": "8",
             "jpeg_quality": "80", "max_megapixels": "12", "scale": "auto", "stop_below": "0", "skip_flat": "4",
-            "sharp_photos": "skip", "sharp_threshold": "-10",
+            "sharp_photos": "skip", "sharp_threshold": "-10", "strength": "0.5", "colour_profile": "ignore",
         ]
         #expect(Set(changed.keys) == pipelineKeys)
         for (key, value) in changed {

@@ -27,6 +27,23 @@ import Testing
         await d.stop()
     }
 
+    /// Issue 19: folders mirrored into the outbox were made 0755 whatever the
+    /// umask, so with the unit's UMask=0002 members of the group could not
+    /// move results out of them. They take the umask, and the outbox's setgid.
+    @Test func mirroredOutboxFoldersAreGroupWritableUnderUmask0002() async throws {
+        let box = try Sandbox()
+        chmod(box.path("outbox"), 0o2775)
+        mkdir(box.path("inbox/shoot"), 0o755)
+        box.write("inbox/shoot/a.jpg", fakeJPEG("a"))
+        let d = try DaemonProcess(box, arguments: ["--recursive"],
+                                  launcher: ["/bin/sh", "-c", "umask 0002; exec \"$@\"", "sh"])
+        #expect(await eventually { box.read("outbox/shoot/a.jpg") != nil }, "\(d.log)")
+        var st = stat()
+        #expect(stat(box.path("outbox/shoot"), &st) == 0)
+        #expect(st.st_mode & 0o7777 == 0o2775, "outbox/shoot is \(String(st.st_mode & 0o7777, radix: 8))")
+        await d.stop()
+    }
+
     @Test func pollingModeFindsFilesWithoutInotify() async throws {
         let box = try Sandbox()
         let d = try DaemonProcess(box, arguments: ["--poll", "0.3"])
