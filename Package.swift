@@ -6,17 +6,23 @@
 // Foundation, Glibc, Dispatch and Synchronization are open to all).
 // scripts/check-layers.sh reads this list and checks every `import` in
 // Sources/ against it (tests are exempt); a new module needs a line here.
-//   mtrnn-watch   -> WatchService ArgumentParser
-//   mtrnnctl      -> Deblur WatchControl ArgumentParser
+//   mtrnn-watch   -> ClusterService WatchService ArgumentParser
+//   mtrnnctl      -> Deblur WatchControl ClusterQueue ArgumentParser
+//   ClusterService -> WatchService ClusterQueue
 //   WatchService  -> Deblur WatchControl CSystemd Logging
+//   ClusterQueue  -> WatchControl PostgresNIO NIOCore NIOPosix NIOSSL Logging
 //   WatchControl  -> DurableFiles
 //   Deblur        -> PhotoIO MTRNN Identity
 //   DurableFiles  -> CDurableFiles
 //   PhotoIO       -> CImageCodecs CLCMS
 //   MTRNN         -> CDNNL CWinograd
 //   Identity CDurableFiles CImageCodecs CLCMS CWinograd CDNNL CSystemd Logging ArgumentParser -> nothing
+//   PostgresNIO NIOCore NIOPosix NIOSSL -> nothing
 // In short: Identity (the version, SHA-256), C shims < DurableFiles, PhotoIO, MTRNN < Deblur, WatchControl <
 // WatchService < mtrnn-watch; mtrnnctl stands on Deblur and WatchControl.
+// The shared PostgreSQL queue (queue = postgresql://...) lives in ClusterQueue
+// (schema, claims, leases, the cluster status) and ClusterService (the worker
+// and watcher roles); with queue = inbox neither is entered, nothing connects.
 // So mtrnnctl never loads WatchService (inotify, the journal, libsystemd), and
 // durable file operations (DurableFiles) need nothing but libc.
 import PackageDescription
@@ -34,6 +40,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System libraries and the C shims: only what Swift cannot call itself.
@@ -72,12 +81,27 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The shared queue in PostgreSQL: schema and migrations, claims under
+        // a lease, the cluster status (issue 20). Only entered when
+        // `queue = postgresql://...`.
+        .target(name: "ClusterQueue", dependencies: [
+            "WatchControl",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The watcher and worker roles of a daemon on a shared queue.
+        .target(name: "ClusterService", dependencies: ["WatchService", "ClusterQueue", "DurableFiles", "Deblur"]),
+
         .executableTarget(name: "mtrnn-watch", dependencies: [
-            "WatchService", "Deblur", "MTRNN", "PhotoIO", "Identity",
+            "WatchService", "ClusterService", "ClusterQueue", "Deblur", "MTRNN", "PhotoIO", "Identity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "mtrnnctl", dependencies: [
-            "WatchControl", "DurableFiles", "Deblur", "MTRNN", "PhotoIO", "Identity",
+            "WatchControl", "ClusterQueue", "DurableFiles", "Deblur", "MTRNN", "PhotoIO", "Identity",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -91,6 +115,7 @@ let package = Package(
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO", "Deblur",
                                                                "Identity", "TestSupport"]),
+        .testTarget(name: "ClusterQueueTests", dependencies: ["ClusterQueue"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]
 )

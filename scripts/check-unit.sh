@@ -47,6 +47,28 @@ else
     echo "check-unit: security: exposure $exposure (limit $MAX_EXPOSURE)"
 fi
 
+# The shared queue's worker template (issue 20): verified as an instance; it
+# has the network the database needs, and must still stay under the same limit.
+MAX_WORKER_EXPOSURE=${MAX_WORKER_EXPOSURE:-$MAX_EXPOSURE}
+sed "s|/usr/local/bin/mtrnn-watch|$work/bin/mtrnn-watch|" "systemd/mtrnn-watch-worker@.service" > "$work/mtrnn-watch-worker@.service"
+out=$(cd "$work" && MANPATH="$work/man" systemd-analyze verify ./mtrnn-watch-worker@1.service 2>&1) || true
+if [ -n "$out" ]; then
+    echo "check-unit: FAIL: systemd-analyze verify mtrnn-watch-worker@1.service printed:" >&2
+    echo "$out" >&2
+    status=1
+else
+    echo "check-unit: worker template: verify clean"
+fi
+sec=$(cd "$work" && systemd-analyze security --offline=true ./mtrnn-watch-worker@1.service 2>&1 || true)
+wexp=$(printf '%s\n' "$sec" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' | tail -1)
+if [ -z "$wexp" ] || awk -v e="$wexp" -v m="$MAX_WORKER_EXPOSURE" 'BEGIN { exit !(e > m) }'; then
+    echo "check-unit: FAIL: worker template exposure '${wexp:-none}' > $MAX_WORKER_EXPOSURE" >&2
+    printf '%s\n' "$sec" | grep '✗' >&2 || true
+    status=1
+else
+    echo "check-unit: worker template: security exposure $wexp (limit $MAX_WORKER_EXPOSURE)"
+fi
+
 # `systemctl reload` must fail on a broken file (issue 19): ExecReload= runs
 # --check-config with ExecStart's --config before the HUP, whose own failure
 # would only be logged. (scripts/e2e-nspawn.sh reloads a broken file for real.)

@@ -92,14 +92,18 @@ fi
 # The unit's ExecStartPre= names the tmpfiles.d file by its base name, which
 # systemd-tmpfiles looks up in its own directories (so /etc/tmpfiles.d can
 # override it); anywhere else it needs the full path.
-case "$TMPFILESDIR" in
-    /etc/tmpfiles.d|/run/tmpfiles.d|/usr/local/lib/tmpfiles.d|/usr/lib/tmpfiles.d|/lib/tmpfiles.d)
-        subst systemd/mtrnn-watch.service > "$DESTDIR$UNITDIR/mtrnn-watch.service";;
-    *)
-        echo "install: warning: $TMPFILESDIR is not a systemd-tmpfiles directory: the /srv folders are made only when the service starts" >&2
-        subst systemd/mtrnn-watch.service | sed "s|--create mtrnn-watch.conf|--create $TMPFILESDIR/mtrnn-watch.conf|" > "$DESTDIR$UNITDIR/mtrnn-watch.service";;
-esac
-chmod 0644 "$DESTDIR$UNITDIR/mtrnn-watch.service"
+# The worker template (mtrnn-watch-worker@.service: the shared queue) the same way.
+for unit in mtrnn-watch.service mtrnn-watch-worker@.service; do
+    case "$TMPFILESDIR" in
+        /etc/tmpfiles.d|/run/tmpfiles.d|/usr/local/lib/tmpfiles.d|/usr/lib/tmpfiles.d|/lib/tmpfiles.d)
+            subst "systemd/$unit" > "$DESTDIR$UNITDIR/$unit";;
+        *)
+            [ "$unit" = mtrnn-watch.service ] &&
+                echo "install: warning: $TMPFILESDIR is not a systemd-tmpfiles directory: the /srv folders are made only when the service starts" >&2
+            subst "systemd/$unit" | sed "s|--create mtrnn-watch.conf|--create $TMPFILESDIR/mtrnn-watch.conf|" > "$DESTDIR$UNITDIR/$unit";;
+    esac
+    chmod 0644 "$DESTDIR$UNITDIR/$unit"
+done
 install -m 0644 systemd/sysusers.d/mtrnn-watch.conf "$DESTDIR$SYSUSERSDIR/mtrnn-watch.conf"
 install -m 0644 systemd/tmpfiles.d/mtrnn-watch.conf "$DESTDIR$TMPFILESDIR/mtrnn-watch.conf"
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and running mtrnn-watch need
 # (scripts/run.sh), and with --test also the test tools (scripts/test.sh):
-# exiftool and python3 with numpy, Pillow and prometheus_client, for the
-# fixture checks, the crash harness's photo maker, the benchmark and the
-# metrics file's check (prometheus_client's parser). Running needs no Python.
+# exiftool, PostgreSQL's server (the shared queue's tests start a throwaway
+# one: scripts/pg-scratch.sh), iproute2 (ip netns), and python3 with numpy,
+# Pillow and prometheus_client, for the fixture checks, the crash harness's
+# photo maker, the benchmark and the metrics file's check (prometheus_client's
+# parser). Running needs no Python.
 # Idempotent: installs only what is missing, so a second run does nothing.
 #   scripts/setup.sh           # build and run
 #   scripts/setup.sh --test    # build, run and test
@@ -18,7 +20,7 @@ esac
 
 PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev liblcms2-dev)
 if [ "$test_tools" = 1 ]; then
-    PKGS+=(libimage-exiftool-perl python3)
+    PKGS+=(libimage-exiftool-perl python3 postgresql iproute2)
 fi
 
 missing=()

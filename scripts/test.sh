@@ -5,7 +5,12 @@
 # resource faults), the conformance run over the public test suites
 # (scripts/conformance.sh), the unit-file checks, the layer check
 # (scripts/check-layers.sh), a short fuzzing run, the
-# crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn).
+# crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn),
+# and the shared PostgreSQL queue (issue 20): its Swift tests against a real
+# server started here (scripts/pg-scratch.sh: a throwaway cluster on a Unix
+# socket in a temporary folder, stopped on exit, also on failure) and, in the
+# full run, the cluster harness (workers killed mid-job, the server restarted
+# under load, a worker cut off in a network namespace).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
 #   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run, unit and layer checks only)
 set -euo pipefail
@@ -16,6 +21,10 @@ export OMP_WAIT_POLICY=passive   # OpenMP spin-waiting collapses on shared cores
 section() { printf '\n== %s ==\n' "$1"; }
 section "build"
 swift build --build-tests
+section "PostgreSQL for the shared queue's tests (scripts/pg-scratch.sh)"
+eval "$(scripts/pg-scratch.sh start)"
+trap 'scripts/pg-scratch.sh stop "$PG_SCRATCH"' EXIT
+echo "scratch server: $MTRNN_TEST_QUEUE"
 section "swift test"
 swift test --skip-build
 section "bad-input corpus through the real MT-RNN pipeline (the failure reasons it writes)"
@@ -51,4 +60,12 @@ if [ "${QUICK:-0}" != 1 ]; then
     SKIP_BUILD=1 scripts/hostile-uploader.sh
     section "end to end under systemd-nspawn"
     SKIP_BUILD=1 scripts/e2e-nspawn.sh
+    section "shared queue: cluster harness (4 workers, exactly once, photo of death, pause, unreachable database)"
+    SKIP_BUILD=1 scripts/cluster-test.sh basic
+    section "shared queue: 50 workers killed mid-job (SIGKILL)"
+    SKIP_BUILD=1 scripts/cluster-test.sh kills
+    section "shared queue: PostgreSQL restarted under load"
+    SKIP_BUILD=1 scripts/cluster-test.sh restarts
+    section "shared queue: a worker's network link cut (ip netns)"
+    SKIP_BUILD=1 scripts/cluster-test.sh netns
 fi

@@ -7,7 +7,8 @@ struct ReloadPlan: Equatable {
     /// The configuration to run with: the new one, with the keys that take
     /// effect only after a restart kept as they were.
     var config: WatchConfig
-    /// `runtime_dir` or `state_dir` changed: kept until a restart (say so).
+    /// `runtime_dir`, `state_dir` or a key of the shared queue (`queue`,
+    /// `role`, ...: ClusterSettings) changed: kept until a restart (say so).
     var restartNeeded: Bool
     /// A pipeline setting changed: only these load the model again.
     var newProcessor: Bool
@@ -17,8 +18,10 @@ struct ReloadPlan: Equatable {
     init(old: WatchConfig, new: WatchConfig) {
         var config = new
         restartNeeded = new.runtimeDirectory != old.runtimeDirectory || new.stateDirectory != old.stateDirectory
+            || new.cluster != old.cluster
         config.runtimeDirectory = old.runtimeDirectory
         config.stateDirectory = old.stateDirectory
+        config.cluster = old.cluster
         self.config = config
         newProcessor = new.pipeline != old.pipeline
         // A new include/exclude: the queue is made again from a rescan, so names now left out leave it.

@@ -41,6 +41,8 @@ public struct WatchConfig: Sendable, Equatable {
     public var logLevel = "info"
     public var metricsFile = ""
     public var metricsInterval = 15.0
+    /// The shared queue (`queue`, `role`, ...): ClusterSettings.swift.
+    public var cluster = ClusterSettings()
     /// Where each key was set, for messages about keys that do not fit together.
     public var origins = Origins()
 
@@ -77,7 +79,7 @@ public struct WatchConfig: Sendable, Equatable {
             guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
             c.operatorGroup = v
         },
-    ] + DeblurOptions.settings.map { setting in
+    ] + ClusterSettings.keys + DeblurOptions.settings.map { setting in
         Key(name: setting.key, show: { setting.show($0.pipeline) }) { c, v throws(ConfigError) in
             do { try c.pipeline.set(setting.key, v) } catch { throw .value(setting.expected) }
         }

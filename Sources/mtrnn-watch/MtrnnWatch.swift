@@ -1,4 +1,6 @@
 import ArgumentParser
+import ClusterQueue
+import ClusterService
 import Deblur
 import Foundation
 import Identity
@@ -31,6 +33,8 @@ struct MtrnnWatch: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Scan every N seconds instead of using inotify (NFS/CIFS inboxes).", valueName: "seconds")) var poll: Double?
     @Option(help: ArgumentHelp("How long size and mtime must stay unchanged.", valueName: "seconds")) var settle: Double?
     @Flag(help: "Watch subdirectories too, mirrored in the outbox.") var recursive = false
+    @Option(help: ArgumentHelp("With a shared queue (queue = postgresql://...): watcher, worker or both (the `role` key).",
+                               valueName: "role")) var role: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override any configuration key.", valueName: "key=value"))
     var overrides: [String] = []
@@ -60,6 +64,7 @@ struct MtrnnWatch: AsyncParsableCommand {
         if let poll { try c.set("poll_seconds", String(poll)) }
         if let settle { try c.set("settle_seconds", String(settle)) }
         if recursive { c.recursive = true }
+        if let role { try c.set("role", role) }
         if let logLevel { try c.set("log_level", logLevel) }
         for o in overrides {
             guard let eq = o.firstIndex(of: "=") else {
@@ -68,6 +73,12 @@ struct MtrnnWatch: AsyncParsableCommand {
             try c.set(o[..<eq].trimmingCharacters(in: .whitespaces), o[o.index(after: eq)...].trimmingCharacters(in: .whitespaces))
         }
         try c.validate()
+        if c.cluster.isShared {
+            do { _ = try QueueLocation.parse(c.cluster.queue) } catch {
+                let origin = c.origins["queue"]
+                throw ConfigError(file: origin?.file ?? "command line", line: origin?.line, problem: "`queue`: \(error)")
+            }
+        }
         return c
     }
 
@@ -123,7 +134,8 @@ struct MtrnnWatch: AsyncParsableCommand {
             // Every key as it will be used, so that a key that was not read
             // (or read differently) shows.
             let directories: [String?] = [inbox, outbox, archive, failed, stateDir, runtimeDir]
-            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || logLevel != nil || !overrides.isEmpty
+            let fromCommandLine = directories.contains { $0 != nil } || poll != nil || settle != nil || recursive || logLevel != nil
+                || role != nil || !overrides.isEmpty
             print("# configuration OK: \(config ?? "no file, built-in defaults")\(fromCommandLine ? ", with the command line's options" : "")")
             print(initial.rendered)
             return
@@ -136,6 +148,37 @@ struct MtrnnWatch: AsyncParsableCommand {
             for problem in unwritable { logger.critical("Cannot start: \(problem)") }
             throw ExitCode(78)  // EX_CONFIG
         }
+        if initial.cluster.isShared {
+            // The shared queue (issue 20): ClusterService from here on. A
+            // watcher alone loads no model.
+            let processor = initial.cluster.role == .watcher ? nil : try await makeProcessor(initial, logger: logger)
+            let cluster: ClusterDaemon
+            do { cluster = try ClusterDaemon(config: initial, role: initial.cluster.role, processor: processor, logger: logger) } catch {
+                logger.critical("Configuration error: `queue`: \(error)")
+                throw ExitCode(78)
+            }
+            do { try await cluster.run() } catch {
+                logger.critical("Cannot start: \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
+        let processor = try await makeProcessor(initial, logger: logger)
+        let me = self
+        let daemon = WatchDaemon(
+            config: initial, processor: processor, logger: logger,
+            loadConfig: { try me.loadConfiguration() },
+            makeProcessor: { try await ProcessorFactory.make($0, logger: logger) })
+        let signals = DaemonSignals(daemon: daemon)
+        do { try await daemon.run() } catch {
+            logger.critical("Cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        withExtendedLifetime(signals) {}
+    }
+
+    /// The processor, or the exit status that says why there is none.
+    func makeProcessor(_ initial: WatchConfig, logger: Logger) async throws -> any PhotoProcessor {
         let processor: any PhotoProcessor
         do { processor = try await ProcessorFactory.make(initial, logger: logger) } catch DeblurError.invalidOptions(let why) {
             // validate() should have caught it; still a configuration error.
@@ -148,16 +191,6 @@ struct MtrnnWatch: AsyncParsableCommand {
             logger.critical("Cannot load the deblur model: \(error)")
             throw ExitCode(1)
         }
-        let me = self
-        let daemon = WatchDaemon(
-            config: initial, processor: processor, logger: logger,
-            loadConfig: { try me.loadConfiguration() },
-            makeProcessor: { try await ProcessorFactory.make($0, logger: logger) })
-        let signals = DaemonSignals(daemon: daemon)
-        do { try await daemon.run() } catch {
-            logger.critical("Cannot start: \(error)")
-            throw ExitCode(1)
-        }
-        withExtendedLifetime(signals) {}
+        return processor
     }
 }

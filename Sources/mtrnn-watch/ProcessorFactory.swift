@@ -33,7 +33,8 @@ enum ProcessorFactory {
     /// For the daemon's integration tests only:
     /// MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS (a slow copy with progress) or
     /// hang (never progresses, to trip the watchdog), or photoio[:MEGAPIXELS]
-    /// (PhotoIO decode + encode without the network: the reliability tests).
+    /// (PhotoIO decode + encode without the network: the reliability tests),
+    /// or spin:SECONDS (holds a core that long: the cluster benchmark).
     /// Any of them aborts the daemon on a file that starts with
     /// "MTRNN-TEST-CRASH": the crash-loop tests' photo of death.
     static func testProcessor(_ env: [String: String]) -> (any PhotoProcessor)? {
@@ -59,6 +60,9 @@ enum ProcessorFactory {
     private static func testProcessor(_ spec: String) -> (any PhotoProcessor)? {
         if spec.hasPrefix("photoio") {
             return PhotoIOTestProcessor(maxMegapixels: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 100)
+        }
+        if spec.hasPrefix("spin") {
+            return SpinTestProcessor(seconds: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 1)
         }
         if spec == "hang" { return CopyProcessor(delayPerPhoto: .seconds(3600), steps: 1) }
         let seconds = Double(spec.split(separator: ":").dropFirst().first ?? "0") ?? 0

@@ -33,8 +33,10 @@ struct Status: ParsableCommand {
 
     @OptionGroup var options: SocketOptions
     @Flag(help: "Print the status as JSON (for scripts).") var json = false
+    @OptionGroup var shared: ClusterOptions
 
     func run() throws {
+        if shared.cluster { return try shared.status(json: json) }
         let response = try options.send(ControlRequest(command: .status))
         guard let status = response.status else { throw ExitCode(1) }
         if json {
@@ -49,14 +51,22 @@ struct Pause: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop taking new photos (the current one is finished). Needs the service's group.")
     @OptionGroup var options: SocketOptions
-    func run() throws { print(Printable.escaped(try options.send(ControlRequest(command: .pause)).message ?? "paused")) }
+    @OptionGroup var shared: ClusterOptions
+    func run() throws {
+        if shared.cluster { return try shared.setPaused(true) }
+        print(Printable.escaped(try options.send(ControlRequest(command: .pause)).message ?? "paused"))
+    }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Take photos from the queue again. Needs the service's group.")
     @OptionGroup var options: SocketOptions
-    func run() throws { print(Printable.escaped(try options.send(ControlRequest(command: .resume)).message ?? "resumed")) }
+    @OptionGroup var shared: ClusterOptions
+    func run() throws {
+        if shared.cluster { return try shared.setPaused(false) }
+        print(Printable.escaped(try options.send(ControlRequest(command: .resume)).message ?? "resumed"))
+    }
 }
 
 struct Retry: ParsableCommand {
@@ -65,7 +75,9 @@ struct Retry: ParsableCommand {
     @OptionGroup var options: SocketOptions
     @Argument(help: ArgumentHelp("The photo's name in the failed directory (or its path there).", valueName: "file"))
     var file: String
+    @OptionGroup var shared: ClusterOptions
     func run() throws {
+        if shared.cluster { return try shared.retry(file) }
         // Paths are resolved by the daemon, whose working directory may differ.
         // A path that exists here is sent absolute; anything else as a name in failed/.
         let local = FileManager.default.currentDirectoryPath + "/" + file

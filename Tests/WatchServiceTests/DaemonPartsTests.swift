@@ -284,6 +284,7 @@ import WatchControl
         "state_dir": "/srv/other-state", "runtime_dir": "/srv/other-run", "recursive": "yes", "settle_seconds": "9",
         "poll_seconds": "30", "originals": "keep", "operator_group": "root", "include": "*.jpg", "exclude": "x*",
         "log_level": "debug", "metrics_file": "/srv/m.prom", "metrics_interval": "60",
+        "queue": "postgresql://m@db/m", "role": "worker", "lease_seconds": "30", "max_attempts": "5", "worker_name": "h-1",
     ]
 
     @Test func daemonKeysNeverReloadTheModelAndPipelineKeysAlways() throws {
@@ -316,6 +317,11 @@ import WatchControl
         #expect(plan.restartNeeded && plan.config.stateDirectory == WatchConfig().stateDirectory)
         #expect(plan.rewatch && plan.config.pollSeconds == 5 && !plan.newProcessor)
         #expect(!ReloadPlan(old: WatchConfig(), new: WatchConfig()).rewatch)
+        // The shared queue's keys wait for a restart: a running daemon does not change queues.
+        var shared = WatchConfig()
+        try shared.set("queue", "postgresql://m@db/m")
+        let queuePlan = ReloadPlan(old: WatchConfig(), new: shared)
+        #expect(queuePlan.restartNeeded && !queuePlan.config.cluster.isShared)
     }
 }
 
