@@ -52,7 +52,7 @@ import Testing
         #expect(retry.status == 0, "\(retry.stderr)")
         #expect(await eventually { box.read("outbox/bad.jpg") == fakeJPEG("fixed") }, "\(d.log)")
         #expect(await eventually { box.list("failed").isEmpty })
-        #expect(box.list("archive").contains("bad.jpg"))
+        #expect(await eventually { box.list("archive").contains("bad.jpg") })
         let missing = ctl(box, ["retry", "nothing.jpg"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no failed photo nothing.jpg"))
