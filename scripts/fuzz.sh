@@ -59,8 +59,8 @@ build() {  # target -> binary, rebuilt only when a source is newer
             "$clang" -g -O1 -fsanitize=fuzzer-no-link,address "${inc[@]}" -c Sources/CImageCodecs/codecs.c -o "$out/codecs-asan.o"
             # One module: PhotoIO's sources with the harness, so internal types are fuzzed too.
             "$swiftc" -O -g -parse-as-library -sanitize=fuzzer,address -module-name PhotoIOFuzz \
-                -I "$out/modules/CImageCodecs" Sources/PhotoIO/*.swift fuzz/photoio_fuzz.swift \
-                "$out/codecs-asan.o" "${libs[@]}" -o "$bin"
+                -I "$out/modules/CImageCodecs" -I Sources/CLCMS Sources/PhotoIO/*.swift fuzz/photoio_fuzz.swift \
+                "$out/codecs-asan.o" "${libs[@]}" -llcms2 -lz -o "$bin"
         fi ;;
     esac
 }
