@@ -53,6 +53,16 @@ public final class DeblurPipeline: Sendable {
             + (o.flatTileGradient > 0 ? ", flat tiles (< \(o.flatTileGradient)) skipped" : "")
     }
 
+    /// `input` decoded within the pixel limit, or the read error that names it
+    /// (the full run and the preview decode the same way).
+    func decodeInput(_ input: URL) throws -> Image {
+        do {
+            return try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
+        } catch {
+            throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
+        }
+    }
+
     /// Deblurs `input`: the result encoded in the same format, depth,
     /// channels and metadata, for the caller to write, and what it cost.
     /// `cancel` is read before each stage and before every tile; once it is
@@ -66,12 +76,7 @@ public final class DeblurPipeline: Sendable {
 
         try cancel.check()
         progress(DeblurProgress(stage: .decoding, elapsed: elapsed()))
-        let image: Image
-        do {
-            image = try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
-        } catch {
-            throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
-        }
+        let image = try decodeInput(input)
 
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).

@@ -48,12 +48,7 @@ extension DeblurPipeline {
 
         try cancel.check()
         progress(DeblurProgress(stage: .decoding, elapsed: elapsed()))
-        let image: Image
-        do {
-            image = try PhotoIO.decode(contentsOf: input, maxPixels: options.maxPixels)
-        } catch {
-            throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
-        }
+        let image = try decodeInput(input)
         let (width, height) = (image.width, image.height)
         guard region.width > 0, region.height > 0, region.x >= 0, region.y >= 0,
               region.x + region.width <= width, region.y + region.height <= height else {
