@@ -66,7 +66,8 @@ public final class DeblurPipeline: Sendable {
     /// Deblurs `input`: the result encoded in the same format, depth,
     /// channels and metadata, for the caller to write, and what it cost.
     /// `cancel` is read before each stage and before every tile; once it is
-    /// set the photo stops with `CancellationError`.
+    /// set the photo stops with `CancellationError`. The three stages
+    /// (`prepare`, `runNetwork`, `encode`) one after the other, on this thread.
     public func deblur(input: URL,
                        progress: @Sendable (DeblurProgress) -> Void = { _ in },
                        cancel: CancelFlag = CancelFlag()) throws -> DeblurredPhoto {
@@ -76,8 +77,40 @@ public final class DeblurPipeline: Sendable {
 
         try cancel.check()
         progress(DeblurProgress(stage: .decoding, elapsed: elapsed()))
-        let image = try decodeInput(input)
+        // The planes stay with the photo: it goes to the network at once.
+        let prepared = try prepare(input: input, keepPlanes: true)
+        if var finished = prepared.finished {
+            finished.report.seconds = elapsed()
+            progress(DeblurProgress(stage: .done, elapsed: finished.report.seconds))
+            return finished
+        }
+        let networked = try networkStage(consume prepared, elapsed: elapsed, progress: progress, cancel: cancel)
+        try cancel.check()
+        let tiles = networked.report?.tiles ?? 0
+        progress(DeblurProgress(stage: .encoding, tilesDone: tiles, tilesTotal: tiles, elapsed: elapsed()))
+        var photo = try encode(consume networked)
+        photo.report.seconds = elapsed()
+        progress(DeblurProgress(stage: .done, tilesDone: photo.report.tiles,
+                                tilesTotal: photo.report.tiles, elapsed: photo.report.seconds))
+        return photo
+    }
 
+    /// The first stage of `deblur`: `input` decoded into float planes in
+    /// sRGB, its sharpness scored and its blur estimated (as the settings
+    /// want them), and the scale chosen. A photo left alone as sharp comes
+    /// out finished (its own bytes, or none). Any thread, while another photo
+    /// is in `runNetwork`: a batch decodes the next photo during this one's
+    /// network (`mtrnnctl deblur`). The photo waiting for the network keeps
+    /// its decoded samples, and its float planes only where they cannot be
+    /// remade exactly and cheaply from them (a colour conversion).
+    public func prepare(input: URL, cancel: CancelFlag = CancelFlag()) throws -> PreparedPhoto {
+        try cancel.check()
+        return try prepare(input: input, keepPlanes: false)
+    }
+
+    func prepare(input: URL, keepPlanes: Bool) throws -> PreparedPhoto {
+        var lap = Lap(), stages = StageSeconds()
+        let image = try decodeInput(input)
         // Taken as the only reference, so the runner blends into this buffer
         // in place and a photo costs one float image, not two (at scale 1).
         var planar = image.planarRGB().data
@@ -85,11 +118,13 @@ public final class DeblurPipeline: Sendable {
         // in sRGB and put back into its own profile at the end.
         let (colour, colourNote) = Self.colourConversion(image, options.colourProfile)
         colour?.toSRGB(&planar)
+        stages.decode = lap.next()
         // Sharp already: left alone, the photo's own bytes as the result
         // (copy) or none (skip); the blur estimate comes with the score.
         let assessment = options.sharpPhotos == .process ? nil
             : PhotoAssessment.assess(planarRGB: planar, width: image.width, height: image.height)
         if let assessment, assessment.isSharp(threshold: options.sharpThreshold) {
+            stages.score = lap.next()
             var report = DeblurReport(input: input, width: image.width, height: image.height, tiles: 0, seconds: 0)
             report.sharpness = assessment.score
             report.leftAlone = true
@@ -99,50 +134,100 @@ public final class DeblurPipeline: Sendable {
             } catch {
                 throw DeblurError.read(input, underlying: DeblurError.detail(error, about: input))
             }
-            report.seconds = elapsed()
-            progress(DeblurProgress(stage: .done, elapsed: report.seconds))
-            return DeblurredPhoto(bytes: bytes, report: report)
+            stages.encode = lap.next()
+            report.stageSeconds = stages
+            report.seconds = stages.pipelineTotal
+            return PreparedPhoto(input: input, image: nil, planar: nil, colour: nil, colourNote: nil, assessment: assessment,
+                                 estimate: nil, scale: 1, finished: DeblurredPhoto(bytes: bytes, report: report), stages: stages)
         }
         // Auto: the scale that brings the estimated blur within the network's
         // reach, from the photo at full size before any downscaling.
         let estimate = options.scale == DeblurOptions.autoScale
             ? assessment?.blur ?? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
         let scale = estimate?.suggestedScale ?? options.scale
-        let pass = try networkPass(consume planar, width: image.width, height: image.height, scale: scale,
-                                   input: input, elapsed: elapsed, progress: progress, cancel: cancel)
-        var deblurred = pass.data
-        let plan = pass.plan
+        if assessment != nil || estimate != nil { stages.score = lap.next() }
+        return PreparedPhoto(input: input, image: image, planar: keepPlanes || colour != nil ? planar : nil,
+                             colour: colour, colourNote: colourNote, assessment: assessment, estimate: estimate,
+                             scale: scale, finished: nil, stages: stages)
+    }
 
+    /// The second stage of `deblur`: the network over a prepared photo (a
+    /// finished one passes through). One photo at a time, as `deblur`: a
+    /// second caller waits.
+    public func runNetwork(_ photo: consuming PreparedPhoto,
+                           progress: @Sendable (DeblurProgress) -> Void = { _ in },
+                           cancel: CancelFlag = CancelFlag()) throws -> NetworkedPhoto {
+        oneAtATime.lock(); defer { oneAtATime.unlock() }
+        let start = DispatchTime.now()
+        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        return try networkStage(consume photo, elapsed: elapsed, progress: progress, cancel: cancel)
+    }
+
+    func networkStage(_ photo: consuming PreparedPhoto, elapsed: @Sendable () -> Double,
+                      progress: @Sendable (DeblurProgress) -> Void, cancel: CancelFlag) throws -> NetworkedPhoto {
+        guard let image = photo.image, photo.finished == nil else {
+            return NetworkedPhoto(input: photo.input, image: nil, deblurred: [], colour: nil, report: nil,
+                                  finished: photo.finished)
+        }
         try cancel.check()
-        progress(DeblurProgress(stage: .encoding, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: elapsed()))
+        var lap = Lap()
+        // Moved out of the photo, so the runner holds the only reference (in place at scale 1).
+        var planar: [Float] = []
+        if photo.planar != nil {
+            swap(&planar, &photo.planar!)
+            photo.planar = nil
+        } else {
+            planar = image.planarRGB().data
+        }
+        let pass = try networkPass(consume planar, width: image.width, height: image.height, scale: photo.scale,
+                                   input: photo.input, elapsed: elapsed, progress: progress, cancel: cancel)
+        var stages = photo.stages
+        stages.network = lap.next()
+        var report = DeblurReport(input: photo.input, width: image.width, height: image.height,
+                                  tiles: pass.plan.tiles.count, seconds: 0)
+        (report.flatTiles, report.iterationsRun) = (pass.flatTiles, pass.iterationsRun)
+        report.scaleUsed = photo.scale
+        report.blurExtent = photo.estimate?.extentPixels
+        report.blurConfidence = photo.estimate?.confidence
+        report.sharpness = photo.assessment?.score
+        report.colour = photo.colourNote
+        report.stageSeconds = stages
+        return NetworkedPhoto(input: photo.input, image: image, deblurred: pass.data, colour: photo.colour,
+                              report: report, finished: nil)
+    }
+
+    /// The last stage of `deblur`: `strength`, the colour profile back, and
+    /// the result encoded in the input's format with its metadata (a finished
+    /// photo passes through). Any thread, while another photo is in
+    /// `runNetwork`.
+    public func encode(_ photo: consuming NetworkedPhoto) throws -> DeblurredPhoto {
+        if let finished = photo.finished { return finished }
+        guard let image = photo.image, var report = photo.report else {
+            preconditionFailure("a networked photo has its image and report, or is finished")
+        }
+        let input = photo.input
+        var lap = Lap()
+        var deblurred: [Float] = []
+        swap(&deblurred, &photo.deblurred)
         // `strength` below 1 keeps part of the photo (a second float image, only then).
         if options.strength < 1 {
             var original = image.planarRGB().data
-            colour?.toSRGB(&original)
+            photo.colour?.toSRGB(&original)
             DeblurOptions.blend(&deblurred, toward: original, strength: options.strength)
         }
-        colour?.fromSRGB(&deblurred)
+        photo.colour?.fromSRGB(&deblurred)
         let bytes: [UInt8]
         do {
             let result = image.replacingColour(withPlanarRGB: consume deblurred)
             bytes = try PhotoIO.encode(result, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
-                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: scale, weightsSHA256: weightsIdentity?.sha256)))
+                softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: report.scaleUsed,
+                                                                                  weightsSHA256: weightsIdentity?.sha256)))
         } catch {
             throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
         }
-
-        var report = DeblurReport(input: input, width: image.width, height: image.height,
-                                  tiles: plan.tiles.count, seconds: elapsed())
-        (report.flatTiles, report.iterationsRun) = (pass.flatTiles, pass.iterationsRun)
-        report.scaleUsed = scale
-        report.blurExtent = estimate?.extentPixels
-        report.blurConfidence = estimate?.confidence
-        report.sharpness = assessment?.score
-        report.colour = colourNote
-        progress(DeblurProgress(stage: .done, tilesDone: plan.tiles.count,
-                                tilesTotal: plan.tiles.count, elapsed: report.seconds))
+        report.stageSeconds.encode = lap.next()
+        report.seconds = report.stageSeconds.pipelineTotal
         return DeblurredPhoto(bytes: bytes, report: report)
     }
 
@@ -227,6 +312,45 @@ public final class DeblurPipeline: Sendable {
 public struct DeblurredPhoto: Sendable {
     public var bytes: [UInt8]
     public var report: DeblurReport
+}
+
+/// A photo between `prepare` and `runNetwork`: decoded, in sRGB, assessed,
+/// its scale chosen; or finished already (left alone as sharp).
+public struct PreparedPhoto: Sendable {
+    public let input: URL
+    let image: Image?
+    /// The float planes in sRGB; nil where `image.planarRGB()` remakes them.
+    var planar: [Float]?
+    let colour: ColourConversion?
+    let colourNote: String?
+    let assessment: PhotoAssessment?
+    let estimate: BlurExtent.Estimate?
+    let scale: Int
+    /// Left alone as sharp: the result; the later stages pass it on.
+    public let finished: DeblurredPhoto?
+    /// The decode and score times so far.
+    public let stages: StageSeconds
+}
+
+/// A photo between `runNetwork` and `encode`: the network's result in float
+/// planes (sRGB) and the decoded photo it came from; or finished already.
+public struct NetworkedPhoto: Sendable {
+    public let input: URL
+    let image: Image?
+    var deblurred: [Float]
+    let colour: ColourConversion?
+    let report: DeblurReport?
+    public let finished: DeblurredPhoto?
+}
+
+/// Seconds between calls of `next`, from when the lap was made.
+struct Lap {
+    private var last = DispatchTime.now()
+    mutating func next() -> Double {
+        let now = DispatchTime.now()
+        defer { last = now }
+        return Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e9
+    }
 }
 
 /// What the tiles did, summed across workers.

@@ -94,7 +94,40 @@ public struct DeblurReport: Sendable, Equatable {
     /// How the photo's colour profile was treated, when it was not sRGB:
     /// "converted from Adobe RGB (1998) to sRGB and back", or why not.
     public var colour: String?
+    /// Where the time went, stage by stage (`seconds` is their sum, less the
+    /// write, which the caller does and fills in).
+    public var stageSeconds = StageSeconds()
     public var megapixels: Double { Double(width * height) / 1e6 }
     public var secondsPerMegapixel: Double { seconds / max(megapixels, 1e-9) }
     public var iterationsPerTile: Double { Double(iterationsRun) / Double(max(tiles, 1)) }
+}
+
+/// Seconds per stage of one photo (`mtrnnctl deblur --json`); nil for a
+/// stage not run. In a batch that overlaps the stages (decoding the next
+/// photo and writing the last one while the network runs), each is the
+/// stage's own wall time, and they overlap other photos' stages.
+public struct StageSeconds: Sendable, Equatable {
+    /// Reading and decoding the file, into float planes in sRGB (a colour
+    /// profile's conversion included).
+    public var decode: Double?
+    /// The sharpness score and the blur-extent estimate (`sharp_photos`,
+    /// `scale = auto`); nil when neither is wanted.
+    public var score: Double?
+    /// The network: downscaling, the tiles, the upsampled correction.
+    public var network: Double?
+    /// `strength`, the colour profile back, encoding in the input's format;
+    /// for a photo copied as sharp, reading its bytes.
+    public var encode: Double?
+    /// The durable write of the result (temporary file, fsync, rename, the
+    /// folder's fsync): done by the caller, which fills it in.
+    public var write: Double?
+
+    public init(decode: Double? = nil, score: Double? = nil, network: Double? = nil,
+                encode: Double? = nil, write: Double? = nil) {
+        self.decode = decode; self.score = score; self.network = network
+        self.encode = encode; self.write = write
+    }
+
+    /// The stages the pipeline ran, summed (the write is not the pipeline's).
+    public var pipelineTotal: Double { (decode ?? 0) + (score ?? 0) + (network ?? 0) + (encode ?? 0) }
 }

@@ -58,8 +58,9 @@ struct DeblurCommand: ParsableCommand {
         skipped as above; with --dry-run: every photo could be done); 1 at \
         least one photo failed (one line per photo on standard error, the \
         others are still done); 2 nothing was started (weights missing or \
-        unreadable, engine could not start); 64 the command line is wrong, or \
-        two inputs would be written to one output.
+        unreadable, engine could not start); 64 the command line is wrong, \
+        two inputs would be written to one output, or MTRNN_BATCH_OVERLAP is \
+        neither 0 nor 1.
         """)
 
     @Argument(help: "Photos to deblur (JPEG, PNG or TIFF), or folders of them.")
@@ -233,6 +234,10 @@ struct DeblurCommand: ParsableCommand {
 
     func run() throws {
         OpenMPEnvironment.reexecWithPassiveWaitIfUnset()
+        guard let overlapped = BatchOverlap.enabled() else {
+            FileHandle.standardError.write(Data(BatchOverlap.refusal().utf8))
+            throw ExitCode(64)
+        }
         var planner = BatchPlanner(recursive: recursive, template: try template, explicitOutput: output,
                                    outputDirectory: outputDirectory, preview: previewing, overwrite: overwrite,
                                    skipExisting: skipExisting)
@@ -286,25 +291,29 @@ struct DeblurCommand: ParsableCommand {
             throw ExitCode(2)
         }
         console.startBatch(todo.map(\.input))
+        let delivery = PhotoDelivery(outputDirectory: outputDirectory, overwrite: overwrite,
+                                     options: pipeline.options, console: console)
+        if overlapped, !previewing, todo.count > 1 {
+            let done = BatchOverlap.run(todo, pipeline: pipeline, delivery: delivery, console: console)
+            (tally.done, tally.sharp, tally.failed) = (done.done, done.sharp, tally.failed + done.failed)
+            try finish(tally, total: items.count, console: console, dryRun: false)
+            return
+        }
         for (index, item) in todo.enumerated() {
             let (input, output) = (item.input, item.output!)
             console.startPhoto(index)
             let clock = ContinuousClock(), start = clock.now
             do {
                 if previewing {
-                    try runPreview(pipeline, input: input, output: output, console: console)
+                    try runPreview(pipeline, input: input, output: output, console: console, delivery: delivery)
                     tally.done += 1
-                } else if try runDeblur(pipeline, input: input, output: output, console: console) {
+                } else if try runDeblur(pipeline, input: input, output: output, console: console, delivery: delivery) {
                     tally.done += 1
                 } else {
                     tally.sharp += 1
                 }
             } catch {
-                console.clearBar()
-                let message = SettingFlags.advice(error)
-                console.error("mtrnnctl: \(message)")
-                console.record(BatchRecord(input: item.input, output: item.output, status: .failed,
-                                           seconds: (clock.now - start).inSeconds, message: message), line: nil)
+                delivery.fail(item, error, seconds: (clock.now - start).inSeconds)
                 tally.failed += 1
             }
             console.finishPhoto()
@@ -330,48 +339,16 @@ struct DeblurCommand: ParsableCommand {
     }
 
     /// Deblurs one photo into `destination`; false when it was left alone as sharp.
-    func runDeblur(_ pipeline: DeblurPipeline, input: String, output: String, console: Console) throws -> Bool {
-        let options = pipeline.options
-        let source = URL(fileURLWithPath: input), destination = URL(fileURLWithPath: output)
-        let name = source.lastPathComponent
-        let photo = try pipeline.deblur(input: source, progress: { console.show(name, $0) })
-        let report = photo.report
-        if report.leftAlone {
-            // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
-            let copied = options.sharpPhotos == .copy
-            if copied { try write(photo.bytes, to: destination) }
-            console.clearBar()
-            let why = "sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
-                + (copied ? "), copied unchanged to \(output)" : "), nothing written")
-                + "; --sharp-photos process deblurs it anyway"
-            console.record(BatchRecord(input: input, output: copied ? output : nil,
-                                       status: copied ? .copiedSharp : .leftSharp, seconds: report.seconds, message: why),
-                           line: "\(input): \(why)")
-            return false
-        }
-        try write(photo.bytes, to: destination)
-        console.clearBar()
-        var extra = ""
-        if let extent = report.blurExtent, let confidence = report.blurConfidence {
-            extra += String(format: ", scale %d (blur about %.0f px, confidence %.2f)",
-                            report.scaleUsed, extent, confidence)
-        } else if report.scaleUsed > 1 {
-            extra += ", at 1/\(report.scaleUsed) scale"
-        }
-        if options.flatTileGradient > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
-        if options.stopBelow > 0 || options.flatTileGradient > 0 {
-            extra += String(format: ", %.1f iterations per tile", report.iterationsPerTile)
-        }
-        console.record(BatchRecord(input: input, output: output, status: .deblurred,
-                                   seconds: report.seconds),
-                       line: "\(input) -> \(output): "
-                        + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
-                                 report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
-        return true
+    func runDeblur(_ pipeline: DeblurPipeline, input: String, output: String, console: Console,
+                   delivery: PhotoDelivery) throws -> Bool {
+        let name = (input as NSString).lastPathComponent
+        let photo = try pipeline.deblur(input: URL(fileURLWithPath: input), progress: { console.show(name, $0) })
+        return try delivery.deliver(photo, input: input, output: output)
     }
 
     /// Deblurs the preview region of one photo and writes it beside the original region.
-    func runPreview(_ pipeline: DeblurPipeline, input: String, output: String, console: Console) throws {
+    func runPreview(_ pipeline: DeblurPipeline, input: String, output: String, console: Console,
+                    delivery: PhotoDelivery) throws {
         let source = URL(fileURLWithPath: input), destination = URL(fileURLWithPath: output)
         let size: (width: Int, height: Int)
         do {
@@ -391,8 +368,7 @@ struct DeblurCommand: ParsableCommand {
         do { bytes = try PhotoIO.encode(PreviewImage.sideBySide(result)) } catch {
             throw DeblurError.write(destination, underlying: "encoding the preview failed: \(error)")
         }
-        try write(bytes, to: destination)
-        console.clearBar()
+        try delivery.write(bytes, to: destination)
         let report = result.report
         var extra = ""
         if result.wouldBeLeftAlone {
@@ -409,19 +385,6 @@ struct DeblurCommand: ParsableCommand {
     /// The format a file name's extension claims; nil for names that claim none of ours.
     static func format(ofName name: String) -> ImageFormat? {
         ImageFormat(fileExtension: (name as NSString).pathExtension)
-    }
-
-    /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
-    /// fsync of the folder); over an existing output only with --overwrite.
-    /// Missing folders under --output-dir (a mirrored subfolder) are made.
-    func write(_ bytes: [UInt8], to destination: URL) throws {
-        do {
-            if outputDirectory != nil { try FileOps.makeDirectory(destination.deletingLastPathComponent().path) }
-            try FileOps.write(bytes, to: destination.path, replacing: overwrite)
-        } catch {
-            if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
-            throw DeblurError.write(destination, underlying: error.description)
-        }
     }
 }
 
@@ -504,6 +467,10 @@ final class Console: @unchecked Sendable {
 
     func clearBar() {
         lock.lock(); defer { lock.unlock() }
+        clearBarLocked()
+    }
+
+    private func clearBarLocked() {
         if barShown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         barShown = false
     }
@@ -519,5 +486,12 @@ final class Console: @unchecked Sendable {
     func note(_ text: String) { if !quiet { write(text + "\n", to: .standardError) } }
     func error(_ text: String) { write(text + "\n", to: .standardError) }
 
-    private func write(_ text: String, to handle: FileHandle) { handle.write(Data(text.utf8)) }
+    /// A whole line, the bar cleared first (it is redrawn by the next
+    /// progress): lines may come from the encoder thread of an overlapped
+    /// batch while the network's progress draws the bar.
+    private func write(_ text: String, to handle: FileHandle) {
+        lock.lock(); defer { lock.unlock() }
+        clearBarLocked()
+        handle.write(Data(text.utf8))
+    }
 }

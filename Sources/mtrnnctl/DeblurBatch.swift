@@ -1,4 +1,5 @@
 import ArgumentParser
+import Deblur
 import DurableFiles
 import Foundation
 import PhotoIO
@@ -305,16 +306,37 @@ struct BatchRecord: Encodable {
     var seconds: Double?
     /// Why it was skipped or failed, or what was left alone.
     var message: String?
+    /// Where the time went (deblurred or left alone as sharp; nil otherwise).
+    var stages: StageSeconds?
 
-    enum CodingKeys: String, CodingKey { case input, output, status, seconds, message }
+    init(input: String, output: String?, status: BatchStatus, seconds: Double? = nil, message: String? = nil,
+         stages: StageSeconds? = nil) {
+        (self.input, self.output, self.status, self.seconds, self.message) = (input, output, status, seconds, message)
+        self.stages = stages
+    }
+
+    enum CodingKeys: String, CodingKey { case input, output, status, seconds, message, stages = "stage_seconds" }
+    enum StageKeys: String, CodingKey { case decode, score, network, encode, write }
+
+    static func rounded(_ seconds: Double?) -> Double? { seconds.map { ($0 * 1000).rounded() / 1000 } }
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(input, forKey: .input)
         try c.encode(output, forKey: .output)
         try c.encode(status, forKey: .status)
-        try c.encode(seconds.map { ($0 * 1000).rounded() / 1000 }, forKey: .seconds)
+        try c.encode(Self.rounded(seconds), forKey: .seconds)
         try c.encode(message, forKey: .message)
+        if let stages {
+            var s = c.nestedContainer(keyedBy: StageKeys.self, forKey: .stages)
+            try s.encode(Self.rounded(stages.decode), forKey: .decode)
+            try s.encode(Self.rounded(stages.score), forKey: .score)
+            try s.encode(Self.rounded(stages.network), forKey: .network)
+            try s.encode(Self.rounded(stages.encode), forKey: .encode)
+            try s.encode(Self.rounded(stages.write), forKey: .write)
+        } else {
+            try c.encodeNil(forKey: .stages)
+        }
     }
 
     var line: String {

@@ -196,7 +196,11 @@ import Testing
         let rows = try Self.jsonLines(r.stdout)
         let byInput = Dictionary(rows.map { ($0["input"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         #expect(rows.count == 4, "\(r)")
-        for row in rows { #expect(Set(row.keys) == ["input", "output", "status", "seconds", "message"], "\(row)") }
+        for row in rows {
+            #expect(Set(row.keys) == ["input", "output", "status", "seconds", "message", "stage_seconds"], "\(row)")
+        }
+        #expect(byInput[a]?["stage_seconds"] is [String: Any])
+        #expect(byInput[b]?["stage_seconds"] is NSNull)
         #expect(byInput[a]?["status"] as? String == "deblurred")
         #expect(byInput[a]?["output"] as? String == dir.path("a-deblurred.png"))
         #expect((byInput[a]?["seconds"] as? Double).map { $0 > 0 } == true)

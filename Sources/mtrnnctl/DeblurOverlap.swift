@@ -1,0 +1,223 @@
+import Deblur
+import DurableFiles
+import Foundation
+import Synchronization
+
+/// A batch with the stages of neighbouring photos overlapped (issue 21):
+/// while photo N goes through the network, one thread decodes and scores
+/// photo N+1 and another encodes and durably writes photo N-1. Each stage
+/// hands on to the next through a slot of depth 1, so at most three photos
+/// are held at once: N+1 decoded (its samples; its float planes only where a
+/// colour conversion made them), N in the network, N-1 being encoded.
+///
+/// The photos go through the same three stages of `DeblurPipeline` as the
+/// one-at-a-time path (`deblur` calls them in a row), so the outputs are the
+/// same bytes; and every photo's line, JSON object or error is written by
+/// the encoder thread in the batch's order, after the one before it.
+/// `MTRNN_BATCH_OVERLAP=0` runs one photo at a time, as before.
+enum BatchOverlap {
+    static let environmentVariable = "MTRNN_BATCH_OVERLAP"
+
+    /// Whether a batch overlaps its photos' stages: `MTRNN_BATCH_OVERLAP`
+    /// unset or 1, yes; 0, no; anything else is refused (nil).
+    static func enabled(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool? {
+        switch environment[environmentVariable] {
+        case nil, "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }
+
+    /// The line for standard error when the variable is neither 0 nor 1.
+    static func refusal(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let value = environment[environmentVariable] ?? ""
+        return "mtrnnctl: \(environmentVariable)=\(value) is not understood: set it to 1 (the default: a batch "
+            + "decodes the next photo and writes the last one while the network runs) or 0 (one photo at a time)\n"
+    }
+
+    /// Deblurs `todo` (at least two photos) with the stages overlapped;
+    /// returns the counts. Errors are each photo's own: reported, and the
+    /// batch goes on.
+    static func run(_ todo: [BatchItem], pipeline: DeblurPipeline, delivery: PhotoDelivery,
+                    console: Console) -> DeblurCommand.Tally {
+        let tally = SharedTally()
+        func prepare(_ index: Int) -> Handoff<PreparedPhoto>? {
+            guard index < todo.count else { return nil }
+            let input = URL(fileURLWithPath: todo[index].input)
+            return Handoff(name: "mtrnnctl decode") { try pipeline.prepare(input: input) }
+        }
+        var next = prepare(0)
+        var writing: Handoff<Void>?
+        for (index, item) in todo.enumerated() {
+            // Photo N, decoded; then N+1 starts decoding, beside N's network.
+            let decoding = next!
+            let decodeSeconds = decoding.wait()
+            next = prepare(index + 1)
+            console.startPhoto(index)
+            let name = (item.input as NSString).lastPathComponent
+            let clock = ContinuousClock(), start = clock.now
+            let networked: Slot<NetworkedPhoto>
+            do {
+                let photo = try decoding.take()
+                networked = Slot(.success(try pipeline.runNetwork(consume photo, progress: { console.show(name, $0) })))
+            } catch {
+                networked = Slot(.failure(error))
+            }
+            let before = decodeSeconds + (clock.now - start).inSeconds
+            console.finishPhoto()
+            // Depth 1: photo N-1 is encoded, written and reported before N is handed on.
+            _ = writing?.wait()
+            writing = Handoff(name: "mtrnnctl encode") {
+                let clock = ContinuousClock(), start = clock.now
+                do {
+                    let photo = try pipeline.encode(try networked.take())
+                    if try delivery.deliver(photo, input: item.input, output: item.output!) {
+                        tally.add(done: 1)
+                    } else {
+                        tally.add(sharp: 1)
+                    }
+                } catch {
+                    delivery.fail(item, error, seconds: before + (clock.now - start).inSeconds)
+                    tally.add(failed: 1)
+                }
+            }
+        }
+        _ = writing?.wait()
+        return tally.value
+    }
+}
+
+/// Writes a photo's result and says what became of it: shared by the
+/// one-at-a-time path and the encoder thread of an overlapped batch.
+struct PhotoDelivery: Sendable {
+    var outputDirectory: String?
+    var overwrite: Bool
+    var options: DeblurOptions
+    var console: Console
+
+    /// Writes `photo` to `output` (a photo left alone as sharp: its copy, or
+    /// nothing) and reports it; false when it was left alone as sharp.
+    func deliver(_ photo: DeblurredPhoto, input: String, output: String) throws -> Bool {
+        var report = photo.report
+        let destination = URL(fileURLWithPath: output)
+        let clock = ContinuousClock()
+        if report.leftAlone {
+            // Sharp already: the photo itself is the output (copy), or nothing is written (skip).
+            let copied = options.sharpPhotos == .copy
+            if copied {
+                let start = clock.now
+                try write(photo.bytes, to: destination)
+                report.stageSeconds.write = (clock.now - start).inSeconds
+            }
+            let why = "sharp already (sharpness " + String(format: "%.2f", report.sharpness ?? .nan)
+                + (copied ? "), copied unchanged to \(output)" : "), nothing written")
+                + "; --sharp-photos process deblurs it anyway"
+            console.record(BatchRecord(input: input, output: copied ? output : nil,
+                                       status: copied ? .copiedSharp : .leftSharp, seconds: report.seconds,
+                                       message: why, stages: report.stageSeconds),
+                           line: "\(input): \(why)")
+            return false
+        }
+        let start = clock.now
+        try write(photo.bytes, to: destination)
+        report.stageSeconds.write = (clock.now - start).inSeconds
+        var extra = ""
+        if let extent = report.blurExtent, let confidence = report.blurConfidence {
+            extra += String(format: ", scale %d (blur about %.0f px, confidence %.2f)",
+                            report.scaleUsed, extent, confidence)
+        } else if report.scaleUsed > 1 {
+            extra += ", at 1/\(report.scaleUsed) scale"
+        }
+        if options.flatTileGradient > 0 { extra += ", \(report.flatTiles) flat tiles left as they were" }
+        if options.stopBelow > 0 || options.flatTileGradient > 0 {
+            extra += String(format: ", %.1f iterations per tile", report.iterationsPerTile)
+        }
+        console.record(BatchRecord(input: input, output: output, status: .deblurred,
+                                   seconds: report.seconds, stages: report.stageSeconds),
+                       line: "\(input) -> \(output): "
+                        + String(format: "%.1f MP, %d tiles, %.1f s (%.2f s/MP)", report.megapixels,
+                                 report.tiles, report.seconds, report.secondsPerMegapixel) + extra)
+        return true
+    }
+
+    /// A photo that failed: its line on standard error and its JSON object.
+    func fail(_ item: BatchItem, _ error: any Error, seconds: Double) {
+        let message = SettingFlags.advice(error)
+        console.error("mtrnnctl: \(message)")
+        console.record(BatchRecord(input: item.input, output: item.output, status: .failed,
+                                   seconds: seconds, message: message), line: nil)
+    }
+
+    /// Writes a result durably (DurableFiles: temporary file, fsync, rename,
+    /// fsync of the folder); over an existing output only with --overwrite.
+    /// Missing folders under --output-dir (a mirrored subfolder) are made.
+    func write(_ bytes: [UInt8], to destination: URL) throws {
+        do {
+            if outputDirectory != nil { try FileOps.makeDirectory(destination.deletingLastPathComponent().path) }
+            try FileOps.write(bytes, to: destination.path, replacing: overwrite)
+        } catch {
+            if error.errno == EEXIST && !overwrite { throw DeblurError.outputExists(destination) }
+            throw DeblurError.write(destination, underlying: error.description)
+        }
+    }
+}
+
+/// The counts, added to from the encoder thread.
+final class SharedTally: Sendable {
+    private let counts = Mutex(DeblurCommand.Tally())
+    func add(done: Int = 0, sharp: Int = 0, failed: Int = 0) {
+        counts.withLock { $0.done += done; $0.sharp += sharp; $0.failed += failed }
+    }
+    var value: DeblurCommand.Tally { counts.withLock { $0 } }
+}
+
+/// A value or the error that stands for it, taken once: the taker holds the
+/// only reference (a photo's float planes are then changed in place, not copied).
+final class Slot<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<Value, any Error>?
+
+    init(_ result: Result<Value, any Error>? = nil) { self.result = result }
+
+    func put(_ result: Result<Value, any Error>) { lock.withLock { self.result = result } }
+
+    func take() throws -> Value {
+        let taken = lock.withLock {
+            defer { result = nil }
+            return result!
+        }
+        return try taken.get()
+    }
+}
+
+/// One stage's work for one photo, on a thread of its own (not Dispatch's
+/// pool, which the tiles' `concurrentPerform` needs): waited for, then its
+/// value or error taken once.
+final class Handoff<Value: Sendable>: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    private let slot = Slot<Value>()
+    // Written by the thread before `finished` is signalled, read after the wait.
+    private var seconds = 0.0
+
+    init(name: String, _ work: @escaping @Sendable () throws -> Value) {
+        let thread = Thread { [self] in
+            let clock = ContinuousClock(), start = clock.now
+            slot.put(Result { try work() })
+            seconds = (clock.now - start).inSeconds
+            finished.signal()
+        }
+        thread.name = name
+        // As the main thread's: the codecs run on it.
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Waits for the work to end; the seconds it took. Once only.
+    func wait() -> Double {
+        finished.wait()
+        return seconds
+    }
+
+    /// The value (after `wait`), which leaves the handoff; or the work's error.
+    func take() throws -> Value { try slot.take() }
+}
