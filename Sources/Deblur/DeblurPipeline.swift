@@ -202,9 +202,13 @@ public final class DeblurPipeline: Sendable {
     /// `runNetwork`.
     public func encode(_ photo: consuming NetworkedPhoto) throws -> DeblurredPhoto {
         if let finished = photo.finished { return finished }
-        guard let image = photo.image, var report = photo.report else {
+        guard var report = photo.report, photo.image != nil else {
             preconditionFailure("a networked photo has its image and report, or is finished")
         }
+        // Moved out of the photo: the only reference, so the result takes its samples in place.
+        var image = Image(width: 0, height: 0, channels: 3, bitDepth: 8, samples: [], format: .png)
+        swap(&image, &photo.image!)
+        photo.image = nil
         let input = photo.input
         var lap = Lap()
         var deblurred: [Float] = []
@@ -218,7 +222,7 @@ public final class DeblurPipeline: Sendable {
         photo.colour?.fromSRGB(&deblurred)
         let bytes: [UInt8]
         do {
-            let result = image.replacingColour(withPlanarRGB: consume deblurred)
+            let result = (consume image).replacingColour(withPlanarRGB: consume deblurred)
             bytes = try PhotoIO.encode(result, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: report.scaleUsed,
@@ -336,7 +340,7 @@ public struct PreparedPhoto: Sendable {
 /// planes (sRGB) and the decoded photo it came from; or finished already.
 public struct NetworkedPhoto: Sendable {
     public let input: URL
-    let image: Image?
+    var image: Image?
     var deblurred: [Float]
     let colour: ColourConversion?
     let report: DeblurReport?

@@ -27,14 +27,16 @@ extension Image {
     /// Grey images take the mean of the three planes, the inverse of the
     /// replication in `planarRGB()`, so grey passed through unchanged stays
     /// exactly the same. 16-bit values are scaled by 65535/255, which undoes
-    /// `planarRGB()` exactly for every 16-bit value.
-    public func replacingColour(withPlanarRGB data: [Float]) -> Image {
+    /// `planarRGB()` exactly for every 16-bit value. Consuming: an image
+    /// given up by its caller (`consume image`) has its samples replaced in
+    /// place instead of copied.
+    public consuming func replacingColour(withPlanarRGB data: [Float]) -> Image {
         let plane = width * height
         precondition(data.count == 3 * plane, "replacingColour: expected \(3 * plane) values, got \(data.count)")
-        var result = self
         let scale: Float = bitDepth == 16 ? 65535.0 / 255.0 : 1
         let maximum = Float(maxSample)
         let channels = self.channels
+        var result = consume self
         func quantize(_ value: Float) -> UInt16 {
             let v = (value * scale).rounded()
             // NaN compares false both ways and becomes 0.

@@ -4,11 +4,13 @@ import Foundation
 import Synchronization
 
 /// A batch with the stages of neighbouring photos overlapped (issue 21):
-/// while photo N goes through the network, one thread decodes and scores
-/// photo N+1 and another encodes and durably writes photo N-1. Each stage
-/// hands on to the next through a slot of depth 1, so at most three photos
-/// are held at once: N+1 decoded (its samples; its float planes only where a
-/// colour conversion made them), N in the network, N-1 being encoded.
+/// while photo N goes through the network, one thread encodes and durably
+/// writes photo N-1, and then another decodes and scores photo N+1. Each
+/// stage hands on to the next through a slot of depth 1, so at most three
+/// photos are held at once: N+1 decoded (its samples; its float planes only
+/// where a colour conversion made them), N in the network, N-1 being
+/// encoded; and N-1 is written before N+1 is decoded, so only one of them is
+/// at its largest at a time.
 ///
 /// The photos go through the same three stages of `DeblurPipeline` as the
 /// one-at-a-time path (`deblur` calls them in a row), so the outputs are the
@@ -41,15 +43,19 @@ enum BatchOverlap {
     static func run(_ todo: [BatchItem], pipeline: DeblurPipeline, delivery: PhotoDelivery,
                     console: Console) -> DeblurCommand.Tally {
         let tally = SharedTally()
+        var writing: Handoff<Void>?
+        // Photo N+1 is decoded once N-1 is written: the two side stages take
+        // turns beside N's network, so their memory peaks (the decoded photo
+        // and its float planes, each about 18 bytes a pixel) never add up,
+        // and they do not take both cores from the network at once.
         func prepare(_ index: Int) -> Handoff<PreparedPhoto>? {
             guard index < todo.count else { return nil }
             let input = URL(fileURLWithPath: todo[index].input)
-            return Handoff(name: "mtrnnctl decode") { try pipeline.prepare(input: input) }
+            return Handoff(name: "mtrnnctl decode", after: writing) { try pipeline.prepare(input: input) }
         }
         var next = prepare(0)
-        var writing: Handoff<Void>?
         for (index, item) in todo.enumerated() {
-            // Photo N, decoded; then N+1 starts decoding, beside N's network.
+            // Photo N, decoded; then N+1 starts decoding (after N-1's write), beside N's network.
             let decoding = next!
             let decodeSeconds = decoding.wait()
             next = prepare(index + 1)
@@ -66,8 +72,8 @@ enum BatchOverlap {
             let before = decodeSeconds + (clock.now - start).inSeconds
             console.finishPhoto()
             // Depth 1: photo N-1 is encoded, written and reported before N is handed on.
-            _ = writing?.wait()
-            writing = Handoff(name: "mtrnnctl encode") {
+            writing?.wait()
+            writing = Handoff(name: "mtrnnctl encode", after: nil) {
                 let clock = ContinuousClock(), start = clock.now
                 do {
                     let photo = try pipeline.encode(try networked.take())
@@ -82,7 +88,7 @@ enum BatchOverlap {
                 }
             }
         }
-        _ = writing?.wait()
+        writing?.wait()
         return tally.value
     }
 }
@@ -191,20 +197,23 @@ final class Slot<Value>: @unchecked Sendable {
 }
 
 /// One stage's work for one photo, on a thread of its own (not Dispatch's
-/// pool, which the tiles' `concurrentPerform` needs): waited for, then its
-/// value or error taken once.
+/// pool, which the tiles' `concurrentPerform` needs), started once `after`
+/// has ended: waited for (by anyone, any number of times), then its value or
+/// error taken once.
 final class Handoff<Value: Sendable>: @unchecked Sendable {
-    private let finished = DispatchSemaphore(value: 0)
+    private let finished = DispatchGroup()
     private let slot = Slot<Value>()
-    // Written by the thread before `finished` is signalled, read after the wait.
+    // Written by the thread before `finished` is left, read after the wait.
     private var seconds = 0.0
 
-    init(name: String, _ work: @escaping @Sendable () throws -> Value) {
+    init(name: String, after: Handoff<Void>?, _ work: @escaping @Sendable () throws -> Value) {
+        finished.enter()
         let thread = Thread { [self] in
+            after?.wait()
             let clock = ContinuousClock(), start = clock.now
             slot.put(Result { try work() })
             seconds = (clock.now - start).inSeconds
-            finished.signal()
+            finished.leave()
         }
         thread.name = name
         // As the main thread's: the codecs run on it.
@@ -212,7 +221,8 @@ final class Handoff<Value: Sendable>: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for the work to end; the seconds it took. Once only.
+    /// Waits for the work to end; the seconds it took (not counting the wait for `after`).
+    @discardableResult
     func wait() -> Double {
         finished.wait()
         return seconds
