@@ -10,7 +10,9 @@ import Synchronization
 /// photos are held at once: N+1 decoded (its samples; its float planes only
 /// where a colour conversion made them), N in the network, N-1 being
 /// encoded; and N-1 is written before N+1 is decoded, so only one of them is
-/// at its largest at a time.
+/// at its largest at a time. A photo left alone as sharp (or unreadable)
+/// has no network to hide behind: the photo after it is decoded at once,
+/// beside the write of the one before.
 ///
 /// The photos go through the same three stages of `DeblurPipeline` as the
 /// one-at-a-time path (`deblur` calls them in a row), so the outputs are the
@@ -43,22 +45,27 @@ enum BatchOverlap {
     static func run(_ todo: [BatchItem], pipeline: DeblurPipeline, delivery: PhotoDelivery,
                     console: Console) -> DeblurCommand.Tally {
         let tally = SharedTally()
-        var writing: Handoff<Void>?
-        // Photo N+1 is decoded once N-1 is written: the two side stages take
-        // turns beside N's network, so their memory peaks (the decoded photo
-        // and its float planes, each about 18 bytes a pixel) never add up,
-        // and they do not take both cores from the network at once.
-        func prepare(_ index: Int) -> Handoff<PreparedPhoto>? {
+        // The encoder of photo N-1, and of the one before it.
+        var writing: Handoff<Void>?, wrote: Handoff<Void>?
+        func prepare(_ index: Int, after: Handoff<Void>?) -> Handoff<PreparedPhoto>? {
             guard index < todo.count else { return nil }
             let input = URL(fileURLWithPath: todo[index].input)
-            return Handoff(name: "mtrnnctl decode", after: writing) { try pipeline.prepare(input: input) }
+            return Handoff(name: "mtrnnctl decode", after: after) { try pipeline.prepare(input: input) }
         }
-        var next = prepare(0)
+        var next = prepare(0, after: nil)
         for (index, item) in todo.enumerated() {
-            // Photo N, decoded; then N+1 starts decoding (after N-1's write), beside N's network.
             let decoding = next!
             let decodeSeconds = decoding.wait()
-            next = prepare(index + 1)
+            // Light: left alone as sharp, or unreadable; it holds its file's
+            // bytes at most and has no network or encode of its own.
+            let light = decoding.peek { $0.finished != nil } ?? true
+            // Photo N+1 is decoded beside N's network. Behind a photo that
+            // goes through the network it waits for N-1's encode and write:
+            // the two side stages take turns, so their memory peaks (the
+            // decoded photo and its float planes, about 18 bytes a pixel)
+            // never add up beside the network's, and they do not take both
+            // cores from it at once. Behind a light photo it starts at once.
+            next = prepare(index + 1, after: light ? nil : writing)
             console.startPhoto(index)
             let name = (item.input as NSString).lastPathComponent
             let clock = ContinuousClock(), start = clock.now
@@ -71,9 +78,18 @@ enum BatchOverlap {
             }
             let before = decodeSeconds + (clock.now - start).inSeconds
             console.finishPhoto()
-            // Depth 1: photo N-1 is encoded, written and reported before N is handed on.
-            writing?.wait()
-            writing = Handoff(name: "mtrnnctl encode", after: nil) {
+            // Photo N is encoded, written and reported after N-1 (the order of
+            // the lines). Depth 1: a photo out of the network waits here until
+            // N-1 is written; a light one is handed on at once, to take its
+            // turn after N-1 on its own thread, but not beyond N-2's write.
+            if light {
+                wrote?.wait()
+            } else {
+                writing?.wait()
+            }
+            let previous = writing
+            wrote = writing
+            writing = Handoff(name: "mtrnnctl encode", after: light ? previous : nil) {
                 let clock = ContinuousClock(), start = clock.now
                 do {
                     let photo = try pipeline.encode(try networked.take())
@@ -187,6 +203,14 @@ final class Slot<Value>: @unchecked Sendable {
 
     func put(_ result: Result<Value, any Error>) { lock.withLock { self.result = result } }
 
+    /// `body` of the value, if there is one (nil for an error), leaving it in the slot.
+    func peek<T>(_ body: (Value) -> T) -> T? {
+        lock.withLock {
+            guard case .success(let value)? = result else { return nil }
+            return body(value)
+        }
+    }
+
     func take() throws -> Value {
         let taken = lock.withLock {
             defer { result = nil }
@@ -230,4 +254,7 @@ final class Handoff<Value: Sendable>: @unchecked Sendable {
 
     /// The value (after `wait`), which leaves the handoff; or the work's error.
     func take() throws -> Value { try slot.take() }
+
+    /// `body` of the value (after `wait`), which stays; nil for an error.
+    func peek<T>(_ body: (Value) -> T) -> T? { slot.peek(body) }
 }

@@ -77,8 +77,8 @@ struct DeblurStagesTests {
         let dir = try ColourPipelineTests().folder()
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = try ColourPipelineTests().photo(dir, "p.png", icc: nil)
-        // Every photo is sharp above a threshold of -1000.
-        let pipeline = try DeblurPipeline(options: options(sharp: .copy, threshold: -1000))
+        // Every photo is sharp above the lowest threshold.
+        let pipeline = try DeblurPipeline(options: options(sharp: .copy, threshold: -100))
         let prepared = try pipeline.prepare(input: input)
         #expect(prepared.finished?.report.leftAlone == true)
         #expect(prepared.stages.decode != nil && prepared.stages.score != nil)
