@@ -25,7 +25,61 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         /// The part of its time spent on photos.
         public var busyFraction: Double
         public var secondsSinceHeartbeat: Double
+        /// The last error the worker recorded (the database lost, a statement
+        /// refused, the shared storage in trouble), kept until it restarts.
         public var lastError: String?
+        /// When: UTC, ISO 8601 (`2025-06-01T12:00:00Z`); nil without an error,
+        /// or for one recorded by a release before schema version 2.
+        public var lastErrorAt: String?
+        public var secondsSinceLastError: Double?
+        /// Whether the worker has worked since the error: finished a photo, or
+        /// reported without an error (idle with the queue empty, paused). Nil
+        /// without an error.
+        public var lastErrorResolved: Bool?
+
+        public init(name: String, host: String, pid: Int, role: String, state: String, photo: String?, stage: String?,
+                    tilesDone: Int, tilesTotal: Int, done: Int, failed: Int, photosPerHour: Double, busyFraction: Double,
+                    secondsSinceHeartbeat: Double, lastError: String?, lastErrorAt: String? = nil,
+                    secondsSinceLastError: Double? = nil, lastErrorResolved: Bool? = nil) {
+            self.name = name; self.host = host; self.pid = pid; self.role = role; self.state = state
+            self.photo = photo; self.stage = stage; self.tilesDone = tilesDone; self.tilesTotal = tilesTotal
+            self.done = done; self.failed = failed; self.photosPerHour = photosPerHour; self.busyFraction = busyFraction
+            self.secondsSinceHeartbeat = secondsSinceHeartbeat; self.lastError = lastError; self.lastErrorAt = lastErrorAt
+            self.secondsSinceLastError = secondsSinceLastError; self.lastErrorResolved = lastErrorResolved
+        }
+
+        /// Every key, a value that is absent as null (as `mtrnnctl status --json`
+        /// does): a script reads `.lastErrorAt` without asking whether it is there.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name); try c.encode(host, forKey: .host); try c.encode(pid, forKey: .pid)
+            try c.encode(role, forKey: .role); try c.encode(state, forKey: .state)
+            try c.encode(photo, forKey: .photo); try c.encode(stage, forKey: .stage)
+            try c.encode(tilesDone, forKey: .tilesDone); try c.encode(tilesTotal, forKey: .tilesTotal)
+            try c.encode(done, forKey: .done); try c.encode(failed, forKey: .failed)
+            try c.encode(photosPerHour, forKey: .photosPerHour); try c.encode(busyFraction, forKey: .busyFraction)
+            try c.encode(secondsSinceHeartbeat, forKey: .secondsSinceHeartbeat)
+            try c.encode(lastError, forKey: .lastError); try c.encode(lastErrorAt, forKey: .lastErrorAt)
+            try c.encode(secondsSinceLastError, forKey: .secondsSinceLastError)
+            try c.encode(lastErrorResolved, forKey: .lastErrorResolved)
+        }
+
+        /// "3 min ago", "2 h ago": the age of the last error in the text.
+        static func ago(_ seconds: Double) -> String {
+            let s = max(0, seconds)
+            if s < 120 { return "\(Int(s)) s ago" }
+            if s < 120 * 60 { return "\(Int(s / 60)) min ago" }
+            if s < 48 * 3600 { return "\(Int(s / 3600)) h ago" }
+            return "\(Int(s / 86400)) days ago"
+        }
+
+        /// The last error's line under the worker: its age and whether it is over.
+        var lastErrorLine: String? {
+            guard let e = lastError else { return nil }
+            let when = secondsSinceLastError.map { " \(Self.ago($0))" } ?? ""
+            let over = lastErrorResolved == true ? " (resolved: it has worked since)" : " (not resolved yet)"
+            return "last error\(when)\(over): \(Printable.escaped(e))"
+        }
     }
 
     /// The database, without its password.
@@ -59,7 +113,7 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
             }
             line += "; \(w.done) done, \(w.failed) failed, \(String(format: "%.0f", w.photosPerHour)) photos/hour"
             line += ", heartbeat \(String(format: "%.0f", w.secondsSinceHeartbeat)) s ago"
-            if let e = w.lastError { line += "\n    last error: \(Printable.escaped(e))" }
+            if let e = w.lastErrorLine { line += "\n    " + e }
             lines.append(line)
         }
         return lines.joined(separator: "\n")

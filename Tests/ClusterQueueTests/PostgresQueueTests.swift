@@ -40,7 +40,7 @@ final class PostgresQueueTests: XCTestCase {
             for _ in 0..<4 { let q = queue(); group.addTask { try await q.migrate() } }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        XCTAssertEqual(found.sorted(), [0, 1, 1, 1])
+        XCTAssertEqual(found.sorted(), [0] + Array(repeating: QueueSchema.latest, count: 3))
         let after = try await queue().schemaVersion()
         XCTAssertEqual(after, QueueSchema.latest)
         let again = try await queue().migrate()
