@@ -565,23 +565,18 @@ public actor PostgresQueue {
 
     /// Deletes the jobs of `ids` that are still finished and older than
     /// `days` days (one retried meanwhile is not), in one short statement by
-    /// primary key. Returns the jobs deleted.
-    public func deleteFinished(ids: [Int], olderThanDays days: Int) async throws(QueueError) -> [FinishedJob] {
+    /// primary key. Returns the ids deleted.
+    public func deleteFinished(ids: [Int], olderThanDays days: Int) async throws(QueueError) -> Set<Int> {
         guard !ids.isEmpty else { return [] }
         let logger = self.logger
         return try await run("retention: delete") { c in
-            let rows = try await c.query("""
+            var deleted = Set<Int>()
+            for try await id in try await c.query("""
                 DELETE FROM mtrnn_jobs WHERE id = ANY(\(ids)) AND state IN ('done', 'failed', 'gone')
                   AND finished_at < now() - make_interval(days => \(days)::int4)
-                RETURNING id, path, origin, state, size, mtime_ns, filed_as
-                """, logger: logger)
-            var jobs: [FinishedJob] = []
-            for try await (id, path, origin, state, size, mtime, filedAs)
-                in rows.decode((Int, String, String, String, Int, Int, String?).self) {
-                jobs.append(FinishedJob(id: id, path: path, origin: origin, state: state, size: size, mtimeNanoseconds: mtime,
-                                        filedAs: filedAs))
-            }
-            return jobs
+                RETURNING id
+                """, logger: logger).decode(Int.self) { deleted.insert(id) }
+            return deleted
         }
     }
 

@@ -106,7 +106,7 @@ struct ClusterRetention: Sendable {
             result.kept += jobs.count - doomed.count
             let deleted = try await queue.deleteFinished(ids: doomed.map(\.id), olderThanDays: days)
             result.deleted += deleted.count
-            result.requeued += try await requeueDroppedAgain(deleted)
+            result.requeued += try await requeueDroppedAgain(doomed.filter { deleted.contains($0.id) })
             if jobs.count < batch { break }
             cursor = next
             await Task.yield()

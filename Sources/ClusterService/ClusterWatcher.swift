@@ -58,9 +58,13 @@ struct ClusterWatcher: Sendable {
             logger.warning("cannot watch \(config.inbox) with inotify (\(error)); scanning it every 2 s instead")
         }
         defer { inotify?.stop() }
-        // Old finished jobs are deleted beside the scans, at start and hourly.
+        // Old finished jobs are deleted beside the scans, at start and hourly,
+        // on a connection of their own: a batch streaming 10,000 rows never
+        // holds up an insert.
         let retention = Task { [config, queue, logger, stop] in
-            await ClusterRetention(config: config, queue: queue, logger: logger).run(stop: stop)
+            let own = PostgresQueue(location: queue.location, logger: logger)
+            await ClusterRetention(config: config, queue: own, logger: logger).run(stop: stop)
+            await own.close()
         }
         let scanEvery: Duration = .milliseconds(Int64((config.pollSeconds > 0 ? config.pollSeconds : 5) * 1000))
         var lastScan = ContinuousClock.now - scanEvery

@@ -364,10 +364,10 @@ final class ClusterAdminTests: XCTestCase {
         XCTAssertEqual(jobs.map(\.id), [old])
         XCTAssertFalse(r.keeps(jobs[0]))
         let deleted = try await q.deleteFinished(ids: [old], olderThanDays: 30)
-        XCTAssertEqual(deleted.map(\.id), [old])
+        XCTAssertEqual(deleted, [old])
         try FileManager.default.moveItem(atPath: away, toPath: folder + "/inbox/back.jpg")
         // What the pass does next with what it deleted:
-        let requeued = try await r.requeueDroppedAgain(deleted)
+        let requeued = try await r.requeueDroppedAgain(jobs)
         XCTAssertEqual(requeued, 1)
         let status = try await q.status()
         XCTAssertEqual(status.jobs["queued"], 1)
