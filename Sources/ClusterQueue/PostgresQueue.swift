@@ -295,14 +295,37 @@ public actor PostgresQueue {
     /// claiming at once never take the same job and never wait on each other.
     /// Nothing while the cluster is paused.
     public func claim(worker: String, leaseSeconds: Double) async throws(QueueError) -> ClaimedJob? {
+        try await finishAndClaim(done: nil, seconds: nil, worker: worker, leaseSeconds: leaseSeconds)
+    }
+
+    /// `job` is done (its result in the outbox, the original filed) and the
+    /// worker's next job is claimed, in one statement: one round trip per
+    /// photo while the queue is busy. The claim is `claim`'s, never the job
+    /// just finished; the worker's row says 'working' on the new job, or 'idle'.
+    public func complete(job: Int, worker: String, seconds: Double?, thenClaimWithLease leaseSeconds: Double)
+        async throws(QueueError) -> ClaimedJob? {
+        try await finishAndClaim(done: job, seconds: seconds, worker: worker, leaseSeconds: leaseSeconds)
+    }
+
+    /// One statement: marks `done` (if any) done, claims the next job, and
+    /// updates the worker's row (left alone when it neither finished nor
+    /// claimed anything: an idle worker's poll does not overwrite 'paused').
+    /// The finished row and the claimed one are always different rows (the
+    /// claim skips `done`), as PostgreSQL asks of one statement's CTEs.
+    private func finishAndClaim(done job: Int?, seconds: Double?, worker: String, leaseSeconds: Double)
+        async throws(QueueError) -> ClaimedJob? {
         let logger = self.logger
-        return try await run("claim") { c in
-            // One round trip: the claim, and the worker's row saying so.
+        return try await run(job == nil ? "claim" : "complete and claim") { c in
             let rows = try await c.query("""
-                WITH next AS (
+                WITH finished AS (
+                    UPDATE mtrnn_jobs SET state = 'done', finished_at = now(), lease_until = NULL, seconds = \(seconds),
+                        stage = 'done', reason = NULL
+                    WHERE id = \(job)::int8 AND state <> 'done'),
+                next AS (
                     SELECT id FROM mtrnn_jobs
                     WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
                       AND NOT (SELECT paused FROM mtrnn_control WHERE id = 1)
+                      AND id IS DISTINCT FROM \(job)::int8
                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
                 claimed AS (
                     UPDATE mtrnn_jobs j SET state = 'running', attempts = j.attempts + 1, worker = \(worker),
@@ -311,17 +334,21 @@ public actor PostgresQueue {
                     FROM next WHERE j.id = next.id
                     RETURNING j.id, j.path, j.origin, j.size, j.mtime_ns, j.attempts, j.output_name),
                 me AS (
-                    UPDATE mtrnn_workers w SET state = 'working', job_id = claimed.id, photo = claimed.path, stage = NULL,
-                        tiles_done = 0, tiles_total = 0, heartbeat = now()
-                    FROM claimed WHERE w.name = \(worker))
+                    UPDATE mtrnn_workers SET
+                        state = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN 'working' ELSE 'idle' END,
+                        job_id = (SELECT id FROM claimed), photo = (SELECT path FROM claimed), stage = NULL,
+                        tiles_done = 0, tiles_total = 0,
+                        done = done + CASE WHEN \(job)::int8 IS NULL THEN 0 ELSE 1 END,
+                        busy_seconds = busy_seconds + \(seconds ?? 0), heartbeat = now()
+                    WHERE name = \(worker) AND (\(job)::int8 IS NOT NULL OR EXISTS (SELECT 1 FROM claimed)))
                 SELECT id, path, origin, size, mtime_ns, attempts::int8, output_name FROM claimed
                 """, logger: logger)
-            var job: ClaimedJob?
+            var claimed: ClaimedJob?
             for try await (id, path, origin, size, mtime, attempts, output) in rows.decode((Int, String, String, Int, Int, Int, String?).self) {
-                job = ClaimedJob(id: id, path: path, origin: origin, size: size, mtimeNanoseconds: mtime,
-                                 attempt: attempts, outputName: output)
+                claimed = ClaimedJob(id: id, path: path, origin: origin, size: size, mtimeNanoseconds: mtime,
+                                     attempt: attempts, outputName: output)
             }
-            return job
+            return claimed
         }
     }
 
@@ -365,7 +392,8 @@ public actor PostgresQueue {
     }
 
     /// The job's result is in the outbox and the original filed: the job is
-    /// done and the worker idle again, in one round trip.
+    /// done and the worker idle again, in one round trip (a worker that
+    /// stops; one that goes on uses `complete(job:worker:seconds:thenClaimWithLease:)`).
     public func complete(job: Int, worker: String, seconds: Double?) async throws(QueueError) {
         let logger = self.logger
         try await run("complete") { c in
