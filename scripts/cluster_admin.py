@@ -248,21 +248,21 @@ class Admin:
         self.wait("A.jpg done", lambda: self.finished() >= 1)
         r = self.ctl("status", "--json", url="MTRNN_TEST_STATUS_QUEUE")
         w0 = [w for w in json.loads(r.stdout)["workers"] if w["name"] == "w0"][0]
-        self.check(w0["lastError"] is None and w0["lastErrorAt"] is None and w0["lastErrorResolved"] is None,
-                   f"no error before: {w0['lastError']!r}")
+        self.check(w0["last_error"] is None and w0["last_error_at"] is None and w0["last_error_resolved"] is None,
+                   f"no error before: {w0['last_error']!r}")
         down = time.time()
         subprocess.run([PG, "restart", self.pg["PG_SCRATCH"], "5"], check=True)
         self.wait("the worker back", lambda: "is reachable again" in self.log("w0"), timeout=60)
         time.sleep(1)
         r = self.ctl("status", "--json", url="MTRNN_TEST_STATUS_QUEUE")
         w0 = [w for w in json.loads(r.stdout)["workers"] if w["name"] == "w0"][0] if r.returncode == 0 else {}
-        self.figures["worker_after_restart"] = {k: w0.get(k) for k in ["lastError", "lastErrorAt", "secondsSinceLastError", "lastErrorResolved"]}
-        at = w0.get("lastErrorAt")
+        self.figures["worker_after_restart"] = {k: w0.get(k) for k in ["last_error", "last_error_at", "seconds_since_last_error", "last_error_resolved"]}
+        at = w0.get("last_error_at")
         when = datetime.datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp() if at else 0
-        self.check("cannot reach the queue database" in (w0.get("lastError") or "")
-                   and down - 5 <= when <= time.time() + 5 and 0 <= (w0.get("secondsSinceLastError") or -1) < 60,
+        self.check("cannot reach the queue database" in (w0.get("last_error") or "")
+                   and down - 5 <= when <= time.time() + 5 and 0 <= (w0.get("seconds_since_last_error") or -1) < 60,
                    f"status --json as mtrnn_status: the worker's last error with its time: {self.figures['worker_after_restart']}")
-        self.check(w0.get("lastErrorResolved") is True, "and resolved: the worker reported clean since (idle, the queue empty)")
+        self.check(w0.get("last_error_resolved") is True, "and resolved: the worker reported clean since (idle, the queue empty)")
         text = self.ctl("status", url="MTRNN_TEST_STATUS_QUEUE").stdout
         line = [l.strip() for l in text.splitlines() if l.strip().startswith("last error")]
         self.figures["status_text"] = line

@@ -2,8 +2,13 @@ import Foundation
 import WatchControl
 
 /// `mtrnnctl status --cluster`: the shared queue and every daemon on it, as
-/// the database knows them. `--json` prints this value (keys sorted).
+/// the database knows them. `--json` prints this value with the conventions
+/// of `mtrnnctl status --json` (StatusReport): snake_case keys, every key
+/// present (null where there is no value), and a top-level `version`,
+/// raised when a key changes meaning or goes away. mtrnnctl(1) lists the keys.
 public struct ClusterStatus: Codable, Sendable, Equatable {
+    /// The JSON schema's version (the `version` key).
+    public static let schemaVersion = 1
     public struct Worker: Codable, Sendable, Equatable {
         /// host:instance (the template unit's instance) or host:pid.
         public var name: String
@@ -48,8 +53,15 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
             self.secondsSinceLastError = secondsSinceLastError; self.lastErrorResolved = lastErrorResolved
         }
 
+        enum CodingKeys: String, CodingKey {
+            case name, host, pid, role, state, photo, stage, tilesDone = "tiles_done", tilesTotal = "tiles_total", done, failed,
+                 photosPerHour = "photos_per_hour", busyFraction = "busy_fraction",
+                 secondsSinceHeartbeat = "seconds_since_heartbeat", lastError = "last_error", lastErrorAt = "last_error_at",
+                 secondsSinceLastError = "seconds_since_last_error", lastErrorResolved = "last_error_resolved"
+        }
+
         /// Every key, a value that is absent as null (as `mtrnnctl status --json`
-        /// does): a script reads `.lastErrorAt` without asking whether it is there.
+        /// does): a script reads `.last_error_at` without asking whether it is there.
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(name, forKey: .name); try c.encode(host, forKey: .host); try c.encode(pid, forKey: .pid)
@@ -93,6 +105,12 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
     /// Photos done in the last ten minutes, per hour, the whole cluster.
     public var photosPerHour = 0.0
     public var workers: [Worker] = []
+    public var version = ClusterStatus.schemaVersion
+
+    enum CodingKeys: String, CodingKey {
+        case queue, paused, queueDepth = "queue_depth", expiredLeases = "expired_leases", jobs,
+             photosPerHour = "photos_per_hour", workers, version
+    }
 
     public init(queue: String) { self.queue = queue }
 

@@ -150,7 +150,7 @@ final class ClusterAdminTests: XCTestCase {
         var w = try await q.status().workers[0]
         XCTAssertNil(w.lastError); XCTAssertNil(w.lastErrorAt); XCTAssertNil(w.lastErrorResolved)
         let json = String(decoding: try JSONEncoder().encode(w), as: UTF8.self)
-        XCTAssertTrue(json.contains("\"lastErrorAt\":null") && json.contains("\"lastErrorResolved\":null"), json)
+        XCTAssertTrue(json.contains("\"last_error_at\":null") && json.contains("\"last_error_resolved\":null"), json)
 
         // Lost the database, back: the first word records the error.
         try await q.report(worker: "h:1", state: "idle", jobID: nil, photo: nil, lastError: "cannot reach the queue database x: gone")

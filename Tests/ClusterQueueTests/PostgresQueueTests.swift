@@ -225,6 +225,14 @@ final class PostgresQueueTests: XCTestCase {
         XCTAssertGreaterThan(status.photosPerHour, 0)
         let json = try JSONEncoder().encode(status)
         XCTAssertEqual(try JSONDecoder().decode(ClusterStatus.self, from: json), status)
+        // The conventions of `mtrnnctl status --json`: snake_case, a version, nulls present.
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        XCTAssertEqual(object["version"] as? Int, ClusterStatus.schemaVersion)
+        XCTAssertNotNil(object["queue_depth"])
+        XCTAssertNil(object["queueDepth"])
+        let worker = try XCTUnwrap((object["workers"] as? [[String: Any]])?.first)
+        XCTAssertEqual(worker["tiles_done"] as? Int, 0)
+        XCTAssertTrue(worker["photo"] is NSNull, "an absent value is null, not left out: \(worker)")
     }
 
     func testACompletionClaimsTheNextJobInTheSameStatement() async throws {
