@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "DurableFilesTests", dependencies: ["DurableFiles"]),
         .testTarget(name: "WatchServiceTests", dependencies: ["WatchService", "WatchControl", "DurableFiles", "PhotoIO", "Deblur",
                                                                "Identity", "TestSupport"]),
-        .testTarget(name: "ClusterQueueTests", dependencies: ["ClusterQueue"]),
+        .testTarget(name: "ClusterQueueTests", dependencies: ["ClusterQueue", "ClusterService", "WatchService"]),
         .testTarget(name: "CLITests", dependencies: ["PhotoIO", "TestSupport"]),
     ]
 )

@@ -267,6 +267,29 @@ else
     echo "check-unit: stand-alone: run.sh installs no Python; nothing reads ../shared; the benchmark makes its own photo"
 fi
 
+# The shared queue's roles (issue 20): mtrnn-watch(8) shows docs/cluster-grants.sql
+# and docs/cluster-operator-grants.sql as they are (less their opening comment),
+# the files that scripts/pg-scratch.sh and the tests apply: the page cannot
+# drift from what is tested.
+sql=$(python3 - <<'PY' 2>&1
+page = open("man/mtrnn-watch.8").read()
+# what the page shows: roff's \\ and \- as the characters they print
+shown = page.replace("\\\\", "\0").replace("\\-", "-").replace("\0", "\\")
+for f in ["docs/cluster-grants.sql", "docs/cluster-operator-grants.sql"]:
+    lines = open(f).read().splitlines()
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    if "\n.nf\n" + "\n".join(lines) + "\n.fi\n" not in shown:
+        print(f"{f} is not shown as it is in man/mtrnn-watch.8 (between .nf and .fi)")
+PY
+)
+if [ -n "$sql" ]; then
+    echo "check-unit: FAIL: $sql" >&2
+    status=1
+else
+    echo "check-unit: mtrnn-watch(8) shows docs/cluster-grants.sql and docs/cluster-operator-grants.sql as they are"
+fi
+
 # Man pages: groff with all warnings must say nothing.
 if command -v groff >/dev/null; then
     for page in man/*.[158]; do

@@ -7,6 +7,10 @@
 #   scripts/cluster-test.sh kills      # 3 workers, SIGKILL mid-job KILLS times (50)
 #   scripts/cluster-test.sh restarts   # PostgreSQL restarted RESTARTS times (3) under load
 #   scripts/cluster-test.sh netns      # scripts/cluster-netns.sh: a worker's link cut
+#   scripts/cluster-test.sh grants     # scripts/cluster_admin.py: the documented roles (docs/cluster-grants.sql)
+#   scripts/cluster-test.sh retention  #   job_retention_days with originals = keep
+#   scripts/cluster-test.sh lasterror  #   a worker's last error, its time, resolved
+#   scripts/cluster-test.sh admin      #   the three above
 # SKIP_BUILD=1 uses the debug build as it is; SEED=N repeats a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +23,12 @@ basic)    exec "${h[@]}" --workers 4 --photos 60 --unreachable ;;
 kills)    exec "${h[@]}" --workers 3 --photos 30 --kills "${KILLS:-50}" --processor copy:1 ;;
 restarts) exec "${h[@]}" --workers 3 --photos 60 --restarts "${RESTARTS:-3}" --processor copy:0.3 ;;
 netns)    exec scripts/cluster-netns.sh ;;
-*) echo "usage: cluster-test.sh basic|kills|restarts|netns" >&2; exit 64 ;;
+grants|retention|lasterror) exec python3 scripts/cluster_admin.py --daemon "$bin/mtrnn-watch" --ctl "$bin/mtrnnctl" "$1" ;;
+admin)
+    status=0
+    for c in grants retention lasterror; do
+        python3 scripts/cluster_admin.py --daemon "$bin/mtrnn-watch" --ctl "$bin/mtrnnctl" "$c" || status=1
+    done
+    exit $status ;;
+*) echo "usage: cluster-test.sh basic|kills|restarts|netns|grants|retention|lasterror|admin" >&2; exit 64 ;;
 esac

@@ -2,9 +2,14 @@
 # A throwaway PostgreSQL server for the tests of the shared queue (issue 20):
 # a new cluster in a temporary folder, listening on a Unix socket in that
 # folder only (no TCP unless PG_TCP=ADDRESS:PORT), run as the `postgres` user
-# (the tests run as root, and the server refuses root), with a role and a
-# database `mtrnn` owned by it, as the docs' least-privilege setup has.
-#   eval "$(scripts/pg-scratch.sh start)"   # sets PG_SCRATCH (the folder) and MTRNN_TEST_QUEUE (the URL)
+# (the tests run as root, and the server refuses root), with the database and
+# roles of the documented least-privilege setup: docs/cluster-grants.sql,
+# applied as it is (mtrnn-watch(8) shows that file; check-unit.sh compares).
+# Authentication is `trust` (the passwords given are never asked for): what
+# the tests check is what each role may do once connected.
+#   eval "$(scripts/pg-scratch.sh start)"   # sets PG_SCRATCH (the folder) and MTRNN_TEST_QUEUE (the URL,
+#       as the daemons' role mtrnn); MTRNN_TEST_STATUS_QUEUE and MTRNN_TEST_OPERATOR_QUEUE (the same
+#       database as mtrnn_status and mtrnn_operator)
 #   scripts/pg-scratch.sh restart "$PG_SCRATCH"   # stop -m fast + start: the restart-under-load test
 #   scripts/pg-scratch.sh stop "$PG_SCRATCH"      # stops it and removes the folder
 # Needs Debian's postgresql package (scripts/setup.sh --test installs it).
@@ -38,11 +43,15 @@ start)
     as_pg "$bin/pg_ctl" -D "$dir/data" -o "$(cat "$dir/options")" -l "$dir/server.log" -w -t 60 start >/dev/null || {
         cat "$dir/server.log" >&2; exit 1; }
     port=5432; [ -n "${PG_TCP:-}" ] && port=${PG_TCP##*:}
-    as_pg "$bin/psql" -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE ROLE mtrnn LOGIN" -c "CREATE DATABASE mtrnn OWNER mtrnn" >/dev/null
+    grants=$(dirname "$0")/../docs/cluster-grants.sql
+    as_pg "$bin/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -v daemon_password=scratch -v status_password=scratch -v operator_password=scratch <"$grants" >"$dir/grants.log" 2>&1 || {
+        echo "pg-scratch: $grants failed:" >&2; cat "$dir/grants.log" >&2; exit 1; }
     echo "export PG_SCRATCH=$dir"
     echo "export PG_SCRATCH_PORT=$port"
     echo "export MTRNN_TEST_QUEUE='postgresql://mtrnn@/mtrnn?host=$dir&port=$port'"
+    echo "export MTRNN_TEST_STATUS_QUEUE='postgresql://mtrnn_status@/mtrnn?host=$dir&port=$port'"
+    echo "export MTRNN_TEST_OPERATOR_QUEUE='postgresql://mtrnn_operator@/mtrnn?host=$dir&port=$port'"
     ;;
 restart)
     dir=${2:?"pg-scratch restart DIR"}

@@ -10,7 +10,9 @@
 # server started here (scripts/pg-scratch.sh: a throwaway cluster on a Unix
 # socket in a temporary folder, stopped on exit, also on failure) and, in the
 # full run, the cluster harness (workers killed mid-job, the server restarted
-# under load, a worker cut off in a network namespace).
+# under load, a worker cut off in a network namespace) and the administrator's
+# checks (scripts/cluster_admin.py: the documented roles, job retention, a
+# worker's last error).
 # Checks the machine cannot run print "SKIP: reason" and do not fail.
 #   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run, unit and layer checks only)
 set -euo pipefail
@@ -68,4 +70,6 @@ if [ "${QUICK:-0}" != 1 ]; then
     SKIP_BUILD=1 scripts/cluster-test.sh restarts
     section "shared queue: a worker's network link cut (ip netns)"
     SKIP_BUILD=1 scripts/cluster-test.sh netns
+    section "shared queue: the documented roles and grants, job retention, a worker's last error"
+    SKIP_BUILD=1 scripts/cluster-test.sh admin
 fi

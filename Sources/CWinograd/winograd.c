@@ -137,88 +137,6 @@ TARGET static inline void at6(const __m256 m[6], __m256 y[4]) {
     y[3] = _mm256_add_ps(_mm256_fmadd_ps(eight, d34, d12), m[5]);
 }
 
-// One tile, one block of 8 input channels: v[p * pstride] for the 36 p.
-// Same scheme as input_tile8: rows through bt6 into t stored transposed.
-TARGET static void input_tile(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
-    __m256 t[6][6];
-    if (y0 >= 0 && x0 >= 0 && y0 + 6 <= height && x0 + 6 <= width) {
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++) {
-            const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;
-            // The next tiles along x: 4 pixels (two lines) each. Prefetching
-            // past the row's end only touches the next row, which is harmless.
-            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
-            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
-            __m256 x[6], r[6];
-#pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) x[j] = _mm256_load_ps(row + j * 8);
-            bt6(x, r);                             // along x
-#pragma GCC unroll 6
-            for (int b = 0; b < 6; b++) t[b][i] = r[b];
-        }
-    } else {
-        // Image border: the zero padding, and rows/columns past the edge.
-        const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < 6 ? width - x0 : 6;
-        for (int i = 0; i < 6; i++) {
-            const int y = y0 + i;
-            __m256 x[6], r[6];
-            for (int j = 0; j < 6; j++) x[j] = _mm256_setzero_ps();
-            if (y >= 0 && y < height) {
-                const float *row = src + ((size_t)y * width + x0) * 8;
-                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);
-            }
-            bt6(x, r);
-            for (int b = 0; b < 6; b++) t[b][i] = r[b];
-        }
-    }
-#pragma GCC unroll 6
-    for (int b = 0; b < 6; b++) {
-        __m256 r[6];
-        bt6(t[b], r);                              // along y
-#pragma GCC unroll 6
-        for (int a = 0; a < 6; a++) _mm256_store_ps(v + (size_t)(a * 6 + b) * pstride, r[a]);
-    }
-}
-
-// One tile, one block of 8 output channels.
-TARGET static void output_tile(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
-                               __m256 bias, int mode) {
-    __m256 s[4][6], y[4][4];                       // s[c][a]: transposed
-#pragma GCC unroll 6
-    for (int a = 0; a < 6; a++) {
-        __m256 row[6], r[4];
-#pragma GCC unroll 6
-        for (int b = 0; b < 6; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 6 + b) * pstride);
-        at6(row, r);                               // along x
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) s[c][a] = r[c];
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        __m256 r[4];
-        at6(s[c], r);                              // along y
-#pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) y[q][c] = r[q];
-    }
-    const __m256 slope = _mm256_set1_ps(0.1f);
-    const int rows = height - y0 < 4 ? height - y0 : 4, cols = width - x0 < 4 ? width - x0 : 4;
-    for (int q = 0; q < rows; q++) {
-        float *out = dst + ((size_t)(y0 + q) * width + x0) * 8;
-        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8), _MM_HINT_T0);
-        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
-        for (int c = 0; c < cols; c++) {
-            __m256 v = _mm256_add_ps(y[q][c], bias);
-            if (mode == WINO_LEAKY_RELU) {
-                // slope < 1: LeakyReLU(v) = max(v, 0.1 v)
-                v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));
-            } else {
-                v = _mm256_add_ps(v, _mm256_load_ps(out + c * 8));
-            }
-            _mm256_store_ps(out + c * 8, v);
-        }
-    }
-}
-
 // B^T x for 8 values (F(6,3): rows for the points 0, +-1, +-1/2 (as 2,
 // 1/2 pairs), +-2, infinity; checked against direct in WinogradTests).
 TARGET static inline void bt8(const __m256 x[8], __m256 y[8]) {
@@ -258,87 +176,106 @@ TARGET static inline void at8(const __m256 m[8], __m256 y[6]) {
     y[5] = _mm256_add_ps(_mm256_fmadd_ps(c003125, d56, _mm256_fmadd_ps(c32, d34, d12)), m[7]);
 }
 
-// F(6,3): one 8x8 tile, one block of 8 input channels: v[p * pstride] for the 64 p.
-// Each row goes from memory through bt8 into t, stored transposed (t[b][i])
-// so that the second pass reads its columns as they lie; the loops are
-// unrolled so that only t passes through the stack (64 vectors would not fit
-// the 16 registers anyway).
-TARGET static void input_tile8(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {
-    __m256 t[8][8];
-    if (y0 >= 0 && x0 >= 0 && y0 + 8 <= height && x0 + 8 <= width) {
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;
-            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);
-            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
-            __m256 x[8], r[8];
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) x[j] = _mm256_load_ps(row + j * 8);
-            bt8(x, r);                             // along x
-#pragma GCC unroll 8
-            for (int b = 0; b < 8; b++) t[b][i] = r[b];
-        }
-    } else {
-        // Image border: the zero padding, and rows/columns past the edge.
-        const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < 8 ? width - x0 : 8;
-        for (int i = 0; i < 8; i++) {
-            const int y = y0 + i;
-            __m256 x[8], r[8];
-            for (int j = 0; j < 8; j++) x[j] = _mm256_setzero_ps();
-            if (y >= 0 && y < height) {
-                const float *row = src + ((size_t)y * width + x0) * 8;
-                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);
-            }
-            bt8(x, r);
-            for (int b = 0; b < 8; b++) t[b][i] = r[b];
-        }
-    }
-#pragma GCC unroll 8
-    for (int b = 0; b < 8; b++) {
-        __m256 r[8];
-        bt8(t[b], r);                              // along y
-#pragma GCC unroll 8
-        for (int a = 0; a < 8; a++) _mm256_store_ps(v + (size_t)(a * 8 + b) * pstride, r[a]);
-    }
+// The tile transforms of F(m, 3), written once for both m: A = m + 2 is
+// the input tile's side, BT and AT the one-dimensional transforms above
+// (bt6/at6 for F(4,3), bt8/at8 for F(6,3)). Macros rather than a function
+// with a parameter, so that each instance has constant sizes for the
+// unrolling that keeps all but t in registers.
+#define DO_PRAGMA(x) _Pragma(#x)
+#define UNROLL(n) DO_PRAGMA(GCC unroll n)
+
+// One A x A tile, one block of 8 input channels: v[p * pstride] for the A^2
+// positions p. Each row goes from memory through BT into t, stored
+// transposed (t[b][i]) so that the second pass reads its columns as they
+// lie; the loops are unrolled so that only t passes through the stack
+// (A^2 vectors would not fit the 16 registers anyway). The next tiles along
+// x are prefetched (two lines each); past a row's end that only touches the
+// next row, which is harmless.
+#define DEFINE_INPUT_TILE(NAME, A, BT)                                                                              \
+TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {       \
+    __m256 t[A][A];                                                                                                 \
+    if (y0 >= 0 && x0 >= 0 && y0 + A <= height && x0 + A <= width) {                                               \
+        UNROLL(A)                                                                                                   \
+        for (int i = 0; i < A; i++) {                                                                               \
+            const float *row = src + ((size_t)(y0 + i) * width + x0) * 8;                                           \
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8), _MM_HINT_T0);                                   \
+            _mm_prefetch((const char *)(row + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);                              \
+            __m256 x[A], r[A];                                                                                      \
+            UNROLL(A)                                                                                               \
+            for (int j = 0; j < A; j++) x[j] = _mm256_load_ps(row + j * 8);                                         \
+            BT(x, r);                                  /* along x */                                               \
+            UNROLL(A)                                                                                               \
+            for (int b = 0; b < A; b++) t[b][i] = r[b];                                                             \
+        }                                                                                                           \
+    } else {                                                                                                        \
+        /* Image border: the zero padding, and rows/columns past the edge. */                                      \
+        const int jlo = x0 < 0 ? -x0 : 0, jhi = width - x0 < A ? width - x0 : A;                                    \
+        for (int i = 0; i < A; i++) {                                                                               \
+            const int y = y0 + i;                                                                                   \
+            __m256 x[A], r[A];                                                                                      \
+            for (int j = 0; j < A; j++) x[j] = _mm256_setzero_ps();                                                 \
+            if (y >= 0 && y < height) {                                                                             \
+                const float *row = src + ((size_t)y * width + x0) * 8;                                              \
+                for (int j = jlo; j < jhi; j++) x[j] = _mm256_load_ps(row + j * 8);                                 \
+            }                                                                                                       \
+            BT(x, r);                                                                                               \
+            for (int b = 0; b < A; b++) t[b][i] = r[b];                                                             \
+        }                                                                                                           \
+    }                                                                                                               \
+    UNROLL(A)                                                                                                       \
+    for (int b = 0; b < A; b++) {                                                                                   \
+        __m256 r[A];                                                                                                \
+        BT(t[b], r);                                   /* along y */                                               \
+        UNROLL(A)                                                                                                   \
+        for (int a = 0; a < A; a++) _mm256_store_ps(v + (size_t)(a * A + b) * pstride, r[a]);                      \
+    }                                                                                                               \
 }
 
-// F(6,3): one tile, one block of 8 output channels.
-TARGET static void output_tile8(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,
-                                __m256 bias, int mode) {
-    __m256 s[6][8], y[6][6];                       // s[c][a]: transposed, like t above
-#pragma GCC unroll 8
-    for (int a = 0; a < 8; a++) {
-        __m256 row[8], r[6];
-#pragma GCC unroll 8
-        for (int b = 0; b < 8; b++) row[b] = _mm256_load_ps(m + (size_t)(a * 8 + b) * pstride);
-        at8(row, r);                               // along x
-#pragma GCC unroll 6
-        for (int c = 0; c < 6; c++) s[c][a] = r[c];
-    }
-#pragma GCC unroll 6
-    for (int c = 0; c < 6; c++) {
-        __m256 r[6];
-        at8(s[c], r);                              // along y
-#pragma GCC unroll 6
-        for (int q = 0; q < 6; q++) y[q][c] = r[q];
-    }
-    const __m256 slope = _mm256_set1_ps(0.1f);
-    const int rows = height - y0 < 6 ? height - y0 : 6, cols = width - x0 < 6 ? width - x0 : 6;
-    for (int q = 0; q < rows; q++) {
-        float *out = dst + ((size_t)(y0 + q) * width + x0) * 8;
-        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8), _MM_HINT_T0);
-        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);
-        for (int c = 0; c < cols; c++) {
-            __m256 v = _mm256_add_ps(y[q][c], bias);
-            if (mode == WINO_LEAKY_RELU) {
-                v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));
-            } else {
-                v = _mm256_add_ps(v, _mm256_load_ps(out + c * 8));
-            }
-            _mm256_store_ps(out + c * 8, v);
-        }
-    }
+// One M x M output tile (M = A - 2), one block of 8 output channels: A^T m A
+// (through AT along x into s, stored transposed like t above, then along y),
+// + bias, then LeakyReLU (slope 0.1) or += into dst, clipped at the edges.
+#define DEFINE_OUTPUT_TILE(NAME, A, M, AT)                                                                          \
+TARGET static void NAME(const float *m, size_t pstride, float *dst, int height, int width, int y0, int x0,          \
+                        __m256 bias, int mode) {                                                                    \
+    __m256 s[M][A], y[M][M];                                                                                        \
+    UNROLL(A)                                                                                                       \
+    for (int a = 0; a < A; a++) {                                                                                   \
+        __m256 row[A], r[M];                                                                                        \
+        UNROLL(A)                                                                                                   \
+        for (int b = 0; b < A; b++) row[b] = _mm256_load_ps(m + (size_t)(a * A + b) * pstride);                     \
+        AT(row, r);                                    /* along x */                                               \
+        UNROLL(M)                                                                                                   \
+        for (int c = 0; c < M; c++) s[c][a] = r[c];                                                                 \
+    }                                                                                                               \
+    UNROLL(M)                                                                                                       \
+    for (int c = 0; c < M; c++) {                                                                                   \
+        __m256 r[M];                                                                                                \
+        AT(s[c], r);                                   /* along y */                                               \
+        UNROLL(M)                                                                                                   \
+        for (int q = 0; q < M; q++) y[q][c] = r[q];                                                                 \
+    }                                                                                                               \
+    const __m256 slope = _mm256_set1_ps(0.1f);                                                                      \
+    const int rows = height - y0 < M ? height - y0 : M, cols = width - x0 < M ? width - x0 : M;                     \
+    for (int q = 0; q < rows; q++) {                                                                                \
+        float *out = dst + ((size_t)(y0 + q) * width + x0) * 8;                                                     \
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8), _MM_HINT_T0);                                       \
+        _mm_prefetch((const char *)(out + PREFETCH_PIXELS * 8 + 16), _MM_HINT_T0);                                  \
+        for (int c = 0; c < cols; c++) {                                                                            \
+            __m256 v = _mm256_add_ps(y[q][c], bias);                                                                \
+            if (mode == WINO_LEAKY_RELU) {                                                                          \
+                v = _mm256_max_ps(v, _mm256_mul_ps(slope, v));   /* slope < 1: max(v, 0.1 v) */                    \
+            } else {                                                                                                \
+                v = _mm256_add_ps(v, _mm256_load_ps(out + c * 8));                                                  \
+            }                                                                                                       \
+            _mm256_store_ps(out + c * 8, v);                                                                        \
+        }                                                                                                           \
+    }                                                                                                               \
 }
+
+DEFINE_INPUT_TILE(input_tile, 6, bt6)            // F(4,3)
+DEFINE_OUTPUT_TILE(output_tile, 6, 4, at6)
+DEFINE_INPUT_TILE(input_tile8, 8, bt8)           // F(6,3)
+DEFINE_OUTPUT_TILE(output_tile8, 8, 6, at8)
 
 // c[MR][NR] = a[MR][k] x b[k][NR], k whole (<= a few hundred): the sums
 // stay in 12 registers and are written once. a and c are channel-blocked

@@ -145,11 +145,32 @@ public actor PostgresQueue {
         } catch let error as QueueError {
             throw error
         } catch let error as PSQLError where error.serverInfo != nil && !Self.isTransient(error) {
-            throw .refused(statement: what, message: error.serverInfo?[.message] ?? "\(error)")
+            var message = error.serverInfo?[.message] ?? "\(error)"
+            if error.serverInfo?[.sqlState] == "42501" {   // insufficient_privilege
+                message += "; \(Self.grantNeeded(what, role: location.user)) (mtrnn-watch(8), \"Running on several machines\")"
+            }
+            throw .refused(statement: what, message: message)
         } catch {
             try? await c.close()
             if connection === c { connection = nil }
             throw .unreachable(location: location.description, underlying: Self.describe(error))
+        }
+    }
+
+    /// What a statement refused for want of a privilege needs, and who has it.
+    static func grantNeeded(_ statement: String, role: String) -> String {
+        switch statement {
+        case "pause", "resume":
+            return "pause and resume --cluster need UPDATE on mtrnn_control, which role \(role) lacks: "
+                + "use the operators' role (mtrnn_operator) or the daemons' (mtrnn)"
+        case "retry":
+            return "retry --cluster needs UPDATE on mtrnn_jobs, which role \(role) lacks: "
+                + "use the operators' role (mtrnn_operator) or the daemons' (mtrnn)"
+        case "status", "schema version", "paused?":
+            return "status --cluster needs SELECT on the mtrnn_ tables, which role \(role) lacks: "
+                + "grant it (on tables made before: GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role))"
+        default:
+            return "a daemon must connect as the role that owns the tables, creates and migrates them (mtrnn), not \(role)"
         }
     }
 
@@ -194,6 +215,13 @@ public actor PostgresQueue {
     /// advisory lock. Returns the version found before.
     @discardableResult
     public func migrate() async throws(QueueError) -> Int {
+        try await migrate(upTo: QueueSchema.latest)
+    }
+
+    /// Brings the tables to `target` (the tests: an older version first, as
+    /// an earlier release left it).
+    @discardableResult
+    func migrate(upTo target: Int) async throws(QueueError) -> Int {
         let logger = self.logger
         return try await run("migrate") { c in
             try await c.query("BEGIN", logger: logger)
@@ -204,15 +232,15 @@ public actor PostgresQueue {
                 for try await v in try await c.query("SELECT coalesce(max(version), 0)::int8 FROM mtrnn_schema_version", logger: logger)
                     .decode(Int.self) { found = v }
                 if found > QueueSchema.latest { throw QueueError.newerSchema(found: found, known: QueueSchema.latest) }
-                if found < QueueSchema.latest {
-                    for version in (found + 1)...QueueSchema.latest {
+                if found < target {
+                    for version in (found + 1)...target {
                         for statement in QueueSchema.versions[version - 1] {
                             try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                         }
                     }
                     try await c.query("DELETE FROM mtrnn_schema_version", logger: logger)
-                    try await c.query("INSERT INTO mtrnn_schema_version (version) VALUES (\(QueueSchema.latest))", logger: logger)
-                    logger.info("queue database: schema version \(found) -> \(QueueSchema.latest)")
+                    try await c.query("INSERT INTO mtrnn_schema_version (version) VALUES (\(target))", logger: logger)
+                    logger.info("queue database: schema version \(found) -> \(target)")
                 }
                 try await c.query("COMMIT", logger: logger)
                 return found
@@ -267,14 +295,37 @@ public actor PostgresQueue {
     /// claiming at once never take the same job and never wait on each other.
     /// Nothing while the cluster is paused.
     public func claim(worker: String, leaseSeconds: Double) async throws(QueueError) -> ClaimedJob? {
+        try await finishAndClaim(done: nil, seconds: nil, worker: worker, leaseSeconds: leaseSeconds)
+    }
+
+    /// `job` is done (its result in the outbox, the original filed) and the
+    /// worker's next job is claimed, in one statement: one round trip per
+    /// photo while the queue is busy. The claim is `claim`'s, never the job
+    /// just finished; the worker's row says 'working' on the new job, or 'idle'.
+    public func complete(job: Int, worker: String, seconds: Double?, thenClaimWithLease leaseSeconds: Double)
+        async throws(QueueError) -> ClaimedJob? {
+        try await finishAndClaim(done: job, seconds: seconds, worker: worker, leaseSeconds: leaseSeconds)
+    }
+
+    /// One statement: marks `done` (if any) done, claims the next job, and
+    /// updates the worker's row (left alone when it neither finished nor
+    /// claimed anything: an idle worker's poll does not overwrite 'paused').
+    /// The finished row and the claimed one are always different rows (the
+    /// claim skips `done`), as PostgreSQL asks of one statement's CTEs.
+    private func finishAndClaim(done job: Int?, seconds: Double?, worker: String, leaseSeconds: Double)
+        async throws(QueueError) -> ClaimedJob? {
         let logger = self.logger
-        return try await run("claim") { c in
-            // One round trip: the claim, and the worker's row saying so.
+        return try await run(job == nil ? "claim" : "complete and claim") { c in
             let rows = try await c.query("""
-                WITH next AS (
+                WITH finished AS (
+                    UPDATE mtrnn_jobs SET state = 'done', finished_at = now(), lease_until = NULL, seconds = \(seconds),
+                        stage = 'done', reason = NULL
+                    WHERE id = \(job)::int8 AND state <> 'done'),
+                next AS (
                     SELECT id FROM mtrnn_jobs
                     WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
                       AND NOT (SELECT paused FROM mtrnn_control WHERE id = 1)
+                      AND id IS DISTINCT FROM \(job)::int8
                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
                 claimed AS (
                     UPDATE mtrnn_jobs j SET state = 'running', attempts = j.attempts + 1, worker = \(worker),
@@ -283,17 +334,21 @@ public actor PostgresQueue {
                     FROM next WHERE j.id = next.id
                     RETURNING j.id, j.path, j.origin, j.size, j.mtime_ns, j.attempts, j.output_name),
                 me AS (
-                    UPDATE mtrnn_workers w SET state = 'working', job_id = claimed.id, photo = claimed.path, stage = NULL,
-                        tiles_done = 0, tiles_total = 0, heartbeat = now()
-                    FROM claimed WHERE w.name = \(worker))
+                    UPDATE mtrnn_workers SET
+                        state = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN 'working' ELSE 'idle' END,
+                        job_id = (SELECT id FROM claimed), photo = (SELECT path FROM claimed), stage = NULL,
+                        tiles_done = 0, tiles_total = 0,
+                        done = done + CASE WHEN \(job)::int8 IS NULL THEN 0 ELSE 1 END,
+                        busy_seconds = busy_seconds + \(seconds ?? 0), heartbeat = now()
+                    WHERE name = \(worker) AND (\(job)::int8 IS NOT NULL OR EXISTS (SELECT 1 FROM claimed)))
                 SELECT id, path, origin, size, mtime_ns, attempts::int8, output_name FROM claimed
                 """, logger: logger)
-            var job: ClaimedJob?
+            var claimed: ClaimedJob?
             for try await (id, path, origin, size, mtime, attempts, output) in rows.decode((Int, String, String, Int, Int, Int, String?).self) {
-                job = ClaimedJob(id: id, path: path, origin: origin, size: size, mtimeNanoseconds: mtime,
-                                 attempt: attempts, outputName: output)
+                claimed = ClaimedJob(id: id, path: path, origin: origin, size: size, mtimeNanoseconds: mtime,
+                                     attempt: attempts, outputName: output)
             }
-            return job
+            return claimed
         }
     }
 
@@ -337,7 +392,8 @@ public actor PostgresQueue {
     }
 
     /// The job's result is in the outbox and the original filed: the job is
-    /// done and the worker idle again, in one round trip.
+    /// done and the worker idle again, in one round trip (a worker that
+    /// stops; one that goes on uses `complete(job:worker:seconds:thenClaimWithLease:)`).
     public func complete(job: Int, worker: String, seconds: Double?) async throws(QueueError) {
         let logger = self.logger
         try await run("complete") { c in
@@ -403,17 +459,23 @@ public actor PostgresQueue {
         try await run("register") { c in
             try await c.query("DELETE FROM mtrnn_workers WHERE heartbeat < now() - interval '1 day'", logger: logger)
             try await c.query("""
-                INSERT INTO mtrnn_workers (name, host, pid, role, state, last_error)
-                VALUES (\(w.name), \(w.host), \(w.pid), \(w.role), \(w.state), \(w.lastError))
+                INSERT INTO mtrnn_workers (name, host, pid, role, state, last_error, last_error_at, finished_at_error)
+                VALUES (\(w.name), \(w.host), \(w.pid), \(w.role), \(w.state), \(w.lastError),
+                        CASE WHEN \(w.lastError)::text IS NULL THEN NULL ELSE now() END,
+                        CASE WHEN \(w.lastError)::text IS NULL THEN NULL ELSE 0 END)
                 ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, role = EXCLUDED.role,
                     state = EXCLUDED.state, job_id = NULL, photo = NULL, stage = NULL, tiles_done = 0, tiles_total = 0,
                     done = 0, failed = 0, busy_seconds = 0, last_error = EXCLUDED.last_error,
+                    last_error_at = EXCLUDED.last_error_at, finished_at_error = EXCLUDED.finished_at_error, clean_at = NULL,
                     started_at = now(), heartbeat = now()
                 """, logger: logger)
         }
     }
 
     /// The worker's state now: what it is doing, and counts when a job ended.
+    /// With `lastError` it records the error and its time (the database's
+    /// clock) and the photos finished so far; without, the report is a clean
+    /// one, and an error recorded before it is over (`ClusterStatus.Worker.lastErrorResolved`).
     public func report(worker: String, state: String, jobID: Int?, photo: String?, addDone: Int = 0, addFailed: Int = 0,
                        addBusySeconds: Double = 0, lastError: String? = nil) async throws(QueueError) {
         let logger = self.logger
@@ -424,7 +486,12 @@ public actor PostgresQueue {
                     tiles_done = CASE WHEN \(jobID)::int8 IS NULL THEN 0 ELSE tiles_done END,
                     tiles_total = CASE WHEN \(jobID)::int8 IS NULL THEN 0 ELSE tiles_total END,
                     done = done + \(addDone), failed = failed + \(addFailed), busy_seconds = busy_seconds + \(addBusySeconds),
-                    last_error = coalesce(\(lastError), last_error), heartbeat = now()
+                    last_error = coalesce(\(lastError), last_error),
+                    last_error_at = CASE WHEN \(lastError)::text IS NULL THEN last_error_at ELSE now() END,
+                    finished_at_error = CASE WHEN \(lastError)::text IS NULL THEN finished_at_error
+                                             ELSE done + failed + \(addDone) + \(addFailed) END,
+                    clean_at = CASE WHEN \(lastError)::text IS NULL THEN now() ELSE clean_at END,
+                    heartbeat = now()
                 WHERE name = \(worker)
                 """, logger: logger)
         }
@@ -477,6 +544,70 @@ public actor PostgresQueue {
         }
     }
 
+    // MARK: retention (`job_retention_days`)
+
+    /// A job in an end state (done, failed, gone), as retention weighs it.
+    public struct FinishedJob: Sendable, Equatable {
+        public var id: Int
+        /// Relative to the inbox (origin inbox) or to failed/ (origin failed).
+        public var path: String
+        public var origin: String
+        public var state: String
+        public var size: Int
+        public var mtimeNanoseconds: Int
+        /// Where a failed photo lies, relative to failed/.
+        public var filedAs: String?
+    }
+
+    /// Where a retention pass has got to: (finished_at, id) of the last row
+    /// looked at, finished_at in the database's own text (no rounding).
+    public struct RetentionCursor: Sendable, Equatable {
+        var finishedAt: String
+        var id: Int
+    }
+
+    /// Finished jobs older than `days` days, oldest first, after `cursor`:
+    /// one batch of the keyset walk (index mtrnn_jobs_ended), so that rows a
+    /// pass keeps are not read again by the next batch.
+    public func finishedJobs(olderThanDays days: Int, after cursor: RetentionCursor?, limit: Int)
+        async throws(QueueError) -> (jobs: [FinishedJob], next: RetentionCursor?) {
+        let logger = self.logger
+        return try await run("retention: finished jobs") { c in
+            let rows = try await c.query("""
+                SELECT id, path, origin, state, size, mtime_ns, filed_as, finished_at::text AS cursor_at FROM mtrnn_jobs
+                WHERE state IN ('done', 'failed', 'gone') AND finished_at < now() - make_interval(days => \(days)::int4)
+                  AND (\(cursor?.finishedAt)::text IS NULL OR (finished_at, id) > (\(cursor?.finishedAt)::timestamptz, \(cursor?.id ?? 0)))
+                ORDER BY finished_at, id LIMIT \(limit)
+                """, logger: logger)
+            var jobs: [FinishedJob] = []
+            var next: RetentionCursor?
+            for try await (id, path, origin, state, size, mtime, filedAs, finishedAt)
+                in rows.decode((Int, String, String, String, Int, Int, String?, String).self) {
+                jobs.append(FinishedJob(id: id, path: path, origin: origin, state: state, size: size, mtimeNanoseconds: mtime,
+                                        filedAs: filedAs))
+                next = RetentionCursor(finishedAt: finishedAt, id: id)
+            }
+            return (jobs, next)
+        }
+    }
+
+    /// Deletes the jobs of `ids` that are still finished and older than
+    /// `days` days (one retried meanwhile is not), in one short statement by
+    /// primary key. Returns the ids deleted.
+    public func deleteFinished(ids: [Int], olderThanDays days: Int) async throws(QueueError) -> Set<Int> {
+        guard !ids.isEmpty else { return [] }
+        let logger = self.logger
+        return try await run("retention: delete") { c in
+            var deleted = Set<Int>()
+            for try await id in try await c.query("""
+                DELETE FROM mtrnn_jobs WHERE id = ANY(\(ids)) AND state IN ('done', 'failed', 'gone')
+                  AND finished_at < now() - make_interval(days => \(days)::int4)
+                RETURNING id
+                """, logger: logger).decode(Int.self) { deleted.insert(id) }
+            return deleted
+        }
+    }
+
     // MARK: status
 
     /// Workers whose last heartbeat is older than this are shown as silent.
@@ -499,21 +630,35 @@ public actor PostgresQueue {
                 status.photosPerHour = perHour
             }
             status.queueDepth = (status.jobs["queued"] ?? 0) + status.expiredLeases
-            let rows = try await c.query("""
+            // The last error's time and end came with schema version 2: a
+            // newer mtrnnctl reads a database its daemons have not migrated yet.
+            var version = 0
+            for try await v in try await c.query("SELECT coalesce(max(version), 0)::int8 FROM mtrnn_schema_version", logger: logger)
+                .decode(Int.self) { version = v }
+            let errorColumns = version >= 2 ? """
+                to_char(last_error_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                extract(epoch FROM now() - last_error_at)::float8,
+                CASE WHEN last_error IS NULL THEN NULL
+                     ELSE coalesce(done + failed > finished_at_error, false) OR coalesce(clean_at > last_error_at, false) END
+                """ : "NULL::text, NULL::float8, CASE WHEN last_error IS NULL THEN NULL ELSE false END"
+            let rows = try await c.query(PostgresQuery(unsafeSQL: """
                 SELECT name, host, pid::int8, role, state, photo, stage, tiles_done::int8, tiles_total::int8, done, failed,
                        busy_seconds, last_error, extract(epoch FROM now() - heartbeat)::float8,
-                       extract(epoch FROM now() - started_at)::float8
+                       extract(epoch FROM now() - started_at)::float8, \(errorColumns)
                 FROM mtrnn_workers ORDER BY host, name
-                """, logger: logger)
-            for try await (name, host, pid, role, state, photo, stage, td, tt, done, failed, busy, lastError, age, uptime)
-                in rows.decode((String, String, Int, String, String, String?, String?, Int, Int, Int, Int, Double, String?, Double, Double).self) {
+                """), logger: logger)
+            for try await (name, host, pid, role, state, photo, stage, td, tt, done, failed, busy, lastError, age, uptime,
+                           errorAt, errorAge, resolved)
+                in rows.decode((String, String, Int, String, String, String?, String?, Int, Int, Int, Int, Double, String?, Double, Double,
+                                String?, Double?, Bool?).self) {
                 let silent = age > Self.silentAfterSeconds && state != "stopped"
                 status.workers.append(ClusterStatus.Worker(
                     name: name, host: host, pid: pid, role: role, state: silent ? "silent" : state, photo: photo, stage: stage,
                     tilesDone: td, tilesTotal: tt, done: done, failed: failed,
                     photosPerHour: uptime > 0 ? Double(done) * 3600 / uptime : 0,
                     busyFraction: uptime > 0 ? min(1, busy / uptime) : 0,
-                    secondsSinceHeartbeat: age, lastError: lastError))
+                    secondsSinceHeartbeat: age, lastError: lastError, lastErrorAt: errorAt, secondsSinceLastError: errorAge,
+                    lastErrorResolved: resolved))
             }
             return status
         }

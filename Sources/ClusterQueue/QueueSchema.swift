@@ -72,6 +72,22 @@ public enum QueueSchema {
             """,
             "INSERT INTO mtrnn_control (id, paused) VALUES (1, false)",
         ],
+        // 2: when a worker's last error happened and whether it has worked
+        // since (mtrnnctl status --cluster); the finished jobs by age, for
+        // `job_retention_days` (all three end states, not only 'done').
+        [
+            """
+            ALTER TABLE mtrnn_workers
+                -- when last_error was recorded (NULL: none, or recorded before version 2)
+                ADD COLUMN last_error_at timestamptz,
+                -- done + failed when it was recorded: more since means photos were finished after it
+                ADD COLUMN finished_at_error bigint,
+                -- the last report without an error (idle with an empty queue, a photo failed or gone)
+                ADD COLUMN clean_at timestamptz
+            """,
+            "UPDATE mtrnn_workers SET finished_at_error = done + failed WHERE last_error IS NOT NULL",
+            "CREATE INDEX mtrnn_jobs_ended ON mtrnn_jobs (finished_at, id) WHERE state IN ('done', 'failed', 'gone')",
+        ],
     ]
 
     /// The version this build brings the database to.

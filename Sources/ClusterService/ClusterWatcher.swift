@@ -58,6 +58,14 @@ struct ClusterWatcher: Sendable {
             logger.warning("cannot watch \(config.inbox) with inotify (\(error)); scanning it every 2 s instead")
         }
         defer { inotify?.stop() }
+        // Old finished jobs are deleted beside the scans, at start and hourly,
+        // on a connection of their own: a batch streaming 10,000 rows never
+        // holds up an insert.
+        let retention = Task { [config, queue, logger, stop] in
+            let own = PostgresQueue(location: queue.location, logger: logger)
+            await ClusterRetention(config: config, queue: own, logger: logger).run(stop: stop)
+            await own.close()
+        }
         let scanEvery: Duration = .milliseconds(Int64((config.pollSeconds > 0 ? config.pollSeconds : 5) * 1000))
         var lastScan = ContinuousClock.now - scanEvery
         // Seen, not yet queued: path -> (size, mtime ns, unchanged since).
@@ -104,6 +112,8 @@ struct ClusterWatcher: Sendable {
             if !failed && settling.isEmpty { try? await Task.sleep(for: .milliseconds(200)) }
             else if !failed { try? await Task.sleep(for: .milliseconds(200)) }
         }
+        retention.cancel()
+        await retention.value
     }
 
     struct Found { var path: String; var size: Int; var mtime: Int }

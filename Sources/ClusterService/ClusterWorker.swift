@@ -41,27 +41,41 @@ struct ClusterWorker: Sendable {
     func run() async {
         var backoff = Backoff()
         var idleSince: ContinuousClock.Instant?
+        // The job the last completion claimed in the same statement.
+        var next: ClaimedJob?
         while !stop.isSet {
             do {
-                let claimStart = ContinuousClock.now
-                guard let job = try await queue.claim(worker: name, leaseSeconds: lease) else {
-                    if backoff.failures > 0 { reconnected(&backoff) }
-                    if idleSince == nil {
-                        idleSince = .now
-                        try? await queue.report(worker: name, state: try await queue.isPaused() ? "paused" : "idle", jobID: nil, photo: nil)
-                        notifier.status("idle: the shared queue is empty (or paused)")
+                let job: ClaimedJob
+                var claimSeconds = 0.0
+                if let claimed = next {
+                    job = claimed
+                    next = nil
+                } else {
+                    let claimStart = ContinuousClock.now
+                    guard let claimed = try await queue.claim(worker: name, leaseSeconds: lease) else {
+                        if backoff.failures > 0 { reconnected(&backoff) }
+                        if idleSince == nil {
+                            idleSince = .now
+                            try? await queue.report(worker: name, state: try await queue.isPaused() ? "paused" : "idle", jobID: nil, photo: nil)
+                            notifier.status("idle: the shared queue is empty (or paused)")
+                        }
+                        try? await Task.sleep(for: .milliseconds(250))
+                        continue
                     }
-                    try? await Task.sleep(for: .milliseconds(250))
-                    continue
+                    job = claimed
+                    claimSeconds = (ContinuousClock.now - claimStart).inSeconds
                 }
                 if backoff.failures > 0 { reconnected(&backoff) }
                 idleSince = nil
-                try await process(job, claimSeconds: (ContinuousClock.now - claimStart).inSeconds)
+                next = try await process(job, claimSeconds: claimSeconds)
             } catch {
                 idleSince = nil
                 await unreachable(error, &backoff)
             }
         }
+        // Stopped after a completion had claimed the next job: it goes back
+        // (else it would wait for its lease to run out).
+        if let claimed = next { try? await queue.release(job: claimed.id, worker: name, attempt: claimed.attempt) }
     }
 
     private func reconnected(_ backoff: inout Backoff) {
@@ -93,7 +107,11 @@ struct ClusterWorker: Sendable {
 
     private func sourceRoot(_ job: ClaimedJob) -> String { job.origin == "failed" ? config.failed : config.inbox }
 
-    func process(_ job: ClaimedJob, claimSeconds: Double = 0) async throws(QueueError) {
+    /// Processes one job and records how it ended. Returns the next job when
+    /// the completion claimed one in the same statement (a worker that is
+    /// not stopping and finished with a result).
+    @discardableResult
+    func process(_ job: ClaimedJob, claimSeconds: Double = 0) async throws(QueueError) -> ClaimedJob? {
         let started = ContinuousClock.now   // the claim told the worker's row already
         notifier.status("working: \(Printable.escaped(job.path)) (attempt \(job.attempt))")
         busy.set(true)
@@ -104,9 +122,16 @@ struct ClusterWorker: Sendable {
         let seconds = (worked - started).inSeconds
         switch outcome {
         case .done(let output, let note):
-            try await queue.complete(job: job.id, worker: name, seconds: seconds)
-            // Where the time went beside the processor: the queue's two
-            // statements (the claim, the completion) and the durable file steps.
+            var next: ClaimedJob?
+            if stop.isSet {
+                try await queue.complete(job: job.id, worker: name, seconds: seconds)
+            } else {
+                next = try await queue.complete(job: job.id, worker: name, seconds: seconds, thenClaimWithLease: lease)
+            }
+            // Where the time went beside the processor: the queue's statements
+            // (one per photo in a busy queue: this completion, which claimed the
+            // next job; plus the claim when this job came from an idle poll)
+            // and the durable file steps.
             let queueMS = (claimSeconds + (ContinuousClock.now - worked).inSeconds) * 1000
             let filesMS = ((worked - started).inSeconds - times.processorSeconds) * 1000
             logger.info("done: \(Printable.escaped(job.path)) -> \(Printable.escaped(output))\(note)",
@@ -114,6 +139,7 @@ struct ClusterWorker: Sendable {
                                    "MTRNN_ATTEMPT": "\(job.attempt)",
                                    "MTRNN_QUEUE_MS": "\(String(format: "%.2f", queueMS))",
                                    "MTRNN_FILES_MS": "\(String(format: "%.2f", filesMS))"])
+            return next
         case .failed(let reason, let filedAs):
             try await queue.finish(job: job.id, state: "failed", reason: reason, filedAs: filedAs)
             try await queue.report(worker: name, state: "idle", jobID: nil, photo: nil, addFailed: 1, addBusySeconds: seconds)
@@ -132,6 +158,7 @@ struct ClusterWorker: Sendable {
             logger.warning("gave back: \(Printable.escaped(job.path)): \(reason)", metadata: ["MTRNN_FILE": "\(job.path)"])
             if !stop.isSet { try? await Task.sleep(for: .seconds(1)) }
         }
+        return nil
     }
 
     enum Outcome {

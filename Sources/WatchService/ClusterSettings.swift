@@ -1,7 +1,7 @@
 import Foundation
 
 /// The keys of a daemon on a shared queue (issue 20): `queue`, `role`,
-/// `lease_seconds`, `max_attempts`, `worker_name`. With `queue = inbox` (the
+/// `lease_seconds`, `max_attempts`, `worker_name`, `job_retention_days`. With `queue = inbox` (the
 /// default) none of the others is read and the daemon is what it always was.
 /// The URL is checked in full by ClusterQueue (`QueueLocation`) at start and
 /// by --check-config; here only its scheme, since WatchService stands below it.
@@ -18,6 +18,10 @@ public struct ClusterSettings: Sendable, Equatable {
     public var maxAttempts = 3
     /// The worker's name in the cluster status; empty: HOST:PID.
     public var workerName = ""
+    /// Finished jobs (done, failed, gone) older than this many days are
+    /// deleted by the watchers, unless their photo is still in the inbox or
+    /// failed/ (ClusterRetention); 0 keeps them forever.
+    public var jobRetentionDays = 30
 
     public init() {}
 
@@ -54,6 +58,10 @@ public struct ClusterSettings: Sendable, Equatable {
                 throw .value("a name of at most 200 characters without control characters")
             }
             c.cluster.workerName = v
+        },
+        .init(name: "job_retention_days", show: { String($0.cluster.jobRetentionDays) }) { c, v throws(ConfigError) in
+            guard let n = Int(v), (0...36500).contains(n) else { throw .value("a whole number of days from 0 (keep forever) to 36500") }
+            c.cluster.jobRetentionDays = n
         },
     ]
 }

@@ -21,8 +21,13 @@ struct SpinTestProcessor: PhotoProcessor {
         var x: UInt64 = 0x9E37_79B9_7F4A_7C15
         for step in 1...steps {
             let until = Self.threadCPUSeconds() + seconds / Double(steps)
+            // About a millisecond of arithmetic between reads of the thread's
+            // clock: that read is a system call (no vDSO for thread clocks),
+            // and read every few microseconds it made most of the "work"
+            // kernel time, with the kernel's own overheads in it (83 % sys on
+            // the development VM; 2 workers on 2 cores got 88 % of a core each).
             while Self.threadCPUSeconds() < until {
-                for _ in 0..<10_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+                for _ in 0..<400_000 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
             }
             try Task.checkCancellation()
             let elapsed = (ContinuousClock.now - start).inSeconds

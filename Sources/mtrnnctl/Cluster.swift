@@ -55,6 +55,10 @@ struct ClusterOptions: ParsableArguments {
         switch box.result! {
         case .success(let value): return value
         case .failure(let error):
+            if case .refused(_, let message) = error, message.contains("\"mtrnn_"), message.contains("does not exist") {
+                fail("\(error): the database at \(location) has no mtrnn-watch tables yet; a watcher or worker creates "
+                     + "them when it starts (mtrnn-watch --role ...), or check that the URL names the right database", 1)
+            }
             fail("\(error)", error.isUnreachable ? 3 : 1)
         }
     }
@@ -75,7 +79,7 @@ struct ClusterOptions: ParsableArguments {
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(status), as: UTF8.self))
         } else {
             print(status.text)
@@ -90,7 +94,11 @@ struct ClusterOptions: ParsableArguments {
 
     func retry(_ file: String) throws {
         let n = try withQueue { q throws(QueueError) in try await q.retryFailed(path: file == "*" ? nil : file) }
-        guard n > 0 else { fail("no failed photo \(file == "*" ? "" : "`\(file)` ")in the shared queue (name it as it lies in failed/)", 1) }
+        guard n > 0 else {
+            fail("no failed photo \(file == "*" ? "" : "`\(file)` ")in the shared queue (name it as it lies in failed/). "
+                 + "A photo in failed/ that the queue does not know (it failed before this host joined the queue, or its row "
+                 + "was pruned) is retried by moving it back into the shared inbox", 1)
+        }
         print("queued \(n) photo\(n == 1 ? "" : "s") from failed/ again")
     }
 }

@@ -40,7 +40,7 @@ final class PostgresQueueTests: XCTestCase {
             for _ in 0..<4 { let q = queue(); group.addTask { try await q.migrate() } }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        XCTAssertEqual(found.sorted(), [0, 1, 1, 1])
+        XCTAssertEqual(found.sorted(), [0] + Array(repeating: QueueSchema.latest, count: 3))
         let after = try await queue().schemaVersion()
         XCTAssertEqual(after, QueueSchema.latest)
         let again = try await queue().migrate()
@@ -225,6 +225,59 @@ final class PostgresQueueTests: XCTestCase {
         XCTAssertGreaterThan(status.photosPerHour, 0)
         let json = try JSONEncoder().encode(status)
         XCTAssertEqual(try JSONDecoder().decode(ClusterStatus.self, from: json), status)
+        // The conventions of `mtrnnctl status --json`: snake_case, a version, nulls present.
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        XCTAssertEqual(object["version"] as? Int, ClusterStatus.schemaVersion)
+        XCTAssertNotNil(object["queue_depth"])
+        XCTAssertNil(object["queueDepth"])
+        let worker = try XCTUnwrap((object["workers"] as? [[String: Any]])?.first)
+        XCTAssertEqual(worker["tiles_done"] as? Int, 0)
+        XCTAssertTrue(worker["photo"] is NSNull, "an absent value is null, not left out: \(worker)")
+    }
+
+    func testACompletionClaimsTheNextJobInTheSameStatement() async throws {
+        let q = queue()
+        try await q.migrate()
+        try await q.register(.init(name: "w", host: "h", pid: 1, role: "worker", state: "idle"))
+        for i in 0..<2 { try await q.insert(path: "p\(i).jpg", size: i, mtimeNanoseconds: 1, contentHash: "h") }
+        let first = try await XCTUnwrapAsync(try await q.claim(worker: "w", leaseSeconds: 60))
+        // Its lease has run out while it worked: the claim must still not hand it back to itself.
+        try await q.execute(unsafeSQL: "UPDATE mtrnn_jobs SET lease_until = now() - interval '1 second' WHERE id = \(first.id)")
+        let second = try await XCTUnwrapAsync(
+            try await q.complete(job: first.id, worker: "w", seconds: 1, thenClaimWithLease: 60))
+        XCTAssertNotEqual(second.id, first.id)
+        XCTAssertEqual(second.path, "p1.jpg")
+        XCTAssertEqual(second.attempt, 1)
+        var status = try await q.status()
+        XCTAssertEqual(status.jobs["done"], 1)
+        XCTAssertEqual(status.jobs["running"], 1)
+        XCTAssertEqual(status.workers[0].state, "working")
+        XCTAssertEqual(status.workers[0].photo, "p1.jpg")
+        XCTAssertEqual(status.workers[0].done, 1)
+        // Nothing left: done, and the worker idle with both photos counted.
+        let none = try await q.complete(job: second.id, worker: "w", seconds: 1, thenClaimWithLease: 60)
+        XCTAssertNil(none)
+        status = try await q.status()
+        XCTAssertEqual(status.jobs["done"], 2)
+        XCTAssertEqual(status.workers[0].state, "idle")
+        XCTAssertNil(status.workers[0].photo)
+        XCTAssertEqual(status.workers[0].done, 2)
+        // Paused: the completion counts, the claim takes nothing.
+        try await q.insert(path: "p2.jpg", size: 2, mtimeNanoseconds: 1, contentHash: "h")
+        let third = try await XCTUnwrapAsync(try await q.claim(worker: "w", leaseSeconds: 60))
+        try await q.insert(path: "p3.jpg", size: 3, mtimeNanoseconds: 1, contentHash: "h")
+        try await q.setPaused(true)
+        let whilePaused = try await q.complete(job: third.id, worker: "w", seconds: 1, thenClaimWithLease: 60)
+        XCTAssertNil(whilePaused)
+        status = try await q.status()
+        XCTAssertEqual(status.jobs["done"], 3)
+        XCTAssertEqual(status.jobs["queued"], 1)
+        // An idle poll that claims nothing leaves the worker's row alone ('paused' stays).
+        try await q.report(worker: "w", state: "paused", jobID: nil, photo: nil)
+        let poll = try await q.claim(worker: "w", leaseSeconds: 60)
+        XCTAssertNil(poll)
+        status = try await q.status()
+        XCTAssertEqual(status.workers[0].state, "paused")
     }
 
     func testAnUnreachableDatabaseIsReportedAsSuch() async throws {

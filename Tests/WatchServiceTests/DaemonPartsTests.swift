@@ -285,6 +285,7 @@ import WatchControl
         "poll_seconds": "30", "originals": "keep", "operator_group": "root", "include": "*.jpg", "exclude": "x*",
         "log_level": "debug", "metrics_file": "/srv/m.prom", "metrics_interval": "60",
         "queue": "postgresql://m@db/m", "role": "worker", "lease_seconds": "30", "max_attempts": "5", "worker_name": "h-1",
+        "job_retention_days": "7",
     ]
 
     @Test func daemonKeysNeverReloadTheModelAndPipelineKeysAlways() throws {
