@@ -1,5 +1,6 @@
 import Foundation
 import MTRNN
+import PhotoIO
 
 /// No-reference estimate of a photo's motion-blur extent, ported from
 /// `training/large_eval.py` (`estimate_blur`, `suggest_scale`; see
@@ -68,6 +69,12 @@ public enum BlurExtent {
                  width: width)
     }
 
+    /// The same of `image.planarRGB()`, without making the float planes.
+    public static func estimate(image: Image) -> Estimate {
+        estimate(sharpLuminance: reducedLuminance(image: image, megapixels: PhotoAssessment.sharpMegapixels),
+                 width: image.width)
+    }
+
     /// `estimate_file`'s path: the luminance already averaged to about 6 MP
     /// (``reducedLuminance``), averaged further to ``extentMegapixels``;
     /// `width` is the photo's own, so the extent comes back in its pixels.
@@ -83,7 +90,18 @@ public enum BlurExtent {
     static func reducedLuminance(planarRGB: [Float], width: Int, height: Int,
                                  megapixels: Double) -> (lum: [Float], width: Int, height: Int) {
         precondition(width > 0 && height > 0 && planarRGB.count >= 3 * width * height)
-        let lum = luminance(planarRGB: planarRGB, width: width, height: height)
+        return reduced(luminance(planarRGB: planarRGB, width: width, height: height), width: width, height: height,
+                       megapixels: megapixels)
+    }
+
+    /// The same of `image.planarRGB()`, from the samples themselves: the
+    /// same values, without the float planes (12 bytes a pixel).
+    static func reducedLuminance(image: Image, megapixels: Double) -> (lum: [Float], width: Int, height: Int) {
+        precondition(image.width > 0 && image.height > 0)
+        return reduced(luminance(image: image), width: image.width, height: image.height, megapixels: megapixels)
+    }
+
+    static func reduced(_ lum: [Float], width: Int, height: Int, megapixels: Double) -> (lum: [Float], width: Int, height: Int) {
         let (tw, th) = targetSize(width: width, height: height, megapixels: megapixels)
         if tw == width && th == height { return (lum, width, height) }
         return (boxResample(lum, width: width, height: height, toWidth: tw, toHeight: th), tw, th)
@@ -129,6 +147,31 @@ public enum BlurExtent {
                 for p in 0..<n {
                     let l = (q(s[p]) * 19595 + q(s[n + p]) * 38470 + q(s[2 * n + p]) * 7471 + 0x8000) >> 16
                     o[p] = Float(l) / 255
+                }
+            }
+        }
+        return out
+    }
+
+    /// `luminance(planarRGB:)` of `image.planarRGB()`, value for value: each
+    /// sample scaled to 0...255 as `planarRGB()` scales it (grey taken for
+    /// all three), then quantised and weighted the same way.
+    static func luminance(image: Image) -> [Float] {
+        let n = image.width * image.height, channels = image.channels
+        let scale: Float = image.bitDepth == 16 ? 255.0 / 65535.0 : 1
+        let colour = channels >= 3
+        var out = [Float](repeating: 0, count: n)
+        image.samples.withUnsafeBufferPointer { s in
+            out.withUnsafeMutableBufferPointer { o in
+                @inline(__always) func q(_ v: Float) -> Int {
+                    Int((v > 0 ? min(v, 255) : 0) + 0.5)   // rounded half up; NaN -> 0
+                }
+                for p in 0..<n {
+                    let base = p * channels
+                    let r = q(Float(s[base]) * scale)
+                    let g = colour ? q(Float(s[base + 1]) * scale) : r
+                    let b = colour ? q(Float(s[base + 2]) * scale) : r
+                    o[p] = Float((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16) / 255
                 }
             }
         }

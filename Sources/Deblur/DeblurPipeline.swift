@@ -111,18 +111,28 @@ public final class DeblurPipeline: Sendable {
     func prepare(input: URL, keepPlanes: Bool) throws -> PreparedPhoto {
         var lap = Lap(), stages = StageSeconds()
         let image = try decodeInput(input)
-        // Taken as the only reference, so the runner blends into this buffer
-        // in place and a photo costs one float image, not two (at scale 1).
-        var planar = image.planarRGB().data
         // A photo in another colour space than sRGB (the network's) is seen
         // in sRGB and put back into its own profile at the end.
         let (colour, colourNote) = Self.colourConversion(image, options.colourProfile)
-        colour?.toSRGB(&planar)
+        // The float planes, where they are kept: for the network at once
+        // (`deblur`), or because a conversion made them. Otherwise the photo
+        // is scored from its samples (the same values) and the planes are
+        // made when its network starts, so a photo waiting in a batch never
+        // holds them. Taken as the only reference, so the runner blends into
+        // this buffer in place and a photo costs one float image, not two (at
+        // scale 1).
+        var planar: [Float]?
+        if keepPlanes || colour != nil {
+            var planes = image.planarRGB().data
+            colour?.toSRGB(&planes)
+            planar = consume planes
+        }
         stages.decode = lap.next()
         // Sharp already: left alone, the photo's own bytes as the result
         // (copy) or none (skip); the blur estimate comes with the score.
         let assessment = options.sharpPhotos == .process ? nil
-            : PhotoAssessment.assess(planarRGB: planar, width: image.width, height: image.height)
+            : planar.map { PhotoAssessment.assess(planarRGB: $0, width: image.width, height: image.height) }
+                ?? PhotoAssessment.assess(image: image)
         if let assessment, assessment.isSharp(threshold: options.sharpThreshold) {
             stages.score = lap.next()
             var report = DeblurReport(input: input, width: image.width, height: image.height, tiles: 0, seconds: 0)
@@ -143,10 +153,11 @@ public final class DeblurPipeline: Sendable {
         // Auto: the scale that brings the estimated blur within the network's
         // reach, from the photo at full size before any downscaling.
         let estimate = options.scale == DeblurOptions.autoScale
-            ? assessment?.blur ?? BlurExtent.estimate(planarRGB: planar, width: image.width, height: image.height) : nil
+            ? assessment?.blur ?? planar.map { BlurExtent.estimate(planarRGB: $0, width: image.width, height: image.height) }
+                ?? BlurExtent.estimate(image: image) : nil
         let scale = estimate?.suggestedScale ?? options.scale
         if assessment != nil || estimate != nil { stages.score = lap.next() }
-        return PreparedPhoto(input: input, image: image, planar: keepPlanes || colour != nil ? planar : nil,
+        return PreparedPhoto(input: input, image: image, planar: planar,
                              colour: colour, colourNote: colourNote, assessment: assessment, estimate: estimate,
                              scale: scale, finished: nil, stages: stages)
     }

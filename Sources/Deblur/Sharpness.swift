@@ -1,4 +1,5 @@
 import Foundation
+import PhotoIO
 
 /// Is this photo blurred at all? A no-reference sharpness score (issue 18,
 /// step 3: sharp photos are left alone), ported from training/large_eval.py
@@ -49,8 +50,17 @@ public struct PhotoAssessment: Sendable, Equatable {
     /// as `estimate_file` makes them: the luminance averaged to ~6 MP for the
     /// sharpness, that further to ~2 MP for the blur extent.
     public static func assess(planarRGB: [Float], width: Int, height: Int) -> PhotoAssessment {
-        let six = BlurExtent.reducedLuminance(planarRGB: planarRGB, width: width, height: height,
-                                              megapixels: sharpMegapixels)
+        assess(sharpLuminance: BlurExtent.reducedLuminance(planarRGB: planarRGB, width: width, height: height,
+                                                           megapixels: sharpMegapixels), width: width)
+    }
+
+    /// The same of `image.planarRGB()`, without making the float planes: a
+    /// photo waiting in a batch is scored from its samples.
+    public static func assess(image: Image) -> PhotoAssessment {
+        assess(sharpLuminance: BlurExtent.reducedLuminance(image: image, megapixels: sharpMegapixels), width: image.width)
+    }
+
+    static func assess(sharpLuminance six: (lum: [Float], width: Int, height: Int), width: Int) -> PhotoAssessment {
         let blur = BlurExtent.estimate(sharpLuminance: six, width: width)
         let evidence = evidenceDB(luminance: six.lum, width: six.width, height: six.height)
         let score = -(evidence + confidenceWeight * blur.confidence)

@@ -72,6 +72,33 @@ struct DeblurStagesTests {
         #expect(try pipeline.prepare(input: plain.input, keepPlanes: true).planar?.count == 3 * 96 * 64)
     }
 
+    /// The photo waiting in a batch is scored from its samples, not its
+    /// float planes: the same luminance to the bit, so the same score, blur
+    /// estimate and scale, whatever the depth and channels.
+    @Test("scored from the samples as from the planes", arguments: [(3, 8), (3, 16), (1, 8), (2, 16), (4, 8)])
+    func scoreFromSamples(channels: Int, bitDepth: Int) {
+        let (w, h) = (300, 200)
+        var samples = [UInt16](repeating: 0, count: w * h * channels)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let maximum = bitDepth == 16 ? 65535 : 255
+        for y in 0..<h {
+            for x in 0..<w {
+                for c in 0..<channels {
+                    // A blurred-looking ramp with noise, and every value's rounding edge somewhere.
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    let noise = Int(state >> 59)
+                    let v = (x / 3 + y / 5 + c * 40) * maximum / 255 + noise * (maximum / 255 + 1) / 4
+                    samples[(y * w + x) * channels + c] = UInt16(min(maximum, v))
+                }
+            }
+        }
+        let image = Image(width: w, height: h, channels: channels, bitDepth: bitDepth, samples: samples, format: .png)
+        let planes = image.planarRGB().data
+        #expect(BlurExtent.luminance(image: image) == BlurExtent.luminance(planarRGB: planes, width: w, height: h))
+        #expect(PhotoAssessment.assess(image: image) == PhotoAssessment.assess(planarRGB: planes, width: w, height: h))
+        #expect(BlurExtent.estimate(image: image) == BlurExtent.estimate(planarRGB: planes, width: w, height: h))
+    }
+
     @Test("a photo left alone as sharp comes out of prepare finished, and the other stages pass it on")
     func sharpPhotoPassesThrough() throws {
         let dir = try ColourPipelineTests().folder()
