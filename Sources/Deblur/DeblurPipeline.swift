@@ -207,21 +207,22 @@ public final class DeblurPipeline: Sendable {
                               report: report, finished: nil)
     }
 
-    /// The last stage of `deblur`: `strength`, the colour profile back, and
-    /// the result encoded in the input's format with its metadata (a finished
-    /// photo passes through). Any thread, while another photo is in
-    /// `runNetwork`.
-    public func encode(_ photo: consuming NetworkedPhoto) throws -> DeblurredPhoto {
-        if let finished = photo.finished { return finished }
-        guard var report = photo.report, photo.image != nil else {
-            preconditionFailure("a networked photo has its image and report, or is finished")
+    /// The float half of `encode`: `strength`, the colour profile back, and
+    /// the result quantised into the photo's own samples; its float planes
+    /// are freed here. A batch does this on the network's thread before it
+    /// hands the photo to its encoder thread, so that no photo's float planes
+    /// (12 bytes a pixel) wait beside the next photo's network, where memory
+    /// is at its peak. `encode` does it itself where it was not done; a
+    /// finished photo, or one done already, passes through.
+    public func quantise(_ photo: consuming NetworkedPhoto) -> NetworkedPhoto {
+        guard photo.finished == nil, !photo.quantised, var report = photo.report, photo.image != nil else {
+            return photo
         }
+        var lap = Lap()
         // Moved out of the photo: the only reference, so the result takes its samples in place.
         var image = Image(width: 0, height: 0, channels: 3, bitDepth: 8, samples: [], format: .png)
         swap(&image, &photo.image!)
         photo.image = nil
-        let input = photo.input
-        var lap = Lap()
         var deblurred: [Float] = []
         swap(&deblurred, &photo.deblurred)
         // `strength` below 1 keeps part of the photo (a second float image, only then).
@@ -231,17 +232,37 @@ public final class DeblurPipeline: Sendable {
             DeblurOptions.blend(&deblurred, toward: original, strength: options.strength)
         }
         photo.colour?.fromSRGB(&deblurred)
+        let result = (consume image).replacingColour(withPlanarRGB: consume deblurred)
+        report.stageSeconds.encode = lap.next()
+        return NetworkedPhoto(input: photo.input, image: result, deblurred: [], colour: photo.colour, report: report,
+                              finished: nil, quantised: true)
+    }
+
+    /// The last stage of `deblur`: `quantise` (where not done yet), and the
+    /// result encoded in the input's format with its metadata (a finished
+    /// photo passes through). Any thread, while another photo is in
+    /// `runNetwork`. Its `encode` seconds include `quantise`'s.
+    public func encode(_ photo: consuming NetworkedPhoto) throws -> DeblurredPhoto {
+        if let finished = photo.finished { return finished }
+        var done = quantise(consume photo)
+        guard var report = done.report, done.image != nil else {
+            preconditionFailure("a networked photo has its image and report, or is finished")
+        }
+        var image = Image(width: 0, height: 0, channels: 3, bitDepth: 8, samples: [], format: .png)
+        swap(&image, &done.image!)
+        done.image = nil
+        let input = done.input
+        var lap = Lap()
         let bytes: [UInt8]
         do {
-            let result = (consume image).replacingColour(withPlanarRGB: consume deblurred)
-            bytes = try PhotoIO.encode(result, options: EncodeOptions(
+            bytes = try PhotoIO.encode(image, options: EncodeOptions(
                 jpegQuality: options.jpegQuality,
                 softwareNote: options.softwareNote ?? options.defaultSoftwareNote(scaleUsed: report.scaleUsed,
                                                                                   weightsSHA256: weightsIdentity?.sha256)))
         } catch {
             throw DeblurError.write(input, underlying: "encoding failed: " + DeblurError.detail(error, about: input))
         }
-        report.stageSeconds.encode = lap.next()
+        report.stageSeconds.encode = (report.stageSeconds.encode ?? 0) + lap.next()
         report.seconds = report.stageSeconds.pipelineTotal
         return DeblurredPhoto(bytes: bytes, report: report)
     }
@@ -348,7 +369,8 @@ public struct PreparedPhoto: Sendable {
 }
 
 /// A photo between `runNetwork` and `encode`: the network's result in float
-/// planes (sRGB) and the decoded photo it came from; or finished already.
+/// planes (sRGB) and the decoded photo it came from; after `quantise`, the
+/// result in the photo's own samples; or finished already.
 public struct NetworkedPhoto: Sendable {
     public let input: URL
     var image: Image?
@@ -356,6 +378,8 @@ public struct NetworkedPhoto: Sendable {
     let colour: ColourConversion?
     let report: DeblurReport?
     public let finished: DeblurredPhoto?
+    /// `image` is the result and `deblurred` empty (`quantise` was done).
+    var quantised = false
 }
 
 /// Seconds between calls of `next`, from when the lap was made.

@@ -9,8 +9,9 @@ import Synchronization
 /// stage hands on to the next through a slot of depth 1, so at most three
 /// photos are held at once: N+1 decoded (its samples; its float planes only
 /// where a colour conversion made them), N in the network, N-1 being
-/// encoded; and N-1 is written before N+1 is decoded, so only one of them is
-/// at its largest at a time. A photo left alone as sharp (or unreadable)
+/// encoded (its result quantised into its samples before the handoff); and
+/// N-1 is written before N+1 is decoded, so only one of them is at its
+/// largest at a time. A photo left alone as sharp (or unreadable)
 /// has no network to hide behind: the photo after it is decoded at once,
 /// beside the write of the one before.
 ///
@@ -72,7 +73,11 @@ enum BatchOverlap {
             let networked: Slot<NetworkedPhoto>
             do {
                 let photo = try decoding.take()
-                networked = Slot(.success(try pipeline.runNetwork(consume photo, progress: { console.show(name, $0) })))
+                // Quantised here, before the handoff: the encoder thread then
+                // holds the result's samples, not its float planes, beside
+                // the next photo's network.
+                networked = Slot(.success(pipeline.quantise(
+                    try pipeline.runNetwork(consume photo, progress: { console.show(name, $0) }))))
             } catch {
                 networked = Slot(.failure(error))
             }

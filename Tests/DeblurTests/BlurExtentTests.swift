@@ -169,6 +169,36 @@ struct BlurExtentTests {
         #expect(abs(out[0] - 1) < 1e-6 && abs(out[9] - 28) < 1e-6)
     }
 
+    /// The resampling keeps only a few rows of its horizontal pass; its
+    /// output is, to the bit, that of the two whole passes (Pillow's order).
+    @Test("BOX resampling row by row gives the two whole passes' values", arguments: [
+        (301, 207, 100, 69), (300, 200, 173, 115), (64, 48, 64, 20), (50, 40, 7, 40), (97, 89, 13, 11), (20, 10, 30, 25),
+    ])
+    func boxResampleMatchesTwoWholePasses(w: Int, h: Int, tw: Int, th: Int) {
+        var state: UInt64 = 12345
+        let src = (0..<(w * h)).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24) * 255
+        }
+        let hw = BlurExtent.boxWeights(inSize: w, outSize: tw), vw = BlurExtent.boxWeights(inSize: h, outSize: th)
+        var mid = [Double](repeating: 0, count: tw * h)
+        for y in 0..<h { for (xx, (start, wts)) in hw.enumerated() {
+            var acc = 0.0
+            for (k, wk) in wts.enumerated() { acc += Double(src[y * w + start + k]) * wk }
+            mid[y * tw + xx] = acc
+        } }
+        var expected = [Float](repeating: 0, count: tw * th)
+        for (yy, (start, wts)) in vw.enumerated() { for i in 0..<tw {
+            var acc = 0.0
+            for (k, wk) in wts.enumerated() { acc += mid[(start + k) * tw + i] * wk }
+            expected[yy * tw + i] = Float(acc)
+        } }
+        #expect(BlurExtent.boxResample(src, width: w, height: h, toWidth: tw, toHeight: th) == expected)
+        let luma = src.map { UInt8($0) }
+        #expect(BlurExtent.boxResample(luma: luma, width: w, height: h, toWidth: tw, toHeight: th)
+                == BlurExtent.boxResample(luma.map { Float($0) / 255 }, width: w, height: h, toWidth: tw, toHeight: th))
+    }
+
     /// The estimate's cost on a 24 MP photo (6000 x 4000, line30 upscaled):
     /// set MTRNN_BLUR_EXTENT_BENCH=1 to run it (a release build: swift test -c release).
     @Test(.enabled(if: ProcessInfo.processInfo.environment["MTRNN_BLUR_EXTENT_BENCH"] != nil))

@@ -97,6 +97,13 @@ struct DeblurStagesTests {
         #expect(BlurExtent.luminance(image: image) == BlurExtent.luminance(planarRGB: planes, width: w, height: h))
         #expect(PhotoAssessment.assess(image: image) == PhotoAssessment.assess(planarRGB: planes, width: w, height: h))
         #expect(BlurExtent.estimate(image: image) == BlurExtent.estimate(planarRGB: planes, width: w, height: h))
+        // Averaged down (as a photo over 6 MP is), from the 8-bit luminance and from the planes.
+        for megapixels in [0.013, 0.031] {
+            let fromSamples = BlurExtent.reducedLuminance(image: image, megapixels: megapixels)
+            let fromPlanes = BlurExtent.reducedLuminance(planarRGB: planes, width: w, height: h, megapixels: megapixels)
+            #expect(fromSamples.width < w && fromSamples.width == fromPlanes.width && fromSamples.height == fromPlanes.height)
+            #expect(fromSamples.lum == fromPlanes.lum)
+        }
     }
 
     @Test("a photo left alone as sharp comes out of prepare finished, and the other stages pass it on")
