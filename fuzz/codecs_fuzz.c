@@ -14,6 +14,19 @@
 // Small, so one execution stays fast and a pixel bomb is refused, not allocated.
 #define FUZZ_MAX_PIXELS (1u << 20)
 
+#if defined(FUZZ_PNG) || defined(FUZZ_TIFF)
+// What a PNG or TIFF decode that claims success must deliver: a real size,
+// 1-4 channels of 8 or 16 bits, and pixels whose whole extent is readable
+// (ASan checks the first and last byte's allocation).
+static void check_decoded(uint32_t width, uint32_t height, int channels, int bit_depth, const void *pixels) {
+    if (width == 0 || height == 0 || channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) || !pixels)
+        __builtin_trap();
+    uint64_t n = (uint64_t)width * height * (uint64_t)channels * (uint64_t)(bit_depth / 8);
+    volatile uint8_t sink = ((const uint8_t *)pixels)[0] ^ ((const uint8_t *)pixels)[n - 1];
+    (void)sink;
+}
+#endif
+
 #if defined(FUZZ_JPEG)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mc_jpeg_image img;
@@ -49,12 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&img, 0, sizeof img);
     int status = mc_png_decode(data, size, FUZZ_MAX_PIXELS, &img);
     if (status == MC_OK) {
-        if (img.width == 0 || img.height == 0 || img.channels < 1 || img.channels > 4 ||
-            (img.bit_depth != 8 && img.bit_depth != 16) || !img.pixels)
-            __builtin_trap();
-        uint64_t n = (uint64_t)img.width * img.height * (uint64_t)img.channels * (uint64_t)(img.bit_depth / 8);
-        volatile uint8_t sink = ((uint8_t *)img.pixels)[0] ^ ((uint8_t *)img.pixels)[n - 1];
-        (void)sink;
+        check_decoded(img.width, img.height, img.channels, img.bit_depth, img.pixels);
         uint8_t *out = NULL;
         size_t out_size = 0;
         char message[MC_MESSAGE_SIZE];
@@ -72,12 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&img, 0, sizeof img);
     int status = mc_tiff_decode(data, size, FUZZ_MAX_PIXELS, &img);
     if (status == MC_OK) {
-        if (img.width == 0 || img.height == 0 || img.channels < 1 || img.channels > 4 ||
-            (img.bit_depth != 8 && img.bit_depth != 16) || !img.pixels)
-            __builtin_trap();
-        uint64_t n = (uint64_t)img.width * img.height * (uint64_t)img.channels * (uint64_t)(img.bit_depth / 8);
-        volatile uint8_t sink = ((uint8_t *)img.pixels)[0] ^ ((uint8_t *)img.pixels)[n - 1];
-        (void)sink;
+        check_decoded(img.width, img.height, img.channels, img.bit_depth, img.pixels);
         uint8_t *out = NULL;
         size_t out_size = 0;
         char message[MC_MESSAGE_SIZE];
