@@ -99,23 +99,12 @@ final class WinogradConvolution {
                          && t.height == size.h && t.width == size.w, "\(name): tensor shape or format")
         }
         let m = Int32(outputTile)
-        let tiles = Int(wino_tile_count(m, Int32(size.h), Int32(size.w)))
-        // A thread gets whole rows of tiles' worth of work at least, else
-        // the split costs more than it saves.
-        let rowTiles = (size.w + outputTile - 1) / outputTile
-        let threads = max(1, min(Self.openMPThreads(), tiles / max(rowTiles, 1)))
-        let buffers = scratch.buffers(threads, floats: Int(wino_scratch_floats(m, Int32(channels), Int32(channels))))
         let job = Job(m: m, src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
                       u: weights.buffer, bias: bias, channels: Int32(channels), height: Int32(size.h), width: Int32(size.w),
                       mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE))
-        if threads == 1 {
-            job.run(tiles: 0..<tiles, scratch: buffers[0])
-            return
-        }
-        let shared = SendableBuffers(pointers: buffers)
-        DispatchQueue.concurrentPerform(iterations: threads) { i in
-            job.run(tiles: tiles * i / threads..<tiles * (i + 1) / threads, scratch: shared.pointers[i])
-        }
+        scratch.run(tiles: Int(wino_tile_count(m, Int32(size.h), Int32(size.w))),
+                    rowTiles: (size.w + outputTile - 1) / outputTile,
+                    floats: Int(wino_scratch_floats(m, Int32(channels), Int32(channels))), job.run)
     }
 
     /// One call's arguments. Sendable because each thread's tiles write only
@@ -131,8 +120,6 @@ final class WinogradConvolution {
                          Int32(tiles.lowerBound), Int32(tiles.upperBound), scratch)
         }
     }
-
-    private struct SendableBuffers: @unchecked Sendable { let pointers: [UnsafeMutablePointer<Float>] }
 
     /// OpenMP's thread count for this thread: what oneDNN would use for a
     /// layer here (the network sets it per thread; libgomp comes with libdnnl).
@@ -167,6 +154,26 @@ final class WinogradConvolution {
             }
             return Array(allocated.prefix(count))
         }
+
+        /// Runs `tiles` tiles split evenly over OpenMP's thread count (this
+        /// thread alone when there is one), each share with its own buffer of
+        /// `floats`. A thread gets a whole row of tiles' worth of work
+        /// (`rowTiles`) at least, else the split costs more than it saves.
+        func run(tiles: Int, rowTiles: Int, floats: Int,
+                 _ body: @escaping @Sendable (_ tiles: Range<Int>, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+            let threads = max(1, min(WinogradConvolution.openMPThreads(), tiles / max(rowTiles, 1)))
+            let shared = Buffers(pointers: buffers(threads, floats: floats))
+            if threads == 1 {
+                body(0..<tiles, shared.pointers[0])
+                return
+            }
+            DispatchQueue.concurrentPerform(iterations: threads) { i in
+                body(tiles * i / threads..<tiles * (i + 1) / threads, shared.pointers[i])
+            }
+        }
+
+        /// Each share writes only its own buffer.
+        private struct Buffers: @unchecked Sendable { let pointers: [UnsafeMutablePointer<Float>] }
 
         deinit { allocated.forEach { free($0) } }
     }
@@ -302,20 +309,10 @@ final class WinogradUpconvolution {
         precondition(dst.layout == .blocked(8) && dst.dataType == .f32 && dst.channels == cout
                      && dst.height == 2 * size.h && dst.width == 2 * size.w, "\(name): destination shape or format")
         let (h, w) = (Int32(size.h), Int32(size.w))
-        let tiles = Int(wino_up_tile_count(h, w))
-        let rowTiles = (size.w + 3) / 3
-        let threads = max(1, min(WinogradConvolution.openMPThreads(), tiles / max(rowTiles, 1)))
-        let buffers = scratch.buffers(threads, floats: Int(wino_up_scratch_floats(Int32(cin), Int32(cout))))
         let job = Job(src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
                       u: weights.buffer, bias: bias4, cin: Int32(cin), cout: Int32(cout), height: h, width: w)
-        if threads == 1 {
-            job.run(tiles: 0..<tiles, scratch: buffers[0])
-            return
-        }
-        let shared = SendableBuffers(pointers: buffers)
-        DispatchQueue.concurrentPerform(iterations: threads) { i in
-            job.run(tiles: tiles * i / threads..<tiles * (i + 1) / threads, scratch: shared.pointers[i])
-        }
+        scratch.run(tiles: Int(wino_up_tile_count(h, w)), rowTiles: (size.w + 3) / 3,
+                    floats: Int(wino_up_scratch_floats(Int32(cin), Int32(cout))), job.run)
     }
 
     private struct Job: @unchecked Sendable {
@@ -328,5 +325,4 @@ final class WinogradUpconvolution {
         }
     }
 
-    private struct SendableBuffers: @unchecked Sendable { let pointers: [UnsafeMutablePointer<Float>] }
 }
