@@ -7,8 +7,9 @@
 # Models/mtrnn.safetensors; a .pt checkpoint works too) with bf16 autocast,
 # batch 16 of 256x256 crops, the ladders made on the GPU, the paper's
 # incremental targets with 8 sequences in flight (--pool), synthetic blur as
-# long as the cross-scene pairs' (up to 7 px per frame, smooth; see
-# training/logs/blur-extent.json); then writes to OUTDIR (default $OUT, else
+# long as the cross-scene pairs' (up to 7 px per frame, smooth, the speed
+# drawn log-uniformly so short blur stays in the mix: training/README.md
+# items 12 and 14; see training/logs/blur-extent.json); then writes to OUTDIR (default $OUT, else
 # /tmp/mtrnn-gpu-run), at most 5 files, each under 16 MiB:
 #   best.safetensors       the best-validating weights (averaged or raw)
 #   last-ema.safetensors   the averaged weights at the end
@@ -56,7 +57,7 @@ hours=$(python3 -c "print($MINUTES / 60)")
 python3 training/train.py --device "$DEVICE" --amp "$AMP" --threads 8 \
     --init-from "$INIT" --run-dir "$RUN" --log "$OUTDIR/train.tsv" --hours "$hours" \
     --batch "$BATCH" --crop "$CROP" --lr "$LR" --warmup 300 --ema 0.999 --pick 2 \
-    --pool 8 --direct-start 0 --photo-frac 0.6 --photo-max-speed 7 --photo-smooth 1 \
+    --pool 8 --direct-start 0 --photo-frac 0.6 --photo-max-speed 7 --photo-smooth 1 --photo-log-speed 1 \
     --val-crop "$VAL_CROP" --val-cross 1 --val-minutes "$(python3 -c "print(max(0.5, $MINUTES / 4))")" \
     --ckpt-minutes 2 --log-every 50 2>&1 | tee "$OUTDIR/stdout.log"
 python3 - "$RUN" "$OUTDIR" <<'EOF'
