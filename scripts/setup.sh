@@ -20,7 +20,7 @@ esac
 
 PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev liblcms2-dev)
 if [ "$test_tools" = 1 ]; then
-    PKGS+=(libimage-exiftool-perl python3 postgresql iproute2)
+    PKGS+=(libimage-exiftool-perl python3 postgresql iproute2 time)
 fi
 
 missing=()

@@ -5,7 +5,8 @@
 # resource faults), the conformance run over the public test suites
 # (scripts/conformance.sh), the unit-file checks, the layer check
 # (scripts/check-layers.sh), a short fuzzing run, the
-# crash harness, the hostile-uploader suite and the end-to-end test under a real systemd (systemd-nspawn),
+# crash harness, the hostile-uploader suite, a small run of the overlap benchmark
+# (its byte-for-byte check of both batch modes) and the end-to-end test under a real systemd (systemd-nspawn),
 # and the shared PostgreSQL queue (issue 20): its Swift tests against a real
 # server started here (scripts/pg-scratch.sh: a throwaway cluster on a Unix
 # socket in a temporary folder, stopped on exit, also on failure) and, in the
@@ -60,6 +61,8 @@ if [ "${QUICK:-0}" != 1 ]; then
     PIPELINE=real WEIGHTS=Models/mtrnn.safetensors PHOTOS=30 KILLS=12 SKIP_BUILD=1 scripts/crash-harness.sh
     section "hostile uploader (issue 16: unprivileged daemon, 1,000 random names, real notify socket)"
     SKIP_BUILD=1 scripts/hostile-uploader.sh
+    section "benchmark smoke run: a batch one at a time and overlapped write the same bytes and lines (scripts/bench_overlap.py)"
+    python3 scripts/bench_overlap.py --mtrnnctl "$(swift build --show-bin-path)/mtrnnctl" --photos 3 --size 400x300 --rounds 1
     section "end to end under systemd-nspawn"
     SKIP_BUILD=1 scripts/e2e-nspawn.sh
     section "shared queue: cluster harness (4 workers, exactly once, photo of death, pause, unreachable database)"
