@@ -171,7 +171,7 @@ public enum BlurExtent {
         let scale: Float = image.bitDepth == 16 ? 255.0 / 65535.0 : 1
         let colour = channels >= 3
         var out = [UInt8](repeating: 0, count: n)
-        image.samples.withUnsafeBufferPointer { s in
+        func fill<T: BinaryInteger>(_ s: UnsafeBufferPointer<T>) {
             out.withUnsafeMutableBufferPointer { o in
                 @inline(__always) func q(_ v: Float) -> Int {
                     Int((v > 0 ? min(v, 255) : 0) + 0.5)   // rounded half up; NaN -> 0
@@ -185,6 +185,7 @@ public enum BlurExtent {
                 }
             }
         }
+        image.samples.withStorage(bytes: fill, words: fill)
         return out
     }
 

@@ -6,9 +6,10 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 /// A decoded photo: its samples exactly as stored, plus everything needed to
 /// write it back in the same format, depth and channel layout.
 ///
-/// Samples are interleaved, row-major, `height * width * channels` values.
-/// Both depths use `UInt16` storage so one type serves all formats: 8-bit
-/// images hold 0...255, 16-bit images 0...65535. Grey TIFFs stored
+/// Samples are interleaved, row-major, `height * width * channels` values,
+/// read as `UInt16` for both depths so one type serves all formats: 8-bit
+/// images hold 0...255 (stored in one byte each: `Samples`), 16-bit images
+/// 0...65535. Grey TIFFs stored
 /// "min-is-white" are inverted on decode so 0 is always black, and inverted
 /// back on encode.
 public struct Image: Sendable {
@@ -18,14 +19,23 @@ public struct Image: Sendable {
     public var channels: Int
     /// 8 or 16.
     public var bitDepth: Int
-    public var samples: [UInt16]
+    public var samples: Samples
     public var format: ImageFormat
     public var metadata: Metadata
     public var encoding: EncodingInfo
     /// The file the image came from, for error messages (may be empty).
     public var name: String
 
+    /// `samples` are kept in bytes for an 8-bit image (`Samples`).
     public init(width: Int, height: Int, channels: Int, bitDepth: Int, samples: [UInt16],
+                format: ImageFormat, metadata: Metadata = Metadata(),
+                encoding: EncodingInfo = EncodingInfo(), name: String = "") {
+        self.init(width: width, height: height, channels: channels, bitDepth: bitDepth,
+                  samples: Samples(samples, bitDepth: bitDepth), format: format, metadata: metadata,
+                  encoding: encoding, name: name)
+    }
+
+    public init(width: Int, height: Int, channels: Int, bitDepth: Int, samples: Samples,
                 format: ImageFormat, metadata: Metadata = Metadata(),
                 encoding: EncodingInfo = EncodingInfo(), name: String = "") {
         self.width = width
@@ -47,11 +57,13 @@ public struct Image: Sendable {
         guard hasAlpha else { return self }
         var result = self
         result.channels = channels - 1
-        result.samples = []
-        result.samples.reserveCapacity(width * height * result.channels)
-        for (index, sample) in samples.enumerated() where index % channels != channels - 1 {
-            result.samples.append(sample)
+        func dropping<T>(_ s: UnsafeBufferPointer<T>) -> [T] {
+            var kept: [T] = []
+            kept.reserveCapacity(width * height * result.channels)
+            for (index, sample) in s.enumerated() where index % channels != channels - 1 { kept.append(sample) }
+            return kept
         }
+        result.samples = samples.withStorage(bytes: { Samples(bytes: dropping($0)) }, words: { Samples(words: dropping($0)) })
         return result
     }
 }

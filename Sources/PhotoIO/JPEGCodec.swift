@@ -47,7 +47,7 @@ enum JPEGCodec {
             encoding.jpegVerticalSampling = withUnsafeBytes(of: result.v_samp) { Array($0.bindMemory(to: Int32.self)).map(Int.init) }
         }
         return Image(width: width, height: height, channels: channels, bitDepth: 8,
-                     samples: pixels.map { UInt16($0) }, format: .jpeg, metadata: metadata,
+                     samples: Samples(bytes: Array(pixels)), format: .jpeg, metadata: metadata,
                      encoding: encoding, name: name)
     }
 

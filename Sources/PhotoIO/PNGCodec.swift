@@ -50,11 +50,11 @@ enum PNGCodec {
         }
         let width = Int(result.width), height = Int(result.height), channels = Int(result.channels)
         let count = width * height * channels
-        let samples: [UInt16]
+        let samples: Samples
         if result.bit_depth == 16 {
-            samples = Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt16.self), count: count))
+            samples = Samples(words: Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt16.self), count: count)))
         } else {
-            samples = UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count).map { UInt16($0) }
+            samples = Samples(bytes: Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count)))
         }
         let sourceType = Int(result.source_color_type), sourceDepth = Int(result.source_bit_depth)
         var image = Image(width: width, height: height, channels: channels, bitDepth: Int(result.bit_depth),

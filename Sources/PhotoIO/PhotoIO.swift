@@ -189,10 +189,8 @@ public enum PhotoIO {
 extension Array where Element == UInt8 {
     /// The image's samples as bytes for the C side: 8-bit narrowed, 16-bit in host order.
     static func bytes(of image: Image) -> [UInt8] {
-        if image.bitDepth == 8 {
-            return image.samples.map { UInt8(truncatingIfNeeded: Swift.min($0, 255)) }
-        }
-        return image.samples.withUnsafeBytes { [UInt8]($0) }
+        if image.bitDepth == 8 { return image.samples.narrowedBytes }
+        return image.samples.values.withUnsafeBytes { [UInt8]($0) }
     }
 }
 

@@ -9,7 +9,8 @@ extension Image {
         var data = [Float](repeating: 0, count: 3 * plane)
         let scale: Float = bitDepth == 16 ? 255.0 / 65535.0 : 1
         let colour = channels >= 3 ? 3 : 1
-        samples.withUnsafeBufferPointer { s in
+        let channels = self.channels
+        func fill<T: BinaryInteger>(_ s: UnsafeBufferPointer<T>) {
             data.withUnsafeMutableBufferPointer { d in
                 for p in 0..<plane {
                     let base = p * channels
@@ -19,6 +20,7 @@ extension Image {
                 }
             }
         }
+        samples.withStorage(bytes: fill, words: fill)
         return (width, height, data)
     }
 
@@ -42,20 +44,22 @@ extension Image {
             // NaN compares false both ways and becomes 0.
             return v >= maximum ? UInt16(maximum) : (v > 0 ? UInt16(v) : 0)
         }
-        data.withUnsafeBufferPointer { d in
-            result.samples.withUnsafeMutableBufferPointer { s in
+        // Quantised values never exceed the depth's maximum, so they fit a byte for 8 bits.
+        func store<T: FixedWidthInteger>(_ s: inout UnsafeMutableBufferPointer<T>) {
+            data.withUnsafeBufferPointer { d in
                 for p in 0..<plane {
                     let base = p * channels
                     if channels >= 3 {
-                        s[base] = quantize(d[p])
-                        s[base + 1] = quantize(d[plane + p])
-                        s[base + 2] = quantize(d[2 * plane + p])
+                        s[base] = T(truncatingIfNeeded: quantize(d[p]))
+                        s[base + 1] = T(truncatingIfNeeded: quantize(d[plane + p]))
+                        s[base + 2] = T(truncatingIfNeeded: quantize(d[2 * plane + p]))
                     } else {
-                        s[base] = quantize((d[p] + d[plane + p] + d[2 * plane + p]) / 3)
+                        s[base] = T(truncatingIfNeeded: quantize((d[p] + d[plane + p] + d[2 * plane + p]) / 3))
                     }
                 }
             }
         }
+        result.samples.withMutableStorage(bytes: store, words: store)
         return result
     }
 }

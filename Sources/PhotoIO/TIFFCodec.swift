@@ -33,12 +33,11 @@ enum TIFFCodec {
         }
         let width = Int(result.width), height = Int(result.height), channels = Int(result.channels)
         let count = width * height * channels
-        var samples: [UInt16]
+        var samples: Samples
         if result.bit_depth == 16 {
-            samples = Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt16.self), count: count))
+            samples = Samples(words: Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt16.self), count: count)))
         } else {
-            let bytes = UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count)
-            samples = bytes.map { UInt16($0) }
+            samples = Samples(bytes: Array(UnsafeBufferPointer(start: result.pixels.assumingMemoryBound(to: UInt8.self), count: count)))
         }
         let maximum: UInt16 = result.bit_depth == 16 ? 65535 : 255
         if result.photometric == 0 { invertGrey(&samples, channels: channels, maximum: maximum) }
@@ -171,13 +170,17 @@ enum TIFFCodec {
         return writer.bytes
     }
 
-    static func invertGrey(_ samples: inout [UInt16], channels: Int, maximum: UInt16) {
+    static func invertGrey(_ samples: inout Samples, channels: Int, maximum: UInt16) {
         // Only the grey sample; alpha is never inverted.
-        var i = 0
-        while i < samples.count {
-            samples[i] = maximum - samples[i]
-            i += channels
+        func invert<T: FixedWidthInteger>(_ s: inout UnsafeMutableBufferPointer<T>) {
+            let top = T(truncatingIfNeeded: maximum)
+            var i = 0
+            while i < s.count {
+                s[i] = top - s[i]
+                i += channels
+            }
         }
+        samples.withMutableStorage(bytes: invert, words: invert)
     }
 
     static func remedy(for message: String) -> String {

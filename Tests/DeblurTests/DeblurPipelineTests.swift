@@ -90,7 +90,7 @@ struct DeblurPipelineTests {
             var o = options()
             o.sharpPhotos = .process
             o.strength = strength
-            return try PhotoIO.decode(data: DeblurPipeline(options: o).deblur(input: input).bytes, name: "out.png").samples
+            return try PhotoIO.decode(data: DeblurPipeline(options: o).deblur(input: input).bytes, name: "out.png").samples.values
         }
         let original = try PhotoIO.decode(contentsOf: input).samples
         let full = try run(1), none = try run(0), half = try run(0.5)

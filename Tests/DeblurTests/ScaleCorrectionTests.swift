@@ -149,7 +149,7 @@ struct AdaptiveWorkTests {
         options.stopBelow = 0   // every iteration, unless the test says otherwise
         configure(&options)
         let photo = try DeblurPipeline(options: options).deblur(input: input)
-        return (photo.report, samples, try PhotoIO.decode(data: photo.bytes, name: "out.png").samples)
+        return (photo.report, samples, try PhotoIO.decode(data: photo.bytes, name: "out.png").samples.values)
     }
 
     @Test func flatTilesAreLeftAsTheyWere() throws {

@@ -118,7 +118,8 @@ struct TIFFKindsTests: DecodeErrorChecks {
 
         // Ours, as Photoshop and scanners write it: YCbCr 4:2:0 JPEG.
         var quadrants = pillow
-        quadrants.samples = (0..<16).flatMap { y in (0..<32).flatMap { x in Self.quadrants[(x >= 16 ? 1 : 0) + (y >= 8 ? 2 : 0)] } }
+        quadrants.samples = Samples((0..<16).flatMap { y in (0..<32).flatMap { x in Self.quadrants[(x >= 16 ? 1 : 0) + (y >= 8 ? 2 : 0)] } },
+                                    bitDepth: quadrants.bitDepth)
         let bytes = try PhotoIO.encode(quadrants, options: EncodeOptions(jpegQuality: 95))
         let file = try TIFFFile(bytes, name: "ours.tif")
         let entries = try file.directory(at: file.firstDirectoryOffset)
