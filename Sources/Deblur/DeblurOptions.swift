@@ -215,22 +215,8 @@ extension DeblurOptions {
                 accepts: { (0...4).contains($0.scale) }),
         fraction("stop_below", \.stopBelow),
         fraction("skip_flat", \.flatTileGradient),
-        Setting(key: "sharp_photos", expected: "process, copy or skip",
-                show: { $0.sharpPhotos.rawValue },
-                read: { o, v in
-                    guard let p = SharpPhotos(rawValue: v) else { return false }
-                    o.sharpPhotos = p
-                    return true
-                },
-                accepts: { _ in true }),
-        Setting(key: "colour_profile", expected: "convert or ignore",
-                show: { $0.colourProfile.rawValue },
-                read: { o, v in
-                    guard let p = ColourProfile(rawValue: v) else { return false }
-                    o.colourProfile = p
-                    return true
-                },
-                accepts: { _ in true }),
+        choice("sharp_photos", "process, copy or skip", \.sharpPhotos),
+        choice("colour_profile", "convert or ignore", \.colourProfile),
         Setting(key: "strength", expected: "a number from 0 to 1",
                 show: { number($0.strength) },
                 read: { o, v in
@@ -297,6 +283,20 @@ extension DeblurOptions {
                     return true
                 },
                 accepts: { (0...255).contains($0[keyPath: path]) })
+    }
+
+    /// A setting that is one of an enumeration's words.
+    private static func choice<Choice: RawRepresentable<String>>(
+        _ key: String, _ expected: String, _ path: any WritableKeyPath<DeblurOptions, Choice> & Sendable
+    ) -> Setting {
+        Setting(key: key, expected: expected,
+                show: { $0[keyPath: path].rawValue },
+                read: { o, v in
+                    guard let choice = Choice(rawValue: v) else { return false }
+                    o[keyPath: path] = choice
+                    return true
+                },
+                accepts: { _ in true })
     }
 
     /// "6", and "6.0" as written by hand; nil for anything else.

@@ -37,6 +37,8 @@ struct DeblurOptionsTests {
         o.maxPixels = 500_000
         o.stopBelow = 0.3
         o.precision = .auto
+        o.sharpPhotos = .skip
+        o.colourProfile = .ignore
         for s in DeblurOptions.settings {
             var back = DeblurOptions(weights: Self.weights, iterations: 1, precision: .bf16, tile: 64, overlap: 0,
                                      jpegQuality: 1, maxPixels: 20_000)
@@ -70,6 +72,8 @@ struct DeblurOptionsTests {
         ("strength", "1.5", "a number from 0 to 1"),
         ("strength", "-0.1", "a number from 0 to 1"),
         ("strength", "nan", "a number from 0 to 1"),
+        ("sharp_photos", "Copy", "process, copy or skip"),
+        ("colour_profile", "", "convert or ignore"),
     ])
     func valuesOutOfRangeAreRefusedWithWhatIsExpected(key: String, value: String, expected: String) {
         var o = DeblurOptions(weights: Self.weights)
