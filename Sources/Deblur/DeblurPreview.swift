@@ -82,7 +82,8 @@ extension DeblurPipeline {
 
         // RGB at the photo's depth; replacingColour rounds and clamps as the full run does.
         let blank = Image(width: region.width, height: region.height, channels: 3, bitDepth: image.bitDepth,
-                          samples: [UInt16](repeating: 0, count: 3 * region.width * region.height), format: .png)
+                          samples: Samples(zeros: 3 * region.width * region.height, bitDepth: image.bitDepth),
+                          format: .png)
         var report = DeblurReport(input: input, width: width, height: height,
                                   tiles: pass.plan.tiles.count, seconds: 0)
         (report.flatTiles, report.iterationsRun) = (pass.flatTiles, pass.iterationsRun)
