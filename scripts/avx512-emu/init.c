@@ -34,6 +34,7 @@ static void say(const char *fmt, ...) {
 }
 
 static void power_off(void) {
+    tcdrain(1); /* the marker must reach the harness before the machine stops */
     sync();
     reboot(RB_POWER_OFF);
     /* Only reached if the kernel could not power off: halt, the harness
@@ -97,6 +98,9 @@ int main(void) {
         if (w == pid) break;
         if (w < 0 && errno != EINTR) { say("AVX512-EMU INIT-ERROR wait: %s\n", strerror(errno)); power_off(); }
     }
+    /* The payload's output may still sit in the serial port's queue: let it
+     * drain so the marker follows it and nothing is cut by the power-off. */
+    tcdrain(1);
     if (WIFEXITED(status))
         say("\nAVX512-EMU EXIT %d\n", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
