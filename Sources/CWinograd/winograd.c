@@ -17,6 +17,7 @@
 // nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
 // is plain vector arithmetic over 8 channels at a time.
 #include "winograd.h"
+#include "wino16_common.h"
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -68,9 +69,10 @@ size_t wino_scratch_floats(int m, int cin, int cout) {
 
 int wino_tile_count(int m, int height, int width) { return ((height + m - 1) / m) * ((width + m - 1) / m); }
 
-// U = G g G^T in double, stored as u[p][cout/NR][cin][NR]: the kernel reads
-// one NR-wide row per input channel, contiguous along k.
-void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+// U = G g G^T in double, stored as u[p][cout/nr][cin][nr]: the kernel reads
+// one nr-wide row per input channel, contiguous along k (nr: its columns,
+// NR here, W16_NR for wino16_conv3x3).
+static void transform_weights(int m, const float *w, int cin, int cout, int nr, float *u) {
     static const double G4[6][3] = {
         {1.0 / 4, 0, 0},
         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -93,7 +95,7 @@ void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) 
     };
     const int n = alpha_of(m);
     const double (*G)[3] = m == 6 ? G6 : G4;
-    const int panels = cout / NR;
+    const int panels = cout / nr;
     for (int o = 0; o < cout; o++) {
         for (int i = 0; i < cin; i++) {
             const float *g = w + ((size_t)o * cin + i) * 9;
@@ -105,10 +107,43 @@ void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) 
                 for (int b = 0; b < n; b++) {
                     double v = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
                     int p = a * n + b;
-                    u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
+                    u[(((size_t)p * panels + o / nr) * cin + i) * nr + o % nr] = (float)v;
                 }
         }
     }
+}
+
+void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+    transform_weights(m, w, cin, cout, NR, u);
+}
+
+// The nChw16c kernels (wino16_body.h, built in wino16_avx512.c and wino16_emu.c).
+void wino16_conv3x3_avx512(int m, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                           int height, int width, int mode, int tile_begin, int tile_end, float *scratch);
+void wino16_conv3x3_emu(int m, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                        int height, int width, int mode, int tile_begin, int tile_end, float *scratch);
+
+int wino16_avx512_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+void wino16_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+    transform_weights(m, w, cin, cout, W16_NR, u);
+}
+
+size_t wino16_scratch_floats(int m, int cin, int cout) { return w16_scratch_floats(m, cin, cout); }
+
+int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float *u, const float *bias,
+                   int cin, int cout, int height, int width, int mode, int tile_begin, int tile_end, float *scratch) {
+    if (variant == WINO16_AUTO) variant = wino16_avx512_supported() ? WINO16_AVX512 : WINO16_EMULATED;
+    if (variant == WINO16_AVX512 && wino16_avx512_supported())
+        wino16_conv3x3_avx512(m, src, dst, u, bias, cin, cout, height, width, mode, tile_begin, tile_end, scratch);
+    else if (variant == WINO16_EMULATED && wino_cpu_supported())
+        wino16_conv3x3_emu(m, src, dst, u, bias, cin, cout, height, width, mode, tile_begin, tile_end, scratch);
+    else
+        return -1;
+    return 0;
 }
 
 // B^T x for 6 values (F(4,3) with points 0, +-1, +-2).

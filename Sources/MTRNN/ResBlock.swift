@@ -3,7 +3,7 @@
 /// add costs no extra pass and no copy.
 ///
 /// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
-/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct` (or
+/// it applies (f32, nChw8c or nChw16c, AVX2 + FMA or AVX-512F) unless `MTRNN_CONV3X3=direct` (or
 /// `f63`: Winograd F(6,3)), and as
 /// oneDNN direct convolutions otherwise; only the ones that run are made (the
 /// oneDNN primitives and their reordered weights cost memory in every worker).
@@ -23,7 +23,8 @@ final class ResBlock {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
                 WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
                                     weights: weights.values("\(name).stem.\(i).weight"),
-                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile)
+                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile,
+                                    block: layout == .blocked(16) ? 16 : 8)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             directConvolutions = []
@@ -49,8 +50,8 @@ final class ResBlock {
     /// (layer, kernel) for each of the two convolutions, for the benchmark's report.
     var implementations: [(String, String)] {
         if let winograd {
-            let m = winograd.conv0.outputTile
-            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) avx2+fma (CWinograd)") }
+            let m = winograd.conv0.outputTile, kernel = WinogradConvolution.kernelDescription(block: winograd.conv0.block)
+            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) \(kernel) (CWinograd)") }
         }
         return directConvolutions.map { ($0.name, $0.implementation) }
     }

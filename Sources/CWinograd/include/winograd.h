@@ -60,6 +60,33 @@ int wino_up_tile_count(int height, int width);
 void wino_up_conv(const float *src, float *dst, const float *u, const float *bias,
                   int cin, int cout, int height, int width, int tile_begin, int tile_end, float *scratch);
 
+/// The same 3x3 convolution for nChw16c activations (channel blocks of 16),
+/// the layout AVX-512 machines use: F(4,3) or F(6,3) as above, with cin and
+/// cout multiples of 32 and a 12 x 32 GEMM micro-kernel. Two builds of one
+/// source: AVX-512F, and an emulation on AVX2 + FMA (two ymm per 16-wide
+/// vector, the same operations, so the same bits) that lets AVX2 machines
+/// run and test this code.
+enum {
+    /// AVX-512F where this CPU has it, else the emulation.
+    WINO16_AUTO = 0,
+    /// The AVX-512F build (only where wino16_avx512_supported()).
+    WINO16_AVX512 = 1,
+    /// The AVX2 + FMA emulation (only where wino_cpu_supported()).
+    WINO16_EMULATED = 2,
+};
+int wino16_avx512_supported(void);
+/// The weights' transform for wino16_conv3x3 (wino_weights_floats floats,
+/// 64-byte aligned): u[p][cout / 32][cin][32].
+void wino16_transform_weights(int m, const float *oihw, int cin, int cout, float *u);
+/// Floats of scratch one thread needs (64-byte aligned; zeroed once, as GEMM
+/// rows past a group's last tile read it).
+size_t wino16_scratch_floats(int m, int cin, int cout);
+/// As wino_conv3x3 (tiles: wino_tile_count), on nChw16c `src` and `dst`.
+/// Returns 0, or -1 (nothing done) when `variant` cannot run on this CPU.
+int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float *u, const float *bias,
+                   int cin, int cout, int height, int width, int mode,
+                   int tile_begin, int tile_end, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
