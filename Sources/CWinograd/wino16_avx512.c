@@ -21,4 +21,11 @@ typedef __m512 vec;
 #define v_fnmadd(a, b, c) _mm512_fnmadd_ps((a), (b), (c))
 #define v_fmsub(a, b, c) _mm512_fmsub_ps((a), (b), (c))
 
+TARGET static inline __m512 v_round_bf16(__m512 x) {
+    __m512i b = _mm512_castps_si512(x);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+    return _mm512_castsi512_ps(_mm512_and_si512(b, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
 #include "wino16_body.h"

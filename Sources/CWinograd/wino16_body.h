@@ -21,7 +21,8 @@
 //   v_load(p) v_loadu(p) v_store(p, x) v_zero() v_set1(f) v_bcast(p)
 //   v_add(a, b) v_sub(a, b) v_mul(a, b) v_max(a, b)
 //   v_fmadd(a, b, c) = a b + c   v_fnmadd(a, b, c) = c - a b   v_fmsub(a, b, c) = a b - c
-// (the last three fused: one rounding).
+// (the last three fused: one rounding), and v_round_bf16(x) (to bfloat16
+// precision, nearest, ties to even: wino_round_bf16 of winograd.h).
 #include "wino16_common.h"
 #include "winograd.h"
 
@@ -99,7 +100,8 @@ TARGET static inline void at8(const vec m[8], vec y[6]) {
 // transposed), then columns. The next tile along x is prefetched (a pixel
 // is one 64-byte line here).
 #define W16_INPUT_TILE(NAME, A, BT)                                                                                 \
-__attribute__((noinline)) TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {       \
+__attribute__((noinline)) TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride, \
+                                                  int bf16) {                                                       \
     vec t[A][A];                                                                                                    \
     if (y0 >= 0 && x0 >= 0 && y0 + A <= height && x0 + A <= width) {                                               \
         UNROLL(A)                                                                                                   \
@@ -133,7 +135,7 @@ __attribute__((noinline)) TARGET static void NAME(const float *src, int height, 
         vec r[A];                                                                                                   \
         BT(t[b], r);                                                                                                \
         UNROLL(A)                                                                                                   \
-        for (int a = 0; a < A; a++) v_store(v + (size_t)(a * A + b) * pstride, r[a]);                               \
+        for (int a = 0; a < A; a++) v_store(v + (size_t)(a * A + b) * pstride, bf16 ? v_round_bf16(r[a]) : r[a]);   \
     }                                                                                                               \
 }
 
@@ -211,6 +213,8 @@ __attribute__((noinline)) TARGET static void kernel_12x32(const float *a, size_t
 TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const float *u, const float *bias,
                                    int cin, int cout, int height, int width, int mode,
                                    int tile_begin, int tile_end, float *scratch) {
+    const int bf16 = (mode & WINO_BF16_GEMM) != 0;
+    mode &= ~WINO_BF16_GEMM;
     const int group = w16_group_tiles(mt, cin, cout);
     const int npos = w16_positions(mt);
     const int tiles_w = (width + mt - 1) / mt;
@@ -229,9 +233,9 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
                 float *vt = v + ((size_t)cb * group + t) * 16;
                 if (mt == 6)
-                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride);
+                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
                 else
-                    input_tile6(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride);
+                    input_tile6(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
         for (int p = 0; p < npos; p++) {
             const float *vp = v + p * vstride;

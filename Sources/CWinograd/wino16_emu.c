@@ -4,6 +4,7 @@
 // nChw16c path on AVX2 machines: the tests check its indexing, borders and
 // tails there, and MTRNN_LAYOUT=nChw16c uses it. Not tuned for speed (the
 // 12 x 32 micro-kernel needs 48 ymm accumulators, and spills).
+#include "round_bf16.h"
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -22,6 +23,8 @@ EMU vec emu_max(vec a, vec b) { return (vec){_mm256_max_ps(a.lo, b.lo), _mm256_m
 EMU vec emu_fmadd(vec a, vec b, vec c) { return (vec){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)}; }
 EMU vec emu_fnmadd(vec a, vec b, vec c) { return (vec){_mm256_fnmadd_ps(a.lo, b.lo, c.lo), _mm256_fnmadd_ps(a.hi, b.hi, c.hi)}; }
 EMU vec emu_fmsub(vec a, vec b, vec c) { return (vec){_mm256_fmsub_ps(a.lo, b.lo, c.lo), _mm256_fmsub_ps(a.hi, b.hi, c.hi)}; }
+
+EMU vec v_round_bf16(vec x) { return (vec){round_bf16_avx2(x.lo), round_bf16_avx2(x.hi)}; }
 
 #define v_load(p) emu_load(p)
 #define v_loadu(p) emu_loadu(p)

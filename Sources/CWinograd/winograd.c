@@ -18,6 +18,7 @@
 // is plain vector arithmetic over 8 channels at a time.
 #include "winograd.h"
 #include "wino16_common.h"
+#include "round_bf16.h"
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -115,6 +116,15 @@ static void transform_weights(int m, const float *w, int cin, int cout, int nr, 
 
 void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
     transform_weights(m, w, cin, cout, NR, u);
+}
+
+void wino_round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned bits;
+        __builtin_memcpy(&bits, &x[i], 4);
+        bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;  // finite values: all the network makes
+        __builtin_memcpy(&x[i], &bits, 4);
+    }
 }
 
 // The nChw16c kernels (wino16_body.h, built in wino16_avx512.c and wino16_emu.c).
@@ -227,7 +237,8 @@ TARGET static inline void at8(const __m256 m[8], __m256 y[6]) {
 // x are prefetched (two lines each); past a row's end that only touches the
 // next row, which is harmless.
 #define DEFINE_INPUT_TILE(NAME, A, BT)                                                                              \
-TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {       \
+TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride,         \
+                        int bf16) {                                                                                 \
     __m256 t[A][A];                                                                                                 \
     if (y0 >= 0 && x0 >= 0 && y0 + A <= height && x0 + A <= width) {                                               \
         UNROLL(A)                                                                                                   \
@@ -262,7 +273,8 @@ TARGET static void NAME(const float *src, int height, int width, int y0, int x0,
         __m256 r[A];                                                                                                \
         BT(t[b], r);                                   /* along y */                                               \
         UNROLL(A)                                                                                                   \
-        for (int a = 0; a < A; a++) _mm256_store_ps(v + (size_t)(a * A + b) * pstride, r[a]);                      \
+        for (int a = 0; a < A; a++)                                                                                 \
+            _mm256_store_ps(v + (size_t)(a * A + b) * pstride, bf16 ? round_bf16_avx2(r[a]) : r[a]);                     \
     }                                                                                                               \
 }
 
@@ -348,6 +360,8 @@ TARGET static void kernel_6x16(const float *a, size_t ablock, const float *b, in
 TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, const float *bias,
                          int cin, int cout, int height, int width, int mode,
                          int tile_begin, int tile_end, float *scratch) {
+    const int bf16 = (mode & WINO_BF16_GEMM) != 0;
+    mode &= ~WINO_BF16_GEMM;
     const int group = group_tiles(mt, cin, cout);
     const int npos = positions(mt);
     const int tiles_w = (width + mt - 1) / mt;
@@ -368,9 +382,9 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
                 float *vt = v + ((size_t)cb * group + t) * 8;
                 if (mt == 6)
-                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride);
+                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
                 else
-                    input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride);
+                    input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
         for (int p = 0; p < npos; p++) {
             const float *vp = v + p * vstride;

@@ -18,13 +18,14 @@ final class ResBlock {
          dataType: DataType, layout: Layout, algorithm requested: Conv3x3Algorithm? = nil) throws {
         self.name = name
         let wanted = try requested ?? Conv3x3Algorithm.configured()
+        let gemm = try WinogradGEMMPrecision.configured()
         if let tile = wanted.winogradTile,
            WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
                 WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
                                     weights: weights.values("\(name).stem.\(i).weight"),
                                     bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile,
-                                    block: layout == .blocked(16) ? 16 : 8)
+                                    block: layout == .blocked(16) ? 16 : 8, gemm: gemm)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             directConvolutions = []
@@ -51,7 +52,8 @@ final class ResBlock {
     var implementations: [(String, String)] {
         if let winograd {
             let m = winograd.conv0.outputTile, kernel = WinogradConvolution.kernelDescription(block: winograd.conv0.block)
-            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) \(kernel) (CWinograd)") }
+            let gemm = winograd.conv0.bf16GEMM ? ", GEMM inputs rounded to bf16" : ""
+            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) \(kernel)\(gemm) (CWinograd)") }
         }
         return directConvolutions.map { ($0.name, $0.implementation) }
     }

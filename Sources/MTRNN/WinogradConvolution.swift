@@ -45,6 +45,32 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
     }
 }
 
+/// The precision of the Winograd GEMM's inputs. `MTRNN_WINOGRAD_GEMM=f32|bf16`
+/// chooses; unset means f32. `bf16` rounds the transformed data and weights
+/// to bfloat16 (nearest, ties to even) and keeps the f32 GEMM, which then
+/// computes what a bf16 GEMM with f32 accumulation (AVX512_BF16's vdpbf16ps)
+/// would: every bf16 x bf16 product is exact in f32. It measures, on any CPU,
+/// the quality a bf16 Winograd would give (issue 21's 0.05 dB rule); it is
+/// not faster.
+enum WinogradGEMMPrecision: String, Sendable, CaseIterable {
+    case f32
+    case bf16
+
+    static let environmentVariable = "MTRNN_WINOGRAD_GEMM"
+    @TaskLocal static var override: WinogradGEMMPrecision?
+
+    static func configured(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WinogradGEMMPrecision {
+        if let override { return override }
+        guard let value = environment[environmentVariable], !value.isEmpty else { return .f32 }
+        guard let p = WinogradGEMMPrecision(rawValue: value) else {
+            throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not a precision: set it to f32 or bf16 "
+                + "(bf16 rounds the Winograd GEMM's inputs to bfloat16, to measure the quality of a bf16 Winograd), "
+                + "or unset it for f32")
+        }
+        return p
+    }
+}
+
 /// A 3x3, stride-1, padding-1 convolution (C -> C, bias, LeakyReLU 0.1 or a
 /// residual add) by Winograd F(4x4, 3x3) or F(6x6, 3x3), for f32 tensors:
 /// the one shape of every ResBlock convolution. oneDNN 2.6.3 has Winograd
@@ -67,6 +93,8 @@ final class WinogradConvolution {
     let outputTile: Int
     /// Channels per block of the layout: 8 (nChw8c) or 16 (nChw16c).
     let block: Int
+    /// The GEMM's inputs rounded to bfloat16 (`WinogradGEMMPrecision.bf16`).
+    let bf16GEMM: Bool
     private let weights: TransformedWeights
     private let bias: UnsafeMutablePointer<Float>
 
@@ -94,7 +122,7 @@ final class WinogradConvolution {
     /// - postOp: `.leakyReLU` (dst = LReLU(conv + b)) or `.sum` (dst += conv + b).
     /// - outputTile: 4 (F(4,3)) or 6 (F(6,3)).
     init(name: String, channels: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float],
-         postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8) {
+         postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) {
         precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
         precondition(channels % (2 * block) == 0 && w.count == channels * channels * 9 && b.count == channels, "\(name): shape")
         precondition(outputTile == 4 || outputTile == 6, "\(name): Winograd F(\(outputTile),3) is not built")
@@ -105,7 +133,8 @@ final class WinogradConvolution {
         self.postOp = postOp
         self.outputTile = outputTile
         self.block = block
-        weights = TransformedWeights.shared(for: w, channels: channels, outputTile: outputTile, block: block)
+        bf16GEMM = gemm == .bf16
+        weights = TransformedWeights.shared(for: w, channels: channels, outputTile: outputTile, block: block, gemm: gemm)
         bias = .allocate(capacity: channels)
         bias.initialize(from: b, count: channels)
     }
@@ -123,7 +152,8 @@ final class WinogradConvolution {
         let m = Int32(outputTile)
         let job = Job(m: m, src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
                       u: weights.buffer, bias: bias, channels: Int32(channels), height: Int32(size.h), width: Int32(size.w),
-                      mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE), block16: block == 16)
+                      mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE) | (bf16GEMM ? Int32(WINO_BF16_GEMM) : 0),
+                      block16: block == 16)
         let c = Int32(channels)
         scratch.run(tiles: Int(wino_tile_count(m, Int32(size.h), Int32(size.w))),
                     rowTiles: (size.w + outputTile - 1) / outputTile,
@@ -233,7 +263,8 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
 
     deinit { free(buffer) }
 
-    /// kind: the 3x3 layers' output tile (4, 6; + 100 for the nChw16c kernels' panels), or 0 for a transposed convolution.
+    /// kind: the 3x3 layers' output tile (4, 6; + 100 for the nChw16c kernels' panels, + 1000 rounded to
+    /// bfloat16), or 0 for a transposed convolution.
     private struct Key: Hashable { let address: UInt, count: Int, kind: Int }
     private final class WeakEntry { weak var value: TransformedWeights? }
     private static let lock = NSLock()
@@ -243,10 +274,12 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
     /// An array's storage is immutable while we hold it (copy on write), so
     /// the same address means the same values; a live entry holds its
     /// storage, so the address cannot be reused for other values meanwhile.
-    static func shared(for w: [Float], channels: Int, outputTile: Int = 4, block: Int = 8) -> TransformedWeights {
-        let c = Int32(channels), m = Int32(outputTile)
-        return shared(w, kind: outputTile + (block == 16 ? 100 : 0), floats: Int(wino_weights_floats(m, c, c))) {
+    static func shared(for w: [Float], channels: Int, outputTile: Int = 4, block: Int = 8,
+                       gemm: WinogradGEMMPrecision = .f32) -> TransformedWeights {
+        let c = Int32(channels), m = Int32(outputTile), floats = Int(wino_weights_floats(m, c, c))
+        return shared(w, kind: outputTile + (block == 16 ? 100 : 0) + (gemm == .bf16 ? 1000 : 0), floats: floats) {
             block == 16 ? wino16_transform_weights(m, $0, c, c, $1) : wino_transform_weights(m, $0, c, c, $1)
+            if gemm == .bf16 { wino_round_bf16($1, floats) }
         }
     }
 

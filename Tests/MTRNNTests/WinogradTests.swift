@@ -28,7 +28,7 @@ struct WinogradTests {
     /// oneDNN direct (in nChw8c, whose kernels this CPU has; the Winograd layer
     /// in blocks of `block` channels: 8, or 16 for the nChw16c kernels).
     func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1,
-                 outputTile: Int = 4, block: Int = 8) throws -> ErrorStats {
+                 outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) throws -> ErrorStats {
         // He-like scale, as trained weights have, so activations stay O(1).
         let weights = Self.random(c * c * 9, seed: UInt64(c * 1000 + h), scale: (6.0 / Float(c * 9)).squareRoot())
         let bias = Self.random(c, seed: 7, scale: 0.1)
@@ -45,7 +45,7 @@ struct WinogradTests {
         try engine.wait()
 
         let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias,
-                                       postOp: postOp, outputTile: outputTile, block: block)
+                                       postOp: postOp, outputTile: outputTile, block: block, gemm: gemm)
         let got = try tensor(c, h, w, prior, block: block)
         DNNL.setThreadsForCurrentThread(threads)
         defer { DNNL.setThreadsForCurrentThread(1) }
@@ -103,6 +103,52 @@ struct WinogradTests {
                 #expect(e.relativeL2 <= 1e-5, "F(\(m),3) nChw16c \(c) ch \(h)x\(w) \(post): \(e)")
             }
         }
+    }
+
+    /// The nChw8c and nChw16c kernels do the same arithmetic in the same
+    /// order (transforms, and each GEMM sum over the input channels in turn),
+    /// so they agree to the bit: a second, independent check of each.
+    @Test(arguments: tiles)
+    func bothBlockSizesGiveTheSameBits(_ m: Int) throws {
+        let (c, h, w) = (64, 19, 26)
+        let weights = Self.random(c * c * 9, seed: 8, scale: 0.05), bias = Self.random(c, seed: 9, scale: 0.1)
+        let x = Self.random(c * h * w, seed: 10, scale: 1), prior = Self.random(c * h * w, seed: 11, scale: 1)
+        for gemm in WinogradGEMMPrecision.allCases {
+            var out: [[UInt32]] = []
+            for block in Self.blocks {
+                let layer = WinogradConvolution(name: "w", channels: c, size: (h, w), weights: weights, bias: bias,
+                                                postOp: .sum, outputTile: m, block: block, gemm: gemm)
+                let dst = try tensor(c, h, w, prior, block: block)
+                layer.execute(src: try tensor(c, h, w, x, block: block), dst: dst, scratch: WinogradConvolution.Scratch())
+                out.append(dst.toNCHW().map(\.bitPattern))
+            }
+            #expect(out[0] == out[1], "F(\(m),3), GEMM \(gemm)")
+        }
+    }
+
+    /// MTRNN_WINOGRAD_GEMM=bf16 rounds the GEMM's inputs to bfloat16: the
+    /// error against direct f32 grows from ~1e-6 by four orders, for both
+    /// kernels; the rounding itself is to the nearest, ties to even.
+    @Test func bf16GEMMRoundsTheGEMMInputs() throws {
+        var v: [Float] = [1, 1 + 0x1p-8, 1 + 0x1p-7 + 0x1p-8, 1 + 0x1p-8 + 0x1p-20, -3.0e-3, 65504, 0x1p-130]
+        wino_round_bf16(&v, v.count)
+        // 1 + 2^-8 is a tie: to 1 (even); 1 + 3 x 2^-8 is a tie: up to 1 + 2^-6 (even); above a tie: up.
+        #expect(v[0] == 1 && v[1] == 1 && v[2] == 1 + 0x1p-6 && v[3] == 1 + 0x1p-7)
+        #expect(v.allSatisfy { $0.bitPattern & 0xffff == 0 })
+        #expect(abs(v[4] + 3.0e-3) <= 3.0e-3 * 0x1p-8 && v[5] == 65536 && v[6] == 0x1p-130)
+        for block in Self.blocks {
+            for m in Self.tiles {
+                let e = try WinogradGEMMPrecision.$override.withValue(.bf16) {
+                    try compare(channels: 64, height: 20, width: 24, postOp: .leakyReLU, outputTile: m, block: block, gemm: .bf16)
+                }
+                // Measured 2.5e-2 for F(4,3) and 4.8e-2 for F(6,3), both blocks: the
+                // transforms' constants amplify bf16's 2^-9 (BENCHMARKS.md).
+                #expect(e.relativeL2 > 1e-3 && e.relativeL2 < 1e-1, "F(\(m),3) nChw\(block)c bf16 GEMM: \(e)")
+            }
+        }
+        #expect(try WinogradGEMMPrecision.configured(environment: [:]) == .f32)
+        #expect(try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "bf16"]) == .bf16)
+        #expect(throws: MTRNNError.self) { try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "fp16"]) }
     }
 
     /// Where this CPU has AVX-512F, its nChw16c kernel and the AVX2 emulation

@@ -18,7 +18,18 @@ enum {
     WINO_LEAKY_RELU = 0,
     /// dst = dst + conv(src) + bias (the residual add)
     WINO_ACCUMULATE = 1,
+    /// Flag, or-ed into the mode: round the GEMM's inputs (the transformed
+    /// data here; the weights with wino_round_bf16) to bfloat16, to the
+    /// nearest, ties to even, so that the f32 GEMM computes what a bf16 GEMM
+    /// with f32 accumulation (vdpbf16ps) would: a bf16 x bf16 product is
+    /// exact in f32. For measuring the quality of a bf16 Winograd on any
+    /// CPU; no faster.
+    WINO_BF16_GEMM = 4,
 };
+
+/// Rounds n floats to bfloat16 precision in place (nearest, ties to even;
+/// the low 16 bits become 0).
+void wino_round_bf16(float *x, size_t n);
 
 /// 1 when this CPU runs the AVX2 + FMA kernels (checked at run time; the
 /// rest of the program is not built for AVX2).
