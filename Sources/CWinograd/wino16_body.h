@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3) and F(6x6, 3x3) for activations in oneDNN's nChw16c
+// Winograd F(4x4, 3x3), F(6x6, 3x3) and F(2x2, 3x3) for activations in oneDNN's nChw16c
 // layout (channel blocks of 16, each an H x W x 16 array): the layout the
 // engine can use on AVX-512 machines, where one zmm register holds the 16
 // channels of one pixel. The same scheme as winograd.c (input transform,
@@ -32,6 +32,19 @@
 
 #define DO_PRAGMA(x) _Pragma(#x)
 #define UNROLL(n) DO_PRAGMA(GCC unroll n)
+
+// B^T x for 4 values and A^T m for 4 -> 2 (F(2,3)): winograd.c's bt4 and at2.
+TARGET static inline void bt4(const vec x[4], vec y[4]) {
+    y[0] = v_sub(x[0], x[2]);
+    y[1] = v_add(x[1], x[2]);
+    y[2] = v_sub(x[2], x[1]);
+    y[3] = v_sub(x[3], x[1]);
+}
+
+TARGET static inline void at2(const vec m[4], vec y[2]) {
+    y[0] = v_add(v_add(m[0], m[1]), m[2]);
+    y[1] = v_add(v_sub(m[1], m[2]), m[3]);  // + m3: bt4's last row is x3 - x1
+}
 
 // B^T x for 6 values (F(4,3), points 0, +-1, +-2): winograd.c's bt6.
 TARGET static inline void bt6(const vec x[6], vec y[6]) {
@@ -180,6 +193,8 @@ W16_INPUT_TILE(input_tile6, 6, bt6)        // F(4,3)
 W16_OUTPUT_TILE(output_tile4, 6, 4, at6)
 W16_INPUT_TILE(input_tile8, 8, bt8)        // F(6,3)
 W16_OUTPUT_TILE(output_tile6, 8, 6, at8)
+W16_INPUT_TILE(input_tile4, 4, bt4)        // F(2,3)
+W16_OUTPUT_TILE(output_tile2, 4, 2, at2)
 
 // c[MR][NR] = a[MR][k] x b[k][NR]. a is channel-blocked like V: element
 // (i, l) at a[(l / 16) * ablock + i * 16 + l % 16]; b is k rows of NR; columns
@@ -234,6 +249,8 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
                 float *vt = v + ((size_t)cb * group + t) * 16;
                 if (mt == 6)
                     input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
+                else if (mt == 2)
+                    input_tile4(src + cb * plane, height, width, 2 * ty - 1, 2 * tx - 1, vt, vstride, bf16);
                 else
                     input_tile6(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
@@ -254,6 +271,8 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
                 const float *mt_ = m + ((size_t)cb * group + t) * 16;
                 if (mt == 6)
                     output_tile6(mt_, mstride, dst + cb * plane, height, width, 6 * ty, 6 * tx, bv, mode);
+                else if (mt == 2)
+                    output_tile2(mt_, mstride, dst + cb * plane, height, width, 2 * ty, 2 * tx, bv, mode);
                 else
                     output_tile4(mt_, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
             }

@@ -20,6 +20,7 @@ static inline int w16_positions(int m) { return (m + 2) * (m + 2); }
 // F(4,3) against Zen 5's 1 MB. Not tuned: no AVX-512 machine has run it yet.
 static inline int w16_group_tiles(int m, int cin, int cout) {
     if (m == 6) return cin + cout <= 64 ? 2 * W16_MR : W16_MR;
+    if (m == 2) return cin + cout <= 256 ? 2 * W16_MR : W16_MR;
     return cin + cout <= 128 ? 2 * W16_MR : W16_MR;
 }
 

@@ -1,5 +1,7 @@
-// Winograd F(4x4, 3x3) and F(6x6, 3x3) for the ResBlock convolutions of
-// MT-RNN on AVX2 + FMA (`m`, the output tile's side, chooses: 4 or 6).
+// Winograd F(4x4, 3x3), F(6x6, 3x3) and F(2x2, 3x3) for the ResBlock
+// convolutions of MT-RNN on AVX2 + FMA (`m`, the output tile's side,
+// chooses: 4, 6 or 2; F(2,3), 2.25x fewer multiply-adds than direct, has the
+// smallest rounding error, for a low-precision GEMM: WINO_BF16_GEMM).
 //
 // Why: oneDNN 2.6.3 has Winograd only for AVX-512; on AVX2 its direct 3x3
 // convolution needs 9 multiply-adds per output per input channel, F(4,3)
@@ -53,6 +55,7 @@ static int group_tiles(int m, int cin, int cout) {
     return WINO_GROUP_TILES;
 #endif
     if (m == 6) return cin + cout <= 64 ? 2 * MR : MR;
+    if (m == 2) return cin + cout <= 256 ? 2 * MR : MR;  // 16 positions: not tuned
     return cin + cout <= 128 ? 2 * MR : MR;
 }
 
@@ -94,8 +97,10 @@ static void transform_weights(int m, const float *w, int cin, int cout, int nr, 
         {32.0 / 45, -16.0 / 45, 8.0 / 45},
         {0, 0, 1},
     };
+    // F(2,3), points 0, +-1, infinity (bt4 and at2 below).
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     const int n = alpha_of(m);
-    const double (*G)[3] = m == 6 ? G6 : G4;
+    const double (*G)[3] = m == 6 ? G6 : m == 2 ? G2 : G4;
     const int panels = cout / nr;
     for (int o = 0; o < cout; o++) {
         for (int i = 0; i < cin; i++) {
@@ -154,6 +159,22 @@ int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float
     else
         return -1;
     return 0;
+}
+
+// B^T x for 4 values (F(2,3), points 0, +-1, infinity; also the transposed
+// convolutions' F(3,2), whose B^T is the same).
+TARGET static inline void bt4(const __m256 x[4], __m256 y[4]) {
+    y[0] = _mm256_sub_ps(x[0], x[2]);
+    y[1] = _mm256_add_ps(x[1], x[2]);
+    y[2] = _mm256_sub_ps(x[2], x[1]);
+    y[3] = _mm256_sub_ps(x[3], x[1]);
+}
+
+// A^T m for 4 values -> 2 (F(2,3); rows (1 1 1 0), (0 1 -1 1), as bt4 has x3 - x1
+// where the usual B^T has x1 - x3).
+TARGET static inline void at2(const __m256 m[4], __m256 y[2]) {
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    y[1] = _mm256_add_ps(_mm256_sub_ps(m[1], m[2]), m[3]);  // + m3: bt4's last row is x3 - x1
 }
 
 // B^T x for 6 values (F(4,3) with points 0, +-1, +-2).
@@ -323,6 +344,8 @@ DEFINE_INPUT_TILE(input_tile, 6, bt6)            // F(4,3)
 DEFINE_OUTPUT_TILE(output_tile, 6, 4, at6)
 DEFINE_INPUT_TILE(input_tile8, 8, bt8)           // F(6,3)
 DEFINE_OUTPUT_TILE(output_tile8, 8, 6, at8)
+DEFINE_INPUT_TILE(input_tile_f23, 4, bt4)        // F(2,3)
+DEFINE_OUTPUT_TILE(output_tile2, 4, 2, at2)
 
 // c[MR][NR] = a[MR][k] x b[k][NR], k whole (<= a few hundred): the sums
 // stay in 12 registers and are written once. a and c are channel-blocked
@@ -383,6 +406,8 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
                 float *vt = v + ((size_t)cb * group + t) * 8;
                 if (mt == 6)
                     input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
+                else if (mt == 2)
+                    input_tile_f23(src + cb * plane, height, width, 2 * ty - 1, 2 * tx - 1, vt, vstride, bf16);
                 else
                     input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
@@ -402,6 +427,8 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
                 const float *mt_ = m + ((size_t)cb * group + t) * 8;
                 if (mt == 6)
                     output_tile8(mt_, mstride, dst + cb * plane, height, width, 6 * ty, 6 * tx, bv, mode);
+                else if (mt == 2)
+                    output_tile2(mt_, mstride, dst + cb * plane, height, width, 2 * ty, 2 * tx, bv, mode);
                 else
                     output_tile(mt_, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
             }
@@ -454,13 +481,6 @@ void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
                 }
         }
     }
-}
-
-TARGET static inline void bt4(const __m256 x[4], __m256 y[4]) {
-    y[0] = _mm256_sub_ps(x[0], x[2]);
-    y[1] = _mm256_add_ps(x[1], x[2]);
-    y[2] = _mm256_sub_ps(x[2], x[1]);
-    y[3] = _mm256_sub_ps(x[3], x[1]);
 }
 
 TARGET static inline void at4(const __m256 m[4], __m256 y[3]) {

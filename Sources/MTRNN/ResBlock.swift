@@ -45,7 +45,7 @@ final class ResBlock {
     /// The algorithm that runs (direct when Winograd does not apply here).
     var algorithm: Conv3x3Algorithm {
         guard let winograd else { return .direct }
-        return winograd.conv0.outputTile == 6 ? .winograd63 : .winograd
+        return Conv3x3Algorithm(winogradTile: winograd.conv0.outputTile) ?? .winograd
     }
 
     /// (layer, kernel) for each of the two convolutions, for the benchmark's report.

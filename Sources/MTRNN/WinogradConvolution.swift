@@ -16,6 +16,10 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
     /// about 2x F(4,3)'s error per layer; not the default, as it measured no
     /// faster than F(4,3) here (BENCHMARKS.md).
     case winograd63 = "f63"
+    /// Our Winograd F(2x2, 3x3): 2.25x fewer multiply-adds than direct, the
+    /// smallest rounding error of the three; the candidate for a bf16 GEMM
+    /// (`MTRNN_WINOGRAD_GEMM`). Not the default: more work than F(4,3).
+    case winograd23 = "f23"
 
     /// The output tile's side of a Winograd algorithm (nil for direct).
     var winogradTile: Int? {
@@ -23,7 +27,14 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
         case .direct: nil
         case .winograd: 4
         case .winograd63: 6
+        case .winograd23: 2
         }
+    }
+
+    /// The Winograd algorithm with output tiles of this side.
+    init?(winogradTile: Int) {
+        guard let a = Self.allCases.first(where: { $0.winogradTile == winogradTile }) else { return nil }
+        self = a
     }
 
     static let standard: Conv3x3Algorithm = .winograd
@@ -38,7 +49,7 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
         guard let value = environment[environmentVariable], !value.isEmpty else { return standard }
         guard let a = value == "f43" ? .winograd : Conv3x3Algorithm(rawValue: value) else {
             throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not an algorithm: "
-                + "set it to direct, winograd (or f43: Winograd F(4,3)) or f63 (Winograd F(6,3)), "
+                + "set it to direct, winograd (or f43: Winograd F(4,3)), f63 (Winograd F(6,3)) or f23 (Winograd F(2,3)), "
                 + "or unset it for the default (\(standard.rawValue))")
         }
         return a
@@ -125,7 +136,7 @@ final class WinogradConvolution {
          postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) {
         precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
         precondition(channels % (2 * block) == 0 && w.count == channels * channels * 9 && b.count == channels, "\(name): shape")
-        precondition(outputTile == 4 || outputTile == 6, "\(name): Winograd F(\(outputTile),3) is not built")
+        precondition([2, 4, 6].contains(outputTile), "\(name): Winograd F(\(outputTile),3) is not built")
         precondition(postOp != .none, "\(name): the Winograd path fuses LeakyReLU or the residual sum")
         self.name = name
         self.channels = channels

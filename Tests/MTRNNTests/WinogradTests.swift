@@ -57,7 +57,7 @@ struct WinogradTests {
     }
 
     /// The two Winograd variants, as (channels, size) pairs run for each.
-    static let tiles = [4, 6]
+    static let tiles = [4, 6, 2]
     /// The kernels' channel blocks: 8 (AVX2, nChw8c) and 16 (AVX-512, nChw16c;
     /// its emulation on a CPU without AVX-512).
     static let blocks = [8, 16]
@@ -190,7 +190,7 @@ struct WinogradTests {
         var errors: [Conv3x3Algorithm: ErrorStats] = [:]
         // nChw16c's direct convolution would run oneDNN's reference loops on
         // AVX2 (slow, and not what is tested here): Winograd only there.
-        for (a, blockSize) in Conv3x3Algorithm.allCases.map({ ($0, 8) }) + [(.winograd, 16), (.winograd63, 16)] {
+        for (a, blockSize) in Conv3x3Algorithm.allCases.map({ ($0, 8) }) + [(.winograd, 16), (.winograd63, 16), (.winograd23, 16)] {
             let block = try ResBlock(engine: engine, name: "blk", channels: s[1], size: (s[2], s[3]),
                                      weights: WeightsView(t).weights, dataType: .f32, layout: .blocked(blockSize), algorithm: a)
             #expect(block.algorithm == a)
@@ -253,20 +253,19 @@ struct WinogradTests {
         let applies = WinogradConvolution.applies(channels: 32, dataType: .f32, layout: layout)
         print("layout \(layout): Winograd \(applies ? "applies" : "does not apply")")
         #expect(ranWinograd[.direct] == false)
-        #expect(ranWinograd[.winograd] == applies)
-        #expect(ranWinograd[.winograd63] == applies)
+        let winogradAlgorithms = Conv3x3Algorithm.allCases.filter { $0.winogradTile != nil }
+        for a in winogradAlgorithms { #expect(ranWinograd[a] == applies, "\(a)") }
         if applies {
             // Proof that each Winograd path ran: its rounding differs from
-            // oneDNN's and from the other's.
+            // oneDNN's and from the others'.
             let kernel = WinogradConvolution.kernelDescription(block: layout == .blocked(16) ? 16 : 8)
-            #expect(kernels[.winograd] == ["winograd F(4,3) \(kernel) (CWinograd)"])
-            #expect(kernels[.winograd63] == ["winograd F(6,3) \(kernel) (CWinograd)"])
-            #expect(outputs[.winograd] != outputs[.direct])
-            #expect(outputs[.winograd63] != outputs[.direct])
-            #expect(outputs[.winograd63] != outputs[.winograd])
+            for a in winogradAlgorithms {
+                #expect(kernels[a] == ["winograd F(\(a.winogradTile!),3) \(kernel) (CWinograd)"])
+                #expect(outputs[a] != outputs[.direct], "\(a)")
+                for b in winogradAlgorithms where b != a { #expect(outputs[a] != outputs[b], "\(a) \(b)") }
+            }
         } else {
-            #expect(outputs[.winograd] == outputs[.direct])
-            #expect(outputs[.winograd63] == outputs[.direct])
+            for a in winogradAlgorithms { #expect(outputs[a] == outputs[.direct], "\(a)") }
         }
     }
 
@@ -299,13 +298,14 @@ struct WinogradTests {
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "winograd"]) == .winograd)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f43"]) == .winograd)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f63"]) == .winograd63)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f23"]) == .winograd23)
         do {
             _ = try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "fft"])
             Issue.record("an unknown algorithm was accepted")
         } catch let e as MTRNNError {
             #expect("\(e)".contains("MTRNN_CONV3X3=fft"))
             #expect("\(e)".contains("direct, winograd (or f43"))
-            #expect("\(e)".contains("f63"))
+            #expect("\(e)".contains("f63") && "\(e)".contains("f23"))
         }
     }
 

@@ -1,7 +1,7 @@
 #ifndef MTRNN_WINOGRAD_H
 #define MTRNN_WINOGRAD_H
-// Winograd F(4x4, 3x3) and F(6x6, 3x3) convolution (`m` = 4 or 6, the
-// output tile's side), stride 1, padding 1, for f32 N=1
+// Winograd F(4x4, 3x3), F(6x6, 3x3) and F(2x2, 3x3) convolution (`m` = 4,
+// 6 or 2, the output tile's side), stride 1, padding 1, for f32 N=1
 // activations in oneDNN's nChw8c layout (channel blocks of 8, each an
 // H x W x 8 array). Single-threaded: a caller that wants more threads splits
 // [0, wino_tile_count) between them, each with its own scratch buffer.
@@ -72,7 +72,7 @@ void wino_up_conv(const float *src, float *dst, const float *u, const float *bia
                   int cin, int cout, int height, int width, int tile_begin, int tile_end, float *scratch);
 
 /// The same 3x3 convolution for nChw16c activations (channel blocks of 16),
-/// the layout AVX-512 machines use: F(4,3) or F(6,3) as above, with cin and
+/// the layout AVX-512 machines use: F(4,3), F(6,3) or F(2,3) as above, with cin and
 /// cout multiples of 32 and a 12 x 32 GEMM micro-kernel. Two builds of one
 /// source: AVX-512F, and an emulation on AVX2 + FMA (two ymm per 16-wide
 /// vector, the same operations, so the same bits) that lets AVX2 machines
