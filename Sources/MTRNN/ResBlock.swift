@@ -4,7 +4,7 @@
 ///
 /// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
 /// it applies (f32, nChw8c or nChw16c, AVX2 + FMA or AVX-512F) unless `MTRNN_CONV3X3=direct` (or
-/// `f63`: Winograd F(6,3)), and as
+/// `f63`, `f23`: Winograd F(6,3), F(2,3)), and as
 /// oneDNN direct convolutions otherwise; only the ones that run are made (the
 /// oneDNN primitives and their reordered weights cost memory in every worker).
 final class ResBlock {

@@ -83,7 +83,7 @@ enum WinogradGEMMPrecision: String, Sendable, CaseIterable {
 }
 
 /// A 3x3, stride-1, padding-1 convolution (C -> C, bias, LeakyReLU 0.1 or a
-/// residual add) by Winograd F(4x4, 3x3) or F(6x6, 3x3), for f32 tensors:
+/// residual add) by Winograd F(4x4, 3x3), F(6x6, 3x3) or F(2x2, 3x3), for f32 tensors:
 /// the one shape of every ResBlock convolution. oneDNN 2.6.3 has Winograd
 /// only for AVX-512 (and not for the shapes here); on AVX2 it runs 3x3
 /// layers directly.
@@ -100,7 +100,7 @@ final class WinogradConvolution {
     let channels: Int
     let size: (h: Int, w: Int)
     let postOp: Convolution.PostOp
-    /// The output tile's side: 4 for F(4,3), 6 for F(6,3).
+    /// The output tile's side: 4 for F(4,3), 6 for F(6,3), 2 for F(2,3).
     let outputTile: Int
     /// Channels per block of the layout: 8 (nChw8c) or 16 (nChw16c).
     let block: Int
@@ -131,7 +131,8 @@ final class WinogradConvolution {
 
     /// - weights: [channels, channels, 3, 3] f32 (PyTorch order); bias: [channels].
     /// - postOp: `.leakyReLU` (dst = LReLU(conv + b)) or `.sum` (dst += conv + b).
-    /// - outputTile: 4 (F(4,3)) or 6 (F(6,3)).
+    /// - outputTile: 4 (F(4,3)), 6 (F(6,3)) or 2 (F(2,3)).
+    /// - block: 8 (nChw8c tensors) or 16 (nChw16c); gemm: `.bf16` rounds the GEMM's inputs.
     init(name: String, channels: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float],
          postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) {
         precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
