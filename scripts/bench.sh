@@ -18,6 +18,12 @@
 #     full (default): 12 MP JPEG x 6 iterations, tile x 6 iterations (5 repeats)
 #     --quick:        3 MP JPEG x 2 iterations, tile x 2 iterations (3 repeats)
 #   env: ROUNDS=1 (photo runs per engine; the table shows the median)
+#        NCHW16C=auto|1|0: also time f32 with MTRNN_LAYOUT=nChw16c, where the
+#                    ResBlocks run our Winograd kernel for 16-channel blocks
+#                    (AVX-512F; the default layout there is nhwc with
+#                    oneDNN's direct kernels). auto (default): on AVX-512
+#                    machines only; 1 on AVX2 runs its emulation beside
+#                    oneDNN's reference nChw16c loops (slow, for testing).
 #        PHOTOS=DIR (optional: the largest JPEG/PNG in DIR, resized, instead of
 #                    the photo-like synthetic one of scripts/make-test-photo.py;
 #                    the network's cost does not depend on what the pixels show)
@@ -48,6 +54,7 @@ else
     PHOTO_SIZE=2000x1500 ITER=2 REPEATS=3
 fi
 ROUNDS=${ROUNDS:-1}
+NCHW16C=${NCHW16C:-auto}
 RSS_SIZE=6000x4000
 PHOTOS=${PHOTOS:-}
 WEIGHTS=Models/mtrnn.safetensors
@@ -113,6 +120,11 @@ for f in avx2 fma avx512f avx512_bf16 amx_bf16; do
 done
 HAS_BF16=0
 [[ " $FLAGS " == *" avx512_bf16 "* || " $FLAGS " == *" amx_bf16 "* ]] && HAS_BF16=1
+case $NCHW16C in
+    auto) RUN16=0; [[ " $FLAGS " == *" avx512f "* ]] && RUN16=1 ;;
+    1|0) RUN16=$NCHW16C ;;
+    *) log "NCHW16C=$NCHW16C: set it to auto, 1 or 0"; exit 64 ;;
+esac
 LOAD=$(cut -d' ' -f1 /proc/loadavg)
 log "CPU: $CPU_MODEL, $CORES cores, ISA: $ISA; load average $LOAD"
 if awk -v l="$LOAD" -v c="$CORES" 'BEGIN { exit !(l > 0.5 * c) }'; then
@@ -137,6 +149,12 @@ for threads in "$CORES" 1; do
         --threads "$threads" --json 2>"$WORK/bench.err" | sed 's/^{/{"kind":"tile",/' >>"$RES"
     if grep -q 'bf16 skipped' "$WORK/bench.err"; then
         jline kind=skip what="Swift bf16" reason="$(sed -n 's/^bf16 skipped: //p' "$WORK/bench.err" | head -1)"
+    fi
+    if [[ $RUN16 == 1 ]]; then
+        log "engine tile 256 x $ITER, $threads thread(s): Swift f32, nChw16c (Winograd for 16-channel blocks)"
+        MTRNN_LAYOUT=nChw16c "$BIN" bench --precision f32 --tile 256 --iterations "$ITER" --repeats "$REPEATS" \
+            --warmup 1 --threads "$threads" --json 2>"$WORK/bench16.err" \
+            | sed 's/^{/{"kind":"tile",/; s/"mtrnn-swift-onednn"/"mtrnn-swift-onednn-nChw16c"/' >>"$RES"
     fi
     [[ $HAS_TORCH == 1 ]] || continue
     log "engine tile 256 x $ITER, $threads thread(s): PyTorch"
@@ -168,6 +186,14 @@ for r in $(seq "$ROUNDS"); do
         secs=$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")
         jline kind=photo engine=swift precision="$p" seconds="$secs" wall="$wall" rss_kb="$rss" cpu="$cpu" \
               tiles="$(sed -n 's/.* MP, \([0-9]*\) tiles.*/\1/p' "$WORK/out.txt")"
+        if [[ $p == f32 && $RUN16 == 1 ]]; then
+            log "photo $PHOTO_SIZE x $ITER, f32 nChw16c, round $r/$ROUNDS: mtrnnctl deblur"
+            MTRNN_LAYOUT=nChw16c timed swift16 "$BIN" deblur "$WORK/photo.jpg" -o "$WORK/out-swift16.jpg" --overwrite \
+                --weights "$WEIGHTS" --iterations "$ITER" --precision f32 --tile "$TILE" --overlap "$OVERLAP" \
+                --stop-below 0 --sharp-photos process
+            jline kind=photo engine=swift-nChw16c precision=f32 seconds="$(sed -n 's/.* tiles, \([0-9.]*\) s (.*/\1/p' "$WORK/out.txt")" \
+                  wall="$wall" rss_kb="$rss" cpu="$cpu" tiles="$(sed -n 's/.* MP, \([0-9]*\) tiles.*/\1/p' "$WORK/out.txt")"
+        fi
         [[ $HAS_TORCH == 1 ]] || continue
         log "photo $PHOTO_SIZE x $ITER, $p, round $r/$ROUNDS: PyTorch tiled"
         timed torch python3 training/bench_torch_tiled.py "$WORK/photo.jpg" \
@@ -238,10 +264,12 @@ for key in sorted({(r["threads"], r["precision"], r["engine"]) for r in tiles}, 
 for key, s in med.items():
     _, t, p, e = key
     g = FLOP * 256 * 256 * it / s / 1e9
-    swift = e == "mtrnn-swift-onednn"
+    swift = e.startswith("mtrnn-swift-onednn")
     other = med.get(("tile", t, p, "pytorch"))
     ratio = f"**{other / s:.2f}**" if swift and other else ""
-    out.append(f"| tile 256x256 x {it} | {'Swift + oneDNN' if swift else 'PyTorch ' + torch_version} | {p} | {t} | "
+    name = ("Swift + oneDNN, nChw16c (Winograd 16-channel blocks)" if e.endswith("nChw16c") else "Swift + oneDNN") \
+        if swift else "PyTorch " + torch_version
+    out.append(f"| tile 256x256 x {it} | {name} | {p} | {t} | "
                f"{s:.3f} | {g:.1f} | {pct(g, p, t)} | {ratio} | {cpu_of[(t, p, e)]:.2f} | "
                f"{FLOP * 256 * 256 * it / cpu_of[(t, p, e)] / 1e9:.1f} | |")
 photos = [r for r in rows if r["kind"] == "photo"]
@@ -255,12 +283,12 @@ for e, p in sorted({(r["engine"], r["precision"]) for r in photos}, key=lambda k
     pmed[(e, p)] = s
     g = FLOP * w * h * it / s / 1e9
     out.append(f"| photo {m['photo']} JPEG x {it}, decode to encode ({rs[0]['tiles']} tiles, {len(rs)} run{'s' if len(rs) > 1 else ''}) | "
-               f"{'Swift `mtrnnctl deblur`' if e == 'swift' else 'PyTorch tiled'} | {p} | {cores} | {s:.1f} | {g:.1f} | "
+               f"{ {'swift': 'Swift `mtrnnctl deblur`', 'swift-nChw16c': 'Swift `mtrnnctl deblur`, nChw16c (Winograd 16-channel blocks)'}.get(e, 'PyTorch tiled')} | {p} | {cores} | {s:.1f} | {g:.1f} | "
                f"{pct(g, p, cores)} | @{e}{p}@ | {cpu:.1f} | {FLOP * w * h * it / cpu / 1e9:.1f} | {rss:.0f} |")
 text = "\n".join(out)
 for (e, p), s in pmed.items():
     other = pmed.get(("pytorch", p))
-    text = text.replace(f"@{e}{p}@", f"**{other / s:.2f}**" if e == "swift" and other else "")
+    text = text.replace(f"@{e}{p}@", f"**{other / s:.2f}**" if e.startswith("swift") and other else "")
 out = text.split("\n")
 for r in rows:
     if r["kind"] == "rss":
@@ -271,6 +299,10 @@ ratio_f32 = (pmed.get(("pytorch", "f32")) or 0) / pmed[("swift", "f32")] if ("sw
 if ratio_f32:
     out.append(f"Whole photo f32: Swift is {ratio_f32:.2f}x PyTorch's speed on the identical tiled job "
                f"(target >= 1.25x: {'met' if ratio_f32 >= 1.25 else 'not met'}).")
+if ("swift-nChw16c", "f32") in pmed and ("swift", "f32") in pmed:
+    r = pmed[("swift", "f32")] / pmed[("swift-nChw16c", "f32")]
+    out.append(f"Whole photo f32, nChw16c with our Winograd against the default layout: {r:.2f}x "
+               f"({'faster' if r > 1 else 'not faster'}; the engine picks the default layout).")
 if ("swift", "bf16") in pmed and ("pytorch", "f32") in pmed:
     r = pmed[("pytorch", "f32")] / pmed[("swift", "bf16")]
     out.append(f"Swift bf16 vs PyTorch f32: {r:.2f}x (target >= 2.2x: {'met' if r >= 2.2 else 'not met'}).")

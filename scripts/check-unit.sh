@@ -298,4 +298,14 @@ if command -v groff >/dev/null; then
     done
     [ $status -ne 0 ] || echo "check-unit: man pages: clean"
 fi
+
+# Merge conflict markers left in a tracked file (docs/DESIGN.md carried one
+# for several sessions unnoticed).
+markers=$(git grep -n -E '^(<<<<<<< |>>>>>>> |=======$)' -- . ':!*.jpg' ':!*.png' ':!*.tif' ':!*.safetensors' 2>/dev/null || true)
+if [ -n "$markers" ]; then
+    echo "check-unit: FAIL: merge conflict markers: $markers" >&2
+    status=1
+else
+    echo "check-unit: no merge conflict markers in tracked files"
+fi
 exit $status

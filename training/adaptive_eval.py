@@ -8,8 +8,10 @@ pair and on average, as a JSON line and a table.
       --setting plain= --setting "flat2=--skip-flat 2" --setting "stop0.5=--stop-below 0.5" \
       [--pairs DIR] [--iterations 6] [--json OUT]
 
-Each setting is NAME=ARGS (extra mtrnnctl deblur arguments). Settings run in
-turns, pair by pair, so that load from other work falls on all alike."""
+Each setting is NAME=ARGS (extra mtrnnctl deblur arguments; leading
+VAR=VALUE words set the engine's environment instead, e.g.
+"bf16=MTRNN_WINOGRAD_GEMM=bf16 --stop-below 0"). Settings run in turns, pair
+by pair, so that load from other work falls on all alike."""
 import argparse, glob, json, os, re, shlex, subprocess, sys, tempfile, time
 import numpy as np
 from PIL import Image
@@ -29,19 +31,27 @@ def main():
     ap.add_argument("--iterations", type=int, default=6)
     ap.add_argument("--json")
     a = ap.parse_args()
-    settings = [(s.split("=", 1)[0], shlex.split(s.split("=", 1)[1])) for s in a.setting]
+    settings = []
+    for s in a.setting:
+        name, words = s.split("=", 1)[0], shlex.split(s.split("=", 1)[1])
+        env = {}
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+            k, v = words.pop(0).split("=", 1)
+            env[k] = v
+        settings.append((name, words, env))
     blurs = sorted(glob.glob(os.path.join(a.pairs, "*_blur.png")))
-    res = {name: [] for name, _ in settings}
+    res = {name: [] for name, _, _ in settings}
     with tempfile.TemporaryDirectory() as tmp:
         for src in blurs:
             sharp = np.asarray(Image.open(src.replace("_blur.png", "_sharp.png")).convert("RGB"))
             blur = np.asarray(Image.open(src).convert("RGB"))
             base = psnr(blur, sharp)
-            for name, extra in settings:
+            for name, extra, env in settings:
                 dst = os.path.join(tmp, f"{name}.png")
                 t = time.time()
                 r = subprocess.run([a.engine, "deblur", "--sharp-photos", "process", "--weights", a.weights, "--iterations", str(a.iterations),
-                                    "--overwrite", "-o", dst, src] + extra, capture_output=True, text=True)
+                                    "--overwrite", "-o", dst, src] + extra, capture_output=True, text=True,
+                                   env={**os.environ, **env})
                 secs = time.time() - t
                 if r.returncode != 0:
                     print(r.stderr, file=sys.stderr); return 1

@@ -1,5 +1,7 @@
-// Winograd F(4x4, 3x3) and F(6x6, 3x3) for the ResBlock convolutions of
-// MT-RNN on AVX2 + FMA (`m`, the output tile's side, chooses: 4 or 6).
+// Winograd F(4x4, 3x3), F(6x6, 3x3) and F(2x2, 3x3) for the ResBlock
+// convolutions of MT-RNN on AVX2 + FMA (`m`, the output tile's side,
+// chooses: 4, 6 or 2; F(2,3), 2.25x fewer multiply-adds than direct, has the
+// smallest rounding error, for a low-precision GEMM: WINO_BF16_GEMM).
 //
 // Why: oneDNN 2.6.3 has Winograd only for AVX-512; on AVX2 its direct 3x3
 // convolution needs 9 multiply-adds per output per input channel, F(4,3)
@@ -17,6 +19,8 @@
 // nChw8c makes one AVX2 vector = 8 channels of one pixel, so every transform
 // is plain vector arithmetic over 8 channels at a time.
 #include "winograd.h"
+#include "wino16_common.h"
+#include "round_bf16.h"
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -51,6 +55,7 @@ static int group_tiles(int m, int cin, int cout) {
     return WINO_GROUP_TILES;
 #endif
     if (m == 6) return cin + cout <= 64 ? 2 * MR : MR;
+    if (m == 2) return cin + cout <= 256 ? 2 * MR : MR;  // 16 positions: not tuned
     return cin + cout <= 128 ? 2 * MR : MR;
 }
 
@@ -68,9 +73,10 @@ size_t wino_scratch_floats(int m, int cin, int cout) {
 
 int wino_tile_count(int m, int height, int width) { return ((height + m - 1) / m) * ((width + m - 1) / m); }
 
-// U = G g G^T in double, stored as u[p][cout/NR][cin][NR]: the kernel reads
-// one NR-wide row per input channel, contiguous along k.
-void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+// U = G g G^T in double, stored as u[p][cout/nr][cin][nr]: the kernel reads
+// one nr-wide row per input channel, contiguous along k (nr: its columns,
+// NR here, W16_NR for wino16_conv3x3).
+static void transform_weights(int m, const float *w, int cin, int cout, int nr, float *u) {
     static const double G4[6][3] = {
         {1.0 / 4, 0, 0},
         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -91,9 +97,11 @@ void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) 
         {32.0 / 45, -16.0 / 45, 8.0 / 45},
         {0, 0, 1},
     };
+    // F(2,3), points 0, +-1, infinity (bt4 and at2 below).
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     const int n = alpha_of(m);
-    const double (*G)[3] = m == 6 ? G6 : G4;
-    const int panels = cout / NR;
+    const double (*G)[3] = m == 6 ? G6 : m == 2 ? G2 : G4;
+    const int panels = cout / nr;
     for (int o = 0; o < cout; o++) {
         for (int i = 0; i < cin; i++) {
             const float *g = w + ((size_t)o * cin + i) * 9;
@@ -105,10 +113,68 @@ void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) 
                 for (int b = 0; b < n; b++) {
                     double v = t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2];
                     int p = a * n + b;
-                    u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
+                    u[(((size_t)p * panels + o / nr) * cin + i) * nr + o % nr] = (float)v;
                 }
         }
     }
+}
+
+void wino_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+    transform_weights(m, w, cin, cout, NR, u);
+}
+
+void wino_round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned bits;
+        __builtin_memcpy(&bits, &x[i], 4);
+        bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;  // finite values: all the network makes
+        __builtin_memcpy(&x[i], &bits, 4);
+    }
+}
+
+// The nChw16c kernels (wino16_body.h, built in wino16_avx512.c and wino16_emu.c).
+void wino16_conv3x3_avx512(int m, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                           int height, int width, int mode, int tile_begin, int tile_end, float *scratch);
+void wino16_conv3x3_emu(int m, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                        int height, int width, int mode, int tile_begin, int tile_end, float *scratch);
+
+int wino16_avx512_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+void wino16_transform_weights(int m, const float *w, int cin, int cout, float *u) {
+    transform_weights(m, w, cin, cout, W16_NR, u);
+}
+
+size_t wino16_scratch_floats(int m, int cin, int cout) { return w16_scratch_floats(m, cin, cout); }
+
+int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float *u, const float *bias,
+                   int cin, int cout, int height, int width, int mode, int tile_begin, int tile_end, float *scratch) {
+    if (variant == WINO16_AUTO) variant = wino16_avx512_supported() ? WINO16_AVX512 : WINO16_EMULATED;
+    if (variant == WINO16_AVX512 && wino16_avx512_supported())
+        wino16_conv3x3_avx512(m, src, dst, u, bias, cin, cout, height, width, mode, tile_begin, tile_end, scratch);
+    else if (variant == WINO16_EMULATED && wino_cpu_supported())
+        wino16_conv3x3_emu(m, src, dst, u, bias, cin, cout, height, width, mode, tile_begin, tile_end, scratch);
+    else
+        return -1;
+    return 0;
+}
+
+// B^T x for 4 values (F(2,3), points 0, +-1, infinity; also the transposed
+// convolutions' F(3,2), whose B^T is the same).
+TARGET static inline void bt4(const __m256 x[4], __m256 y[4]) {
+    y[0] = _mm256_sub_ps(x[0], x[2]);
+    y[1] = _mm256_add_ps(x[1], x[2]);
+    y[2] = _mm256_sub_ps(x[2], x[1]);
+    y[3] = _mm256_sub_ps(x[3], x[1]);
+}
+
+// A^T m for 4 values -> 2 (F(2,3); rows (1 1 1 0), (0 1 -1 1), as bt4 has x3 - x1
+// where the usual B^T has x1 - x3).
+TARGET static inline void at2(const __m256 m[4], __m256 y[2]) {
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    y[1] = _mm256_add_ps(_mm256_sub_ps(m[1], m[2]), m[3]);  // + m3: bt4's last row is x3 - x1
 }
 
 // B^T x for 6 values (F(4,3) with points 0, +-1, +-2).
@@ -192,7 +258,8 @@ TARGET static inline void at8(const __m256 m[8], __m256 y[6]) {
 // x are prefetched (two lines each); past a row's end that only touches the
 // next row, which is harmless.
 #define DEFINE_INPUT_TILE(NAME, A, BT)                                                                              \
-TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride) {       \
+TARGET static void NAME(const float *src, int height, int width, int y0, int x0, float *v, size_t pstride,         \
+                        int bf16) {                                                                                 \
     __m256 t[A][A];                                                                                                 \
     if (y0 >= 0 && x0 >= 0 && y0 + A <= height && x0 + A <= width) {                                               \
         UNROLL(A)                                                                                                   \
@@ -227,7 +294,8 @@ TARGET static void NAME(const float *src, int height, int width, int y0, int x0,
         __m256 r[A];                                                                                                \
         BT(t[b], r);                                   /* along y */                                               \
         UNROLL(A)                                                                                                   \
-        for (int a = 0; a < A; a++) _mm256_store_ps(v + (size_t)(a * A + b) * pstride, r[a]);                      \
+        for (int a = 0; a < A; a++)                                                                                 \
+            _mm256_store_ps(v + (size_t)(a * A + b) * pstride, bf16 ? round_bf16_avx2(r[a]) : r[a]);                     \
     }                                                                                                               \
 }
 
@@ -276,6 +344,8 @@ DEFINE_INPUT_TILE(input_tile, 6, bt6)            // F(4,3)
 DEFINE_OUTPUT_TILE(output_tile, 6, 4, at6)
 DEFINE_INPUT_TILE(input_tile8, 8, bt8)           // F(6,3)
 DEFINE_OUTPUT_TILE(output_tile8, 8, 6, at8)
+DEFINE_INPUT_TILE(input_tile_f23, 4, bt4)        // F(2,3)
+DEFINE_OUTPUT_TILE(output_tile2, 4, 2, at2)
 
 // c[MR][NR] = a[MR][k] x b[k][NR], k whole (<= a few hundred): the sums
 // stay in 12 registers and are written once. a and c are channel-blocked
@@ -313,6 +383,8 @@ TARGET static void kernel_6x16(const float *a, size_t ablock, const float *b, in
 TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, const float *bias,
                          int cin, int cout, int height, int width, int mode,
                          int tile_begin, int tile_end, float *scratch) {
+    const int bf16 = (mode & WINO_BF16_GEMM) != 0;
+    mode &= ~WINO_BF16_GEMM;
     const int group = group_tiles(mt, cin, cout);
     const int npos = positions(mt);
     const int tiles_w = (width + mt - 1) / mt;
@@ -333,9 +405,11 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
                 const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
                 float *vt = v + ((size_t)cb * group + t) * 8;
                 if (mt == 6)
-                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride);
+                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
+                else if (mt == 2)
+                    input_tile_f23(src + cb * plane, height, width, 2 * ty - 1, 2 * tx - 1, vt, vstride, bf16);
                 else
-                    input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride);
+                    input_tile(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
         for (int p = 0; p < npos; p++) {
             const float *vp = v + p * vstride;
@@ -353,6 +427,8 @@ TARGET void wino_conv3x3(int mt, const float *src, float *dst, const float *u, c
                 const float *mt_ = m + ((size_t)cb * group + t) * 8;
                 if (mt == 6)
                     output_tile8(mt_, mstride, dst + cb * plane, height, width, 6 * ty, 6 * tx, bv, mode);
+                else if (mt == 2)
+                    output_tile2(mt_, mstride, dst + cb * plane, height, width, 2 * ty, 2 * tx, bv, mode);
                 else
                     output_tile(mt_, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
             }
@@ -405,13 +481,6 @@ void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
                 }
         }
     }
-}
-
-TARGET static inline void bt4(const __m256 x[4], __m256 y[4]) {
-    y[0] = _mm256_sub_ps(x[0], x[2]);
-    y[1] = _mm256_add_ps(x[1], x[2]);
-    y[2] = _mm256_sub_ps(x[2], x[1]);
-    y[3] = _mm256_sub_ps(x[3], x[1]);
 }
 
 TARGET static inline void at4(const __m256 m[4], __m256 y[3]) {

@@ -3,8 +3,8 @@
 /// add costs no extra pass and no copy.
 ///
 /// The two convolutions run as Winograd F(4,3) (`WinogradConvolution`) where
-/// it applies (f32, nChw8c, AVX2 + FMA) unless `MTRNN_CONV3X3=direct` (or
-/// `f63`: Winograd F(6,3)), and as
+/// it applies (f32, nChw8c or nChw16c, AVX2 + FMA or AVX-512F) unless `MTRNN_CONV3X3=direct` (or
+/// `f63`, `f23`: Winograd F(6,3), F(2,3)), and as
 /// oneDNN direct convolutions otherwise; only the ones that run are made (the
 /// oneDNN primitives and their reordered weights cost memory in every worker).
 final class ResBlock {
@@ -18,12 +18,14 @@ final class ResBlock {
          dataType: DataType, layout: Layout, algorithm requested: Conv3x3Algorithm? = nil) throws {
         self.name = name
         let wanted = try requested ?? Conv3x3Algorithm.configured()
+        let gemm = try WinogradGEMMPrecision.configured()
         if let tile = wanted.winogradTile,
            WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
                 WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
                                     weights: weights.values("\(name).stem.\(i).weight"),
-                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile)
+                                    bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile,
+                                    block: layout == .blocked(16) ? 16 : 8, gemm: gemm)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             directConvolutions = []
@@ -43,14 +45,15 @@ final class ResBlock {
     /// The algorithm that runs (direct when Winograd does not apply here).
     var algorithm: Conv3x3Algorithm {
         guard let winograd else { return .direct }
-        return winograd.conv0.outputTile == 6 ? .winograd63 : .winograd
+        return Conv3x3Algorithm(winogradTile: winograd.conv0.outputTile) ?? .winograd
     }
 
     /// (layer, kernel) for each of the two convolutions, for the benchmark's report.
     var implementations: [(String, String)] {
         if let winograd {
-            let m = winograd.conv0.outputTile
-            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) avx2+fma (CWinograd)") }
+            let m = winograd.conv0.outputTile, kernel = WinogradConvolution.kernelDescription(block: winograd.conv0.block)
+            let gemm = winograd.conv0.bf16GEMM ? ", GEMM inputs rounded to bf16" : ""
+            return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) \(kernel)\(gemm) (CWinograd)") }
         }
         return directConvolutions.map { ($0.name, $0.implementation) }
     }

@@ -16,6 +16,10 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
     /// about 2x F(4,3)'s error per layer; not the default, as it measured no
     /// faster than F(4,3) here (BENCHMARKS.md).
     case winograd63 = "f63"
+    /// Our Winograd F(2x2, 3x3): 2.25x fewer multiply-adds than direct, the
+    /// smallest rounding error of the three; the candidate for a bf16 GEMM
+    /// (`MTRNN_WINOGRAD_GEMM`). Not the default: more work than F(4,3).
+    case winograd23 = "f23"
 
     /// The output tile's side of a Winograd algorithm (nil for direct).
     var winogradTile: Int? {
@@ -23,7 +27,14 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
         case .direct: nil
         case .winograd: 4
         case .winograd63: 6
+        case .winograd23: 2
         }
+    }
+
+    /// The Winograd algorithm with output tiles of this side.
+    init?(winogradTile: Int) {
+        guard let a = Self.allCases.first(where: { $0.winogradTile == winogradTile }) else { return nil }
+        self = a
     }
 
     static let standard: Conv3x3Algorithm = .winograd
@@ -38,17 +49,48 @@ enum Conv3x3Algorithm: String, Sendable, CaseIterable {
         guard let value = environment[environmentVariable], !value.isEmpty else { return standard }
         guard let a = value == "f43" ? .winograd : Conv3x3Algorithm(rawValue: value) else {
             throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not an algorithm: "
-                + "set it to direct, winograd (or f43: Winograd F(4,3)) or f63 (Winograd F(6,3)), "
+                + "set it to direct, winograd (or f43: Winograd F(4,3)), f63 (Winograd F(6,3)) or f23 (Winograd F(2,3)), "
                 + "or unset it for the default (\(standard.rawValue))")
         }
         return a
     }
 }
 
+/// The precision of the Winograd GEMM's inputs. `MTRNN_WINOGRAD_GEMM=f32|bf16`
+/// chooses; unset means f32. `bf16` rounds the transformed data and weights
+/// to bfloat16 (nearest, ties to even) and keeps the f32 GEMM, which then
+/// computes what a bf16 GEMM with f32 accumulation (AVX512_BF16's vdpbf16ps)
+/// would: every bf16 x bf16 product is exact in f32. It measures, on any CPU,
+/// the quality a bf16 Winograd would give (issue 21's 0.05 dB rule); it is
+/// not faster.
+enum WinogradGEMMPrecision: String, Sendable, CaseIterable {
+    case f32
+    case bf16
+
+    static let environmentVariable = "MTRNN_WINOGRAD_GEMM"
+    @TaskLocal static var override: WinogradGEMMPrecision?
+
+    static func configured(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WinogradGEMMPrecision {
+        if let override { return override }
+        guard let value = environment[environmentVariable], !value.isEmpty else { return .f32 }
+        guard let p = WinogradGEMMPrecision(rawValue: value) else {
+            throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not a precision: set it to f32 or bf16 "
+                + "(bf16 rounds the Winograd GEMM's inputs to bfloat16, to measure the quality of a bf16 Winograd), "
+                + "or unset it for f32")
+        }
+        return p
+    }
+}
+
 /// A 3x3, stride-1, padding-1 convolution (C -> C, bias, LeakyReLU 0.1 or a
-/// residual add) by Winograd F(4x4, 3x3) or F(6x6, 3x3) on AVX2 + FMA, for f32 nChw8c
-/// tensors: the one shape of every ResBlock convolution. oneDNN 2.6.3 has
-/// Winograd only for AVX-512; on AVX2 it runs 3x3 layers directly.
+/// residual add) by Winograd F(4x4, 3x3), F(6x6, 3x3) or F(2x2, 3x3), for f32 tensors:
+/// the one shape of every ResBlock convolution. oneDNN 2.6.3 has Winograd
+/// only for AVX-512 (and not for the shapes here); on AVX2 it runs 3x3
+/// layers directly.
+/// - nChw8c: the AVX2 + FMA kernels (`wino_conv3x3`).
+/// - nChw16c: the AVX-512F kernels where the CPU has AVX-512 (`wino16_conv3x3`),
+///   else their emulation on AVX2 + FMA, which gives the same bits (how an
+///   AVX2 machine runs and tests this path under `MTRNN_LAYOUT=nChw16c`).
 ///
 /// Runs on the calling thread, or splits the tiles over as many threads as
 /// OpenMP would give oneDNN here (the network's `threads`), so that a
@@ -58,32 +100,53 @@ final class WinogradConvolution {
     let channels: Int
     let size: (h: Int, w: Int)
     let postOp: Convolution.PostOp
-    /// The output tile's side: 4 for F(4,3), 6 for F(6,3).
+    /// The output tile's side: 4 for F(4,3), 6 for F(6,3), 2 for F(2,3).
     let outputTile: Int
+    /// Channels per block of the layout: 8 (nChw8c) or 16 (nChw16c).
+    let block: Int
+    /// The GEMM's inputs rounded to bfloat16 (`WinogradGEMMPrecision.bf16`).
+    let bf16GEMM: Bool
     private let weights: TransformedWeights
     private let bias: UnsafeMutablePointer<Float>
 
     /// Whether this CPU, type, layout and channel count can take the Winograd path.
     static func applies(channels: Int, dataType: DataType, layout: Layout) -> Bool {
-        cpuSupported && dataType == .f32 && layout == .blocked(8) && channels % 16 == 0 && channels > 0
+        guard cpuSupported, dataType == .f32, channels > 0 else { return false }
+        switch layout {
+        case .blocked(8): return channels % 16 == 0
+        case .blocked(16): return channels % 32 == 0
+        default: return false
+        }
     }
 
+    /// AVX2 + FMA: every kernel here runs (the nChw16c one at least emulated).
     static let cpuSupported = wino_cpu_supported() != 0
+    /// AVX-512F: the nChw16c kernel runs natively.
+    static let avx512Supported = wino16_avx512_supported() != 0
+
+    /// What runs a layer of this block size, for reports.
+    static func kernelDescription(block: Int) -> String {
+        block == 16 ? (avx512Supported ? "avx512f" : "avx2+fma emulating the avx512f kernel") : "avx2+fma"
+    }
 
     /// - weights: [channels, channels, 3, 3] f32 (PyTorch order); bias: [channels].
     /// - postOp: `.leakyReLU` (dst = LReLU(conv + b)) or `.sum` (dst += conv + b).
-    /// - outputTile: 4 (F(4,3)) or 6 (F(6,3)).
+    /// - outputTile: 4 (F(4,3)), 6 (F(6,3)) or 2 (F(2,3)).
+    /// - block: 8 (nChw8c tensors) or 16 (nChw16c); gemm: `.bf16` rounds the GEMM's inputs.
     init(name: String, channels: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float],
-         postOp: Convolution.PostOp, outputTile: Int = 4) {
-        precondition(channels % 16 == 0 && w.count == channels * channels * 9 && b.count == channels, "\(name): shape")
-        precondition(outputTile == 4 || outputTile == 6, "\(name): Winograd F(\(outputTile),3) is not built")
+         postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) {
+        precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
+        precondition(channels % (2 * block) == 0 && w.count == channels * channels * 9 && b.count == channels, "\(name): shape")
+        precondition([2, 4, 6].contains(outputTile), "\(name): Winograd F(\(outputTile),3) is not built")
         precondition(postOp != .none, "\(name): the Winograd path fuses LeakyReLU or the residual sum")
         self.name = name
         self.channels = channels
         self.size = size
         self.postOp = postOp
         self.outputTile = outputTile
-        weights = TransformedWeights.shared(for: w, channels: channels, outputTile: outputTile)
+        self.block = block
+        bf16GEMM = gemm == .bf16
+        weights = TransformedWeights.shared(for: w, channels: channels, outputTile: outputTile, block: block, gemm: gemm)
         bias = .allocate(capacity: channels)
         bias.initialize(from: b, count: channels)
     }
@@ -91,20 +154,22 @@ final class WinogradConvolution {
     deinit { bias.deallocate() }
 
     /// dst = LReLU(conv(src) + b), or dst += conv(src) + b. src and dst are
-    /// distinct f32 nChw8c tensors of this layer's shape.
+    /// distinct f32 tensors of this layer's shape and layout (nChw8c or nChw16c).
     func execute(src: Tensor, dst: Tensor, scratch: Scratch) {
         precondition(src.buffer != dst.buffer, "\(name): Winograd cannot run in place")
         for t in [src, dst] {
-            precondition(t.layout == .blocked(8) && t.dataType == .f32 && t.channels == channels
+            precondition(t.layout == .blocked(block) && t.dataType == .f32 && t.channels == channels
                          && t.height == size.h && t.width == size.w, "\(name): tensor shape or format")
         }
         let m = Int32(outputTile)
         let job = Job(m: m, src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
                       u: weights.buffer, bias: bias, channels: Int32(channels), height: Int32(size.h), width: Int32(size.w),
-                      mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE))
+                      mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE) | (bf16GEMM ? Int32(WINO_BF16_GEMM) : 0),
+                      block16: block == 16)
+        let c = Int32(channels)
         scratch.run(tiles: Int(wino_tile_count(m, Int32(size.h), Int32(size.w))),
                     rowTiles: (size.w + outputTile - 1) / outputTile,
-                    floats: Int(wino_scratch_floats(m, Int32(channels), Int32(channels))), job.run)
+                    floats: Int(block == 16 ? wino16_scratch_floats(m, c, c) : wino_scratch_floats(m, c, c)), job.run)
     }
 
     /// One call's arguments. Sendable because each thread's tiles write only
@@ -114,10 +179,18 @@ final class WinogradConvolution {
         let src: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>
         let u: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>
         let channels: Int32, height: Int32, width: Int32, mode: Int32
+        let block16: Bool
 
         func run(tiles: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-            wino_conv3x3(m, src, dst, u, bias, channels, channels, height, width, mode,
-                         Int32(tiles.lowerBound), Int32(tiles.upperBound), scratch)
+            let (begin, end) = (Int32(tiles.lowerBound), Int32(tiles.upperBound))
+            if block16 {
+                // AVX-512F where the CPU has it, else the emulation; -1 only without AVX2 (`applies` refuses that).
+                let done = wino16_conv3x3(Int32(WINO16_AUTO), m, src, dst, u, bias, channels, channels, height, width,
+                                          mode, begin, end, scratch)
+                precondition(done == 0, "Winograd nChw16c: no kernel runs on this CPU")
+            } else {
+                wino_conv3x3(m, src, dst, u, bias, channels, channels, height, width, mode, begin, end, scratch)
+            }
         }
     }
 
@@ -202,7 +275,8 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
 
     deinit { free(buffer) }
 
-    /// kind: the 3x3 layers' output tile (4, 6), or 0 for a transposed convolution.
+    /// kind: the 3x3 layers' output tile (4, 6; + 100 for the nChw16c kernels' panels, + 1000 rounded to
+    /// bfloat16), or 0 for a transposed convolution.
     private struct Key: Hashable { let address: UInt, count: Int, kind: Int }
     private final class WeakEntry { weak var value: TransformedWeights? }
     private static let lock = NSLock()
@@ -212,10 +286,12 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
     /// An array's storage is immutable while we hold it (copy on write), so
     /// the same address means the same values; a live entry holds its
     /// storage, so the address cannot be reused for other values meanwhile.
-    static func shared(for w: [Float], channels: Int, outputTile: Int = 4) -> TransformedWeights {
-        let c = Int32(channels), m = Int32(outputTile)
-        return shared(w, kind: outputTile, floats: Int(wino_weights_floats(m, c, c))) {
-            wino_transform_weights(m, $0, c, c, $1)
+    static func shared(for w: [Float], channels: Int, outputTile: Int = 4, block: Int = 8,
+                       gemm: WinogradGEMMPrecision = .f32) -> TransformedWeights {
+        let c = Int32(channels), m = Int32(outputTile), floats = Int(wino_weights_floats(m, c, c))
+        return shared(w, kind: outputTile + (block == 16 ? 100 : 0) + (gemm == .bf16 ? 1000 : 0), floats: floats) {
+            block == 16 ? wino16_transform_weights(m, $0, c, c, $1) : wino_transform_weights(m, $0, c, c, $1)
+            if gemm == .bf16 { wino_round_bf16($1, floats) }
         }
     }
 

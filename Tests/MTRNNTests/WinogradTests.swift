@@ -1,3 +1,4 @@
+import CWinograd
 import Foundation
 import Testing
 @testable import MTRNN
@@ -17,15 +18,17 @@ struct WinogradTests {
         }
     }
 
-    func tensor(_ c: Int, _ h: Int, _ w: Int, _ values: [Float]) throws -> Tensor {
-        let t = try Tensor(engine: engine, channels: c, height: h, width: w, dataType: .f32, layout: .blocked(8), name: "t")
+    func tensor(_ c: Int, _ h: Int, _ w: Int, _ values: [Float], block: Int = 8) throws -> Tensor {
+        let t = try Tensor(engine: engine, channels: c, height: h, width: w, dataType: .f32, layout: .blocked(block), name: "t")
         t.fill(fromNCHW: values)
         return t
     }
 
-    /// Runs one layer both ways and returns the Winograd result's error against oneDNN direct.
+    /// Runs one layer both ways and returns the Winograd result's error against
+    /// oneDNN direct (in nChw8c, whose kernels this CPU has; the Winograd layer
+    /// in blocks of `block` channels: 8, or 16 for the nChw16c kernels).
     func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1,
-                 outputTile: Int = 4) throws -> ErrorStats {
+                 outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) throws -> ErrorStats {
         // He-like scale, as trained weights have, so activations stay O(1).
         let weights = Self.random(c * c * 9, seed: UInt64(c * 1000 + h), scale: (6.0 / Float(c * 9)).squareRoot())
         let bias = Self.random(c, seed: 7, scale: 0.1)
@@ -42,35 +45,45 @@ struct WinogradTests {
         try engine.wait()
 
         let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias,
-                                       postOp: postOp, outputTile: outputTile)
-        let got = try tensor(c, h, w, prior)
+                                       postOp: postOp, outputTile: outputTile, block: block, gemm: gemm)
+        let got = try tensor(c, h, w, prior, block: block)
         DNNL.setThreadsForCurrentThread(threads)
         defer { DNNL.setThreadsForCurrentThread(1) }
-        wino.execute(src: try tensor(c, h, w, x), dst: got, scratch: WinogradConvolution.Scratch())
+        wino.execute(src: try tensor(c, h, w, x, block: block), dst: got, scratch: WinogradConvolution.Scratch())
         let e = ErrorStats(got.toNCHW(), want.toNCHW())
-        print("winograd F(\(outputTile),3) \(c) ch \(h)x\(w) \(postOp) (\(threads) threads) vs oneDNN direct: \(e)")
+        print("winograd F(\(outputTile),3) nChw\(block)c \(WinogradConvolution.kernelDescription(block: block)) "
+              + "\(c) ch \(h)x\(w) \(postOp) (\(threads) threads) vs oneDNN direct: \(e)")
         return e
     }
 
     /// The two Winograd variants, as (channels, size) pairs run for each.
-    static let tiles = [4, 6]
+    static let tiles = [4, 6, 2]
+    /// The kernels' channel blocks: 8 (AVX2, nChw8c) and 16 (AVX-512, nChw16c;
+    /// its emulation on a CPU without AVX-512).
+    static let blocks = [8, 16]
 
     @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
     func matchesDirectWithLeakyReLU(_ channels: Int, _ size: (Int, Int)) throws {
         for m in Self.tiles {
-            let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .leakyReLU, outputTile: m)
-            // Measured 1e-6 to 2.6e-6 for F(4,3) (its transform constants cost
-            // ~10x f32's rounding of a direct sum), 1.5e-6 to 4e-6 for F(6,3);
-            // a wrong tap or border gives ~1e-1.
-            #expect(e.relativeL2 <= 1e-5, "F(\(m),3): \(e)")
+            for block in Self.blocks {
+                let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .leakyReLU,
+                                    outputTile: m, block: block)
+                // Measured 1e-6 to 2.6e-6 for F(4,3) (its transform constants cost
+                // ~10x f32's rounding of a direct sum), 1.5e-6 to 4e-6 for F(6,3);
+                // a wrong tap or border gives ~1e-1.
+                #expect(e.relativeL2 <= 1e-5, "F(\(m),3) nChw\(block)c: \(e)")
+            }
         }
     }
 
     @Test(arguments: [32, 64, 128], [(12, 20), (64, 64), (8, 4)])
     func matchesDirectWithResidualSum(_ channels: Int, _ size: (Int, Int)) throws {
         for m in Self.tiles {
-            let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .sum, outputTile: m)
-            #expect(e.relativeL2 <= 1e-5, "F(\(m),3): \(e)")
+            for block in Self.blocks {
+                let e = try compare(channels: channels, height: size.0, width: size.1, postOp: .sum,
+                                    outputTile: m, block: block)
+                #expect(e.relativeL2 <= 1e-5, "F(\(m),3) nChw\(block)c: \(e)")
+            }
         }
     }
 
@@ -82,6 +95,88 @@ struct WinogradTests {
         #expect(try compare(channels: 16, height: 5, width: 3, postOp: .leakyReLU, outputTile: m).relativeL2 <= 1e-5)
         #expect(try compare(channels: 64, height: 36, width: 28, postOp: .leakyReLU, threads: 2, outputTile: m).relativeL2 <= 1e-5)
         #expect(try compare(channels: 32, height: 17, width: 11, postOp: .sum, threads: 2, outputTile: m).relativeL2 <= 1e-5)
+        // The nChw16c kernels: groups of 12 or 24 tiles, so also a last group
+        // of 1 tile (25 tiles of F(4,3) at 17 x 19) and maps under one tile.
+        for (c, h, w, threads) in [(32, 13, 22, 1), (32, 5, 3, 1), (64, 36, 28, 2), (32, 17, 19, 1), (96, 1, 1, 1), (32, 17, 11, 2)] {
+            for post in [Convolution.PostOp.sum, .leakyReLU] {
+                let e = try compare(channels: c, height: h, width: w, postOp: post, threads: threads, outputTile: m, block: 16)
+                #expect(e.relativeL2 <= 1e-5, "F(\(m),3) nChw16c \(c) ch \(h)x\(w) \(post): \(e)")
+            }
+        }
+    }
+
+    /// The nChw8c and nChw16c kernels do the same arithmetic in the same
+    /// order (transforms, and each GEMM sum over the input channels in turn),
+    /// so they agree to the bit: a second, independent check of each.
+    @Test(arguments: tiles)
+    func bothBlockSizesGiveTheSameBits(_ m: Int) throws {
+        let (c, h, w) = (64, 19, 26)
+        let weights = Self.random(c * c * 9, seed: 8, scale: 0.05), bias = Self.random(c, seed: 9, scale: 0.1)
+        let x = Self.random(c * h * w, seed: 10, scale: 1), prior = Self.random(c * h * w, seed: 11, scale: 1)
+        for gemm in WinogradGEMMPrecision.allCases {
+            var out: [[UInt32]] = []
+            for block in Self.blocks {
+                let layer = WinogradConvolution(name: "w", channels: c, size: (h, w), weights: weights, bias: bias,
+                                                postOp: .sum, outputTile: m, block: block, gemm: gemm)
+                let dst = try tensor(c, h, w, prior, block: block)
+                layer.execute(src: try tensor(c, h, w, x, block: block), dst: dst, scratch: WinogradConvolution.Scratch())
+                out.append(dst.toNCHW().map(\.bitPattern))
+            }
+            #expect(out[0] == out[1], "F(\(m),3), GEMM \(gemm)")
+        }
+    }
+
+    /// MTRNN_WINOGRAD_GEMM=bf16 rounds the GEMM's inputs to bfloat16: the
+    /// error against direct f32 grows from ~1e-6 by four orders, for both
+    /// kernels; the rounding itself is to the nearest, ties to even.
+    @Test func bf16GEMMRoundsTheGEMMInputs() throws {
+        var v: [Float] = [1, 1 + 0x1p-8, 1 + 0x1p-7 + 0x1p-8, 1 + 0x1p-8 + 0x1p-20, -3.0e-3, 65504, 0x1p-130]
+        wino_round_bf16(&v, v.count)
+        // 1 + 2^-8 is a tie: to 1 (even); 1 + 3 x 2^-8 is a tie: up to 1 + 2^-6 (even); above a tie: up.
+        #expect(v[0] == 1 && v[1] == 1 && v[2] == 1 + 0x1p-6 && v[3] == 1 + 0x1p-7)
+        #expect(v.allSatisfy { $0.bitPattern & 0xffff == 0 })
+        #expect(abs(v[4] + 3.0e-3) <= 3.0e-3 * 0x1p-8 && v[5] == 65536 && v[6] == 0x1p-130)
+        for block in Self.blocks {
+            for m in Self.tiles {
+                let e = try WinogradGEMMPrecision.$override.withValue(.bf16) {
+                    try compare(channels: 64, height: 20, width: 24, postOp: .leakyReLU, outputTile: m, block: block, gemm: .bf16)
+                }
+                // Measured 2.5e-2 for F(4,3) and 4.8e-2 for F(6,3), both blocks: the
+                // transforms' constants amplify bf16's 2^-9 (BENCHMARKS.md).
+                #expect(e.relativeL2 > 1e-3 && e.relativeL2 < 1e-1, "F(\(m),3) nChw\(block)c bf16 GEMM: \(e)")
+            }
+        }
+        #expect(try WinogradGEMMPrecision.configured(environment: [:]) == .f32)
+        #expect(try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "bf16"]) == .bf16)
+        #expect(throws: MTRNNError.self) { try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "fp16"]) }
+    }
+
+    /// Where this CPU has AVX-512F, its nChw16c kernel and the AVX2 emulation
+    /// of it must give the same bits: the emulation is what AVX2 machines test.
+    @Test(.enabled(if: WinogradConvolution.avx512Supported, "no AVX-512F here: scripts/avx512-emu.sh runs this check emulated"),
+          arguments: tiles)
+    func avx512KernelAndItsEmulationAgreeToTheBit(_ m: Int) throws {
+        let (c, h, w) = (64, 23, 29)
+        let weights = Self.random(c * c * 9, seed: 3, scale: 0.05), bias = Self.random(c, seed: 4, scale: 0.1)
+        let x = Self.random(c * h * w, seed: 5, scale: 1), prior = Self.random(c * h * w, seed: 6, scale: 1)
+        let u = TransformedWeights.shared(for: weights, channels: c, outputTile: m, block: 16)
+        let floats = Int(wino16_scratch_floats(Int32(m), Int32(c), Int32(c)))
+        var results: [[Float]] = []
+        for variant in [WINO16_AVX512, WINO16_EMULATED] {
+            let src = try tensor(c, h, w, x, block: 16), dst = try tensor(c, h, w, prior, block: 16)
+            let scratch = WinogradConvolution.Scratch().buffers(1, floats: floats)[0]
+            for mode in [WINO_LEAKY_RELU, WINO_ACCUMULATE] {
+                let rc = bias.withUnsafeBufferPointer { b in
+                    wino16_conv3x3(Int32(variant), Int32(m), src.buffer.assumingMemoryBound(to: Float.self),
+                                   dst.buffer.assumingMemoryBound(to: Float.self), u.buffer, b.baseAddress!,
+                                   Int32(c), Int32(c), Int32(h), Int32(w), Int32(mode), 0,
+                                   wino_tile_count(Int32(m), Int32(h), Int32(w)), scratch)
+                }
+                #expect(rc == 0)
+            }
+            results.append(dst.toNCHW())
+        }
+        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }
 
     @Test func resBlockAgainstTheFloat64Reference() throws {
@@ -93,19 +188,22 @@ struct WinogradTests {
         }
         let s = l.tensors["res_x"]!.shape
         var errors: [Conv3x3Algorithm: ErrorStats] = [:]
-        for a in Conv3x3Algorithm.allCases {
+        // nChw16c's direct convolution would run oneDNN's reference loops on
+        // AVX2 (slow, and not what is tested here): Winograd only there.
+        for (a, blockSize) in Conv3x3Algorithm.allCases.map({ ($0, 8) }) + [(.winograd, 16), (.winograd63, 16), (.winograd23, 16)] {
             let block = try ResBlock(engine: engine, name: "blk", channels: s[1], size: (s[2], s[3]),
-                                     weights: WeightsView(t).weights, dataType: .f32, layout: .blocked(8), algorithm: a)
+                                     weights: WeightsView(t).weights, dataType: .f32, layout: .blocked(blockSize), algorithm: a)
             #expect(block.algorithm == a)
-            let x = try tensor(s[1], s[2], s[3], l.tensors["res_x"]!.values)
-            try block.execute(x, scratch: try tensor(s[1], s[2], s[3], [Float](repeating: 0, count: s[1] * s[2] * s[3])))
+            let x = try tensor(s[1], s[2], s[3], l.tensors["res_x"]!.values, block: blockSize)
+            try block.execute(x, scratch: try tensor(s[1], s[2], s[3], [Float](repeating: 0, count: s[1] * s[2] * s[3]),
+                                                     block: blockSize))
             try engine.wait()
-            errors[a] = ErrorStats(x.toNCHW(), l.tensors["res_y"]!.values)
-            print("ResBlock \(a) vs float64: \(errors[a]!)")
+            let e = ErrorStats(x.toNCHW(), l.tensors["res_y"]!.values)
+            print("ResBlock \(a) nChw\(blockSize)c vs float64: \(e)")
+            #expect(e.relativeL2 <= 1e-5, "\(a) nChw\(blockSize)c: \(e)")
+            if blockSize == 8 { errors[a] = e }
         }
-        #expect(errors[.winograd]!.relativeL2 <= 1e-5)
-        #expect(errors[.winograd63]!.relativeL2 <= 1e-5)
-        #expect(errors[.direct]!.relativeL2 <= 1e-5)
+        #expect(errors.count == Conv3x3Algorithm.allCases.count)
     }
 
     /// The whole network with each algorithm against the float64 fixtures,
@@ -146,27 +244,28 @@ struct WinogradTests {
                 print("\(a) \(name): PSNR vs float64 after 6 iterations \(String(format: "%.1f", psnr)) dB (reference range \(range))")
             }
         }
-        // Winograd runs exactly where it applies: this CPU (AVX2 + FMA), f32
-        // and the layout the engine picks here (nChw8c). Elsewhere (nhwc on
-        // AVX-512, or any MTRNN_LAYOUT override) asking for it runs direct.
+        // Winograd runs exactly where it applies: AVX2 + FMA, f32 and a
+        // blocked layout (nChw8c, picked on AVX2; nChw16c under MTRNN_LAYOUT,
+        // natively on AVX-512 or emulated). Elsewhere (nhwc, the AVX-512
+        // default, or nchw) asking for it runs direct.
         let layout = try IterationPlan.preferredLayout(engine: try Engine(), dataType: .f32,
                                                        size: (input.height, input.width))
         let applies = WinogradConvolution.applies(channels: 32, dataType: .f32, layout: layout)
         print("layout \(layout): Winograd \(applies ? "applies" : "does not apply")")
         #expect(ranWinograd[.direct] == false)
-        #expect(ranWinograd[.winograd] == applies)
-        #expect(ranWinograd[.winograd63] == applies)
+        let winogradAlgorithms = Conv3x3Algorithm.allCases.filter { $0.winogradTile != nil }
+        for a in winogradAlgorithms { #expect(ranWinograd[a] == applies, "\(a)") }
         if applies {
             // Proof that each Winograd path ran: its rounding differs from
-            // oneDNN's and from the other's.
-            #expect(kernels[.winograd] == ["winograd F(4,3) avx2+fma (CWinograd)"])
-            #expect(kernels[.winograd63] == ["winograd F(6,3) avx2+fma (CWinograd)"])
-            #expect(outputs[.winograd] != outputs[.direct])
-            #expect(outputs[.winograd63] != outputs[.direct])
-            #expect(outputs[.winograd63] != outputs[.winograd])
+            // oneDNN's and from the others'.
+            let kernel = WinogradConvolution.kernelDescription(block: layout == .blocked(16) ? 16 : 8)
+            for a in winogradAlgorithms {
+                #expect(kernels[a] == ["winograd F(\(a.winogradTile!),3) \(kernel) (CWinograd)"])
+                #expect(outputs[a] != outputs[.direct], "\(a)")
+                for b in winogradAlgorithms where b != a { #expect(outputs[a] != outputs[b], "\(a) \(b)") }
+            }
         } else {
-            #expect(outputs[.winograd] == outputs[.direct])
-            #expect(outputs[.winograd63] == outputs[.direct])
+            for a in winogradAlgorithms { #expect(outputs[a] == outputs[.direct], "\(a)") }
         }
     }
 
@@ -185,6 +284,11 @@ struct WinogradTests {
         #expect(six !== same)
         #expect(six === TransformedWeights.shared(for: w, channels: 32, outputTile: 6))
         #expect(six.buffer[0] != same.buffer[0])
+        // The nChw16c kernels' panels (32 columns) are their own too.
+        let wide = TransformedWeights.shared(for: w, channels: 32, outputTile: 4, block: 16)
+        #expect(wide !== same)
+        #expect(wide === TransformedWeights.shared(for: w, channels: 32, outputTile: 4, block: 16))
+        #expect(wide.buffer[16] != same.buffer[16])  // column 16 of panel 0 against channel 0 of panel 1's row
         _ = a
     }
 
@@ -194,13 +298,14 @@ struct WinogradTests {
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "winograd"]) == .winograd)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f43"]) == .winograd)
         #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f63"]) == .winograd63)
+        #expect(try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "f23"]) == .winograd23)
         do {
             _ = try Conv3x3Algorithm.configured(environment: ["MTRNN_CONV3X3": "fft"])
             Issue.record("an unknown algorithm was accepted")
         } catch let e as MTRNNError {
             #expect("\(e)".contains("MTRNN_CONV3X3=fft"))
             #expect("\(e)".contains("direct, winograd (or f43"))
-            #expect("\(e)".contains("f63"))
+            #expect("\(e)".contains("f63") && "\(e)".contains("f23"))
         }
     }
 

@@ -1,7 +1,7 @@
 #ifndef MTRNN_WINOGRAD_H
 #define MTRNN_WINOGRAD_H
-// Winograd F(4x4, 3x3) and F(6x6, 3x3) convolution (`m` = 4 or 6, the
-// output tile's side), stride 1, padding 1, for f32 N=1
+// Winograd F(4x4, 3x3), F(6x6, 3x3) and F(2x2, 3x3) convolution (`m` = 4,
+// 6 or 2, the output tile's side), stride 1, padding 1, for f32 N=1
 // activations in oneDNN's nChw8c layout (channel blocks of 8, each an
 // H x W x 8 array). Single-threaded: a caller that wants more threads splits
 // [0, wino_tile_count) between them, each with its own scratch buffer.
@@ -18,7 +18,18 @@ enum {
     WINO_LEAKY_RELU = 0,
     /// dst = dst + conv(src) + bias (the residual add)
     WINO_ACCUMULATE = 1,
+    /// Flag, or-ed into the mode: round the GEMM's inputs (the transformed
+    /// data here; the weights with wino_round_bf16) to bfloat16, to the
+    /// nearest, ties to even, so that the f32 GEMM computes what a bf16 GEMM
+    /// with f32 accumulation (vdpbf16ps) would: a bf16 x bf16 product is
+    /// exact in f32. For measuring the quality of a bf16 Winograd on any
+    /// CPU; no faster.
+    WINO_BF16_GEMM = 4,
 };
+
+/// Rounds n floats to bfloat16 precision in place (nearest, ties to even;
+/// the low 16 bits become 0).
+void wino_round_bf16(float *x, size_t n);
 
 /// 1 when this CPU runs the AVX2 + FMA kernels (checked at run time; the
 /// rest of the program is not built for AVX2).
@@ -59,6 +70,33 @@ int wino_up_tile_count(int height, int width);
 /// both nChw8c; every pixel of dst is written by exactly one tile.
 void wino_up_conv(const float *src, float *dst, const float *u, const float *bias,
                   int cin, int cout, int height, int width, int tile_begin, int tile_end, float *scratch);
+
+/// The same 3x3 convolution for nChw16c activations (channel blocks of 16),
+/// the layout AVX-512 machines use: F(4,3), F(6,3) or F(2,3) as above, with cin and
+/// cout multiples of 32 and a 12 x 32 GEMM micro-kernel. Two builds of one
+/// source: AVX-512F, and an emulation on AVX2 + FMA (two ymm per 16-wide
+/// vector, the same operations, so the same bits) that lets AVX2 machines
+/// run and test this code.
+enum {
+    /// AVX-512F where this CPU has it, else the emulation.
+    WINO16_AUTO = 0,
+    /// The AVX-512F build (only where wino16_avx512_supported()).
+    WINO16_AVX512 = 1,
+    /// The AVX2 + FMA emulation (only where wino_cpu_supported()).
+    WINO16_EMULATED = 2,
+};
+int wino16_avx512_supported(void);
+/// The weights' transform for wino16_conv3x3 (wino_weights_floats floats,
+/// 64-byte aligned): u[p][cout / 32][cin][32].
+void wino16_transform_weights(int m, const float *oihw, int cin, int cout, float *u);
+/// Floats of scratch one thread needs (64-byte aligned; zeroed once, as GEMM
+/// rows past a group's last tile read it).
+size_t wino16_scratch_floats(int m, int cin, int cout);
+/// As wino_conv3x3 (tiles: wino_tile_count), on nChw16c `src` and `dst`.
+/// Returns 0, or -1 (nothing done) when `variant` cannot run on this CPU.
+int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float *u, const float *bias,
+                   int cin, int cout, int height, int width, int mode,
+                   int tile_begin, int tile_end, float *scratch);
 
 #ifdef __cplusplus
 }
