@@ -9,18 +9,32 @@
 # Idempotent: installs only what is missing, so a second run does nothing.
 #   scripts/setup.sh           # build and run
 #   scripts/setup.sh --test    # build, run and test
+#   scripts/setup.sh --avx512-emu  # also the AVX-512 emulator harness
+#                                  # (scripts/avx512-emu.sh, docs/AVX512-EMU.md)
 set -euo pipefail
 
 test_tools=0
-case "${1:-}" in
-    --test) test_tools=1 ;;
-    "") ;;
-    *) echo "setup: unknown option $1 (--test installs the test tools too)" >&2; exit 64 ;;
-esac
+avx512_emu=0
+for opt in "$@"; do
+    case "$opt" in
+        --test) test_tools=1 ;;
+        --avx512-emu) avx512_emu=1 ;;
+        *) echo "setup: unknown option $opt (--test installs the test tools too; --avx512-emu the AVX-512 emulator)" >&2; exit 64 ;;
+    esac
+done
 
 PKGS=(pkg-config libjpeg62-turbo-dev libpng-dev libtiff-dev libsystemd-dev libdnnl-dev liblcms2-dev)
 if [ "$test_tools" = 1 ]; then
     PKGS+=(libimage-exiftool-perl python3 postgresql iproute2 time)
+fi
+# Optional, not in CI: scripts/avx512-emu.sh runs a static binary in Bochs
+# with an AVX-512 CPU model, to check AVX-512 kernels on AVX2-only machines.
+# bochs-term only satisfies bochs' need for a display plugin (the harness uses
+# the built-in rfb one); isolinux, syslinux-common and xorriso make the boot
+# CD; gcc and libc6-dev build the guest's static init. The guest kernel is
+# fetched on first use with apt-get download, not installed.
+if [ "$avx512_emu" = 1 ]; then
+    PKGS+=(bochs bochs-term bochsbios vgabios isolinux syslinux-common xorriso cpio gcc libc6-dev binutils)
 fi
 
 missing=()
