@@ -5,7 +5,9 @@
 # resource faults), the conformance run over the public test suites
 # (scripts/conformance.sh), the unit-file checks, the layer check
 # (scripts/check-layers.sh), a short fuzzing run, the
-# crash harness, the hostile-uploader suite, a small run of the overlap benchmark
+# crash harness, the hostile-uploader suite, a small run of the overlap benchmark,
+# the nChw16c Winograd kernels as one static program (natively, and in the full
+# run their AVX-512F build under an emulated AVX-512 CPU: scripts/avx512-emu.sh)
 # (its byte-for-byte check of both batch modes) and the end-to-end test under a real systemd (systemd-nspawn),
 # and the shared PostgreSQL queue (issue 20): its Swift tests against a real
 # server started here (scripts/pg-scratch.sh: a throwaway cluster on a Unix
@@ -18,7 +20,11 @@
 #   FUZZ_SECONDS=60 (per fuzz target, the default)   QUICK=1 (Swift tests, conformance run, unit and layer checks only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --test   # the build packages and the test tools (exiftool, numpy, Pillow)
+# The build packages and the test tools (exiftool, numpy, Pillow); for the full
+# run also the AVX-512 emulator (Bochs: docs/AVX512-EMU.md).
+setup_opts=(--test)
+[ "${QUICK:-0}" = 1 ] || setup_opts+=(--avx512-emu)
+scripts/setup.sh "${setup_opts[@]}"
 export OMP_WAIT_POLICY=passive   # OpenMP spin-waiting collapses on shared cores (BENCHMARKS.md)
 
 section() { printf '\n== %s ==\n' "$1"; }
@@ -46,6 +52,25 @@ for layout in nhwc nchw nChw8c nChw16c; do
     section "engine tests, MTRNN_LAYOUT=$layout ($filter)"
     MTRNN_LAYOUT=$layout swift test --skip-build --filter "$filter"
 done
+section "Winograd for 16-channel blocks as one static program, against double (scripts/check-wino16.sh)"
+scripts/check-wino16.sh
+if [ "${QUICK:-0}" != 1 ]; then
+    # The AVX-512F build itself: natively where this CPU has it (the run above),
+    # else under an emulated AVX-512 CPU, where it must also equal the AVX2
+    # emulation bit for bit. A harness that cannot run here (124, 125) is a SKIP.
+    section "the AVX-512F Winograd build under an emulated AVX-512 CPU (scripts/avx512-emu.sh, Bochs, 4-7 min)"
+    if [ "$has_avx512" = 1 ]; then
+        echo "SKIP: this CPU has AVX-512F, so the run above ran the AVX-512F build natively"
+    else
+        rc=0
+        scripts/avx512-emu.sh .build/wino16-check/wino16_check small || rc=$?
+        case $rc in
+            0) ;;
+            124|125) echo "SKIP: the emulator could not run the check here (exit $rc; docs/AVX512-EMU.md)" ;;
+            *) echo "FAIL: wino16_check under the emulated AVX-512 CPU exited $rc" >&2; exit 1 ;;
+        esac
+    fi
+fi
 section "conformance (public test suites, Tests/Conformance)"
 scripts/conformance.sh
 section "unit files, man pages"
