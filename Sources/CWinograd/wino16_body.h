@@ -46,6 +46,14 @@ TARGET static inline void at2(const vec m[4], vec y[2]) {
     y[1] = v_add(v_sub(m[1], m[2]), m[3]);  // + m3: bt4's last row is x3 - x1
 }
 
+// A^T m for 4 values -> 3 (F(3,2), the transposed convolutions): winograd.c's at4.
+TARGET static inline void at4(const vec m[4], vec y[3]) {
+    vec s12 = v_add(m[1], m[2]);
+    y[0] = v_add(m[0], s12);
+    y[1] = v_sub(m[1], m[2]);
+    y[2] = v_add(s12, m[3]);
+}
+
 // B^T x for 6 values (F(4,3), points 0, +-1, +-2): winograd.c's bt6.
 TARGET static inline void bt6(const vec x[6], vec y[6]) {
     const vec four = v_set1(4.0f), five = v_set1(5.0f), two = v_set1(2.0f);
@@ -275,6 +283,94 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
                     output_tile2(mt_, mstride, dst + cb * plane, height, width, 2 * ty, 2 * tx, bv, mode);
                 else
                     output_tile4(mt_, mstride, dst + cb * plane, height, width, 4 * ty, 4 * tx, bv, mode);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The transposed convolutions (ConvTranspose2d k4 s2 p1) as winograd.c's
+// wino_up_conv: a 2x2 convolution with padding 1 to 4 x cout channels at
+// (H+1) x (W+1) by Winograd F(3x3, 2x2) (4x4 input tiles: input_tile4, the
+// same B^T as F(2,3)), each value stored straight into its place of the
+// pixel-shuffled 2H x 2W x cout destination, then bias and LeakyReLU 0.1.
+// Here in nChw16c: cin and cout multiples of 16.
+
+// One tile of the 2x2 convolution's output, one block of 16 of its 4 x cout
+// channels, group (ga, gb): value (y, x) goes to (2y - ga, 2x - gb) of dst.
+__attribute__((noinline)) TARGET static void output_tile_up(const float *m, size_t pstride, float *dst, int height,
+                                                            int width, int y0, int x0, int ga, int gb, vec bias) {
+    vec s[3][4], y[3][3];
+    UNROLL(4)
+    for (int a = 0; a < 4; a++) {
+        vec row[4], r[3];
+        UNROLL(4)
+        for (int b = 0; b < 4; b++) row[b] = v_load(m + (size_t)(a * 4 + b) * pstride);
+        at4(row, r);
+        UNROLL(3)
+        for (int c = 0; c < 3; c++) s[c][a] = r[c];
+    }
+    UNROLL(3)
+    for (int c = 0; c < 3; c++) {
+        vec r[3];
+        at4(s[c], r);
+        UNROLL(3)
+        for (int q = 0; q < 3; q++) y[q][c] = r[q];
+    }
+    const vec slope = v_set1(0.1f);
+    const int dw = 2 * width;
+    for (int q = 0; q < 3; q++) {
+        const int yy = y0 + q;
+        if (yy < ga || yy > height - 1 + ga) continue;
+        float *out = dst + (size_t)(2 * yy - ga) * dw * 16;
+        for (int c = 0; c < 3; c++) {
+            const int xx = x0 + c;
+            if (xx < gb || xx > width - 1 + gb) continue;
+            vec v = v_add(y[q][c], bias);
+            v = v_max(v, v_mul(slope, v));
+            v_store(out + (size_t)(2 * xx - gb) * 16, v);
+        }
+    }
+}
+
+// Tiles [tile_begin, tile_end) (wino_up_tile_count); u from
+// wino16_up_transform_weights, bias [4][cout] (the four groups' copies).
+TARGET void W16_FN(wino16_up_conv)(const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                                   int height, int width, int tile_begin, int tile_end, float *scratch) {
+    const int cout4 = 4 * cout;
+    const int group = w16_up_group_tiles(cin, cout4);
+    const int tiles_w = (width + 1 + 2) / 3;
+    const size_t plane = (size_t)height * width * 16, dplane = (size_t)4 * height * width * 16;
+    const size_t vstride = w16_pstride(group, cin), mstride = w16_pstride(group, cout4);
+    float *v = scratch, *m = scratch + 16 * vstride;
+    const int panels = cout4 / W16_NR, blocks = cout / 16;
+
+    for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
+        const int n = tile_end - t0 < group ? tile_end - t0 : group;
+        const int rows = (n + W16_MR - 1) / W16_MR * W16_MR;
+        for (int cb = 0; cb < cin / 16; cb++)
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                input_tile4(src + cb * plane, height, width, 3 * ty - 1, 3 * tx - 1, v + ((size_t)cb * group + t) * 16,
+                            vstride, 0);
+            }
+        for (int p = 0; p < 16; p++) {
+            const float *vp = v + p * vstride;
+            float *mp = m + p * mstride;
+            for (int j = 0; j < panels; j++) {
+                const float *b = u + ((size_t)p * panels + j) * cin * W16_NR;
+                for (int r = 0; r < rows; r += W16_MR)
+                    kernel_12x32(vp + (size_t)r * 16, (size_t)group * 16, b, cin,
+                                 mp + ((size_t)2 * j * group + r) * 16, (size_t)group * 16);
+            }
+        }
+        for (int cb = 0; cb < cout4 / 16; cb++) {
+            const vec bv = v_loadu(bias + cb * 16);
+            const int g = cb / blocks, ga = g / 2, gb = g % 2;
+            float *dblock = dst + (size_t)(cb % blocks) * dplane;
+            for (int t = 0; t < n; t++) {
+                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+                output_tile_up(m + ((size_t)cb * group + t) * 16, mstride, dblock, height, width, 3 * ty, 3 * tx, ga, gb, bv);
             }
         }
     }

@@ -26,6 +26,15 @@ static inline int w16_group_tiles(int m, int cin, int cout) {
 
 static inline size_t w16_pstride(int group, int channels) { return (size_t)group * channels + W16_PAD; }
 
+// The transposed convolutions' F(3,2) (16 positions; cout4 = 4 x cout): as
+// winograd.c's up_group_tiles, in MRs of 12. Not tuned.
+static inline int w16_up_group_tiles(int cin, int cout4) { return cin + cout4 <= 256 ? 2 * W16_MR : W16_MR; }
+
+static inline size_t w16_up_scratch_floats(int cin, int cout) {
+    const int group = w16_up_group_tiles(cin, 4 * cout);
+    return 16 * (w16_pstride(group, cin) + w16_pstride(group, 4 * cout));
+}
+
 static inline size_t w16_scratch_floats(int m, int cin, int cout) {
     const int group = w16_group_tiles(m, cin, cout);
     return w16_positions(m) * (w16_pstride(group, cin) + w16_pstride(group, cout));

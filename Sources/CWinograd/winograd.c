@@ -464,9 +464,10 @@ size_t wino_up_scratch_floats(int cin, int cout) {
 
 int wino_up_tile_count(int height, int width) { return ((height + 1 + 2) / 3) * ((width + 1 + 2) / 3); }
 
-void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
+// u[p][4 cout / nr][cin][nr] (nr: NR here, W16_NR for wino16_up_conv).
+static void up_transform_weights(const float *w2x2, int cin, int cout, int nr, float *u) {
     static const double G[4][2] = {{1, 0}, {0.5, 0.5}, {0.5, -0.5}, {0, 1}};
-    const int cout4 = 4 * cout, panels = cout4 / NR;
+    const int cout4 = 4 * cout, panels = cout4 / nr;
     for (int o = 0; o < cout4; o++) {
         for (int i = 0; i < cin; i++) {
             const float *g = w2x2 + ((size_t)o * cin + i) * 4;
@@ -477,10 +478,37 @@ void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
                 for (int b = 0; b < 4; b++) {
                     double v = t[a][0] * G[b][0] + t[a][1] * G[b][1];
                     int p = a * 4 + b;
-                    u[(((size_t)p * panels + o / NR) * cin + i) * NR + o % NR] = (float)v;
+                    u[(((size_t)p * panels + o / nr) * cin + i) * nr + o % nr] = (float)v;
                 }
         }
     }
+}
+
+void wino_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
+    up_transform_weights(w2x2, cin, cout, NR, u);
+}
+
+void wino16_up_transform_weights(const float *w2x2, int cin, int cout, float *u) {
+    up_transform_weights(w2x2, cin, cout, W16_NR, u);
+}
+
+size_t wino16_up_scratch_floats(int cin, int cout) { return w16_up_scratch_floats(cin, cout); }
+
+void wino16_up_conv_avx512(const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                           int height, int width, int tile_begin, int tile_end, float *scratch);
+void wino16_up_conv_emu(const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                        int height, int width, int tile_begin, int tile_end, float *scratch);
+
+int wino16_up_conv(int variant, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                   int height, int width, int tile_begin, int tile_end, float *scratch) {
+    if (variant == WINO16_AUTO) variant = wino16_avx512_supported() ? WINO16_AVX512 : WINO16_EMULATED;
+    if (variant == WINO16_AVX512 && wino16_avx512_supported())
+        wino16_up_conv_avx512(src, dst, u, bias, cin, cout, height, width, tile_begin, tile_end, scratch);
+    else if (variant == WINO16_EMULATED && wino_cpu_supported())
+        wino16_up_conv_emu(src, dst, u, bias, cin, cout, height, width, tile_begin, tile_end, scratch);
+    else
+        return -1;
+    return 0;
 }
 
 TARGET static inline void at4(const __m256 m[4], __m256 y[3]) {

@@ -36,7 +36,8 @@ final class TransposedConvolution {
         self.cout = cout
         if try (requested ?? UpconvAlgorithm.configured()) == .winograd,
            WinogradUpconvolution.applies(cin: cin, cout: cout, dataType: dataType, layout: layout, leakyReLU: leakyReLU) {
-            winograd = WinogradUpconvolution(name: name, cin: cin, cout: cout, size: input, weights: weights, bias: bias)
+            winograd = WinogradUpconvolution(name: name, cin: cin, cout: cout, size: input, weights: weights, bias: bias,
+                                             block: layout == .blocked(16) ? 16 : 8)
             conv = nil
             grouped = nil
             return
@@ -58,7 +59,9 @@ final class TransposedConvolution {
 
     /// (layer, kernel), for the benchmark's report.
     var implementation: (String, String) {
-        if winograd != nil { return (name, "upconv winograd F(3,2)+shuffle avx2+fma (CWinograd)") }
+        if let winograd {
+            return (name, "upconv winograd F(3,2)+shuffle \(WinogradConvolution.kernelDescription(block: winograd.block)) (CWinograd)")
+        }
         return (name, conv!.implementation + " + shuffle")
     }
 

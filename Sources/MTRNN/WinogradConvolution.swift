@@ -276,7 +276,7 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
     deinit { free(buffer) }
 
     /// kind: the 3x3 layers' output tile (4, 6; + 100 for the nChw16c kernels' panels, + 1000 rounded to
-    /// bfloat16), or 0 for a transposed convolution.
+    /// bfloat16), or 0 for a transposed convolution (-16 for the nChw16c kernel's).
     private struct Key: Hashable { let address: UInt, count: Int, kind: Int }
     private final class WeakEntry { weak var value: TransformedWeights? }
     private static let lock = NSLock()
@@ -296,11 +296,13 @@ final class TransformedWeights: @unchecked Sendable {  // immutable after init
     }
 
     /// The transform of a transposed convolution's [cin, cout, 4, 4] weights
-    /// (PyTorch ConvTranspose2d order), by way of their 2x2 form.
-    static func sharedTransposed(for w: [Float], cin: Int, cout: Int) -> TransformedWeights {
-        shared(w, kind: 0, floats: Int(wino_up_weights_floats(Int32(cin), Int32(cout)))) { _, u in
+    /// (PyTorch ConvTranspose2d order), by way of their 2x2 form, for the
+    /// nChw8c (block 8) or nChw16c (16) kernel.
+    static func sharedTransposed(for w: [Float], cin: Int, cout: Int, block: Int = 8) -> TransformedWeights {
+        shared(w, kind: block == 16 ? -16 : 0, floats: Int(wino_up_weights_floats(Int32(cin), Int32(cout)))) { _, u in
             TransposedConvolution.weights2x2(w, cin: cin, cout: cout).withUnsafeBufferPointer {
-                wino_up_transform_weights($0.baseAddress!, Int32(cin), Int32(cout), u)
+                block == 16 ? wino16_up_transform_weights($0.baseAddress!, Int32(cin), Int32(cout), u)
+                    : wino_up_transform_weights($0.baseAddress!, Int32(cin), Int32(cout), u)
             }
         }
     }
@@ -347,30 +349,39 @@ enum UpconvAlgorithm: String, Sendable, CaseIterable {
 }
 
 /// A transposed convolution (ConvTranspose2d k4 s2 p1, bias, LeakyReLU 0.1)
-/// by Winograd F(3x3, 2x2) on AVX2 + FMA, f32 nChw8c: the 2x2 convolution
+/// by Winograd F(3x3, 2x2), f32 nChw8c (AVX2 + FMA) or nChw16c (AVX-512F,
+/// or its emulation on AVX2, as `WinogradConvolution`): the 2x2 convolution
 /// of `TransposedConvolution` with the pixel shuffle fused into its output
 /// transform. Threads as `WinogradConvolution`.
 final class WinogradUpconvolution {
     let name: String
     let cin: Int, cout: Int
     let size: (h: Int, w: Int)
+    /// Channels per block of the layout: 8 (nChw8c) or 16 (nChw16c).
+    let block: Int
     private let weights: TransformedWeights
     private let bias4: UnsafeMutablePointer<Float>
     private let scratch = WinogradConvolution.Scratch()
 
     static func applies(cin: Int, cout: Int, dataType: DataType, layout: Layout, leakyReLU: Bool) -> Bool {
-        WinogradConvolution.cpuSupported && dataType == .f32 && layout == .blocked(8) && leakyReLU
-            && cin % 16 == 0 && cin > 0 && cout % 8 == 0 && cout > 0
+        guard WinogradConvolution.cpuSupported, dataType == .f32, leakyReLU, cin > 0, cout > 0 else { return false }
+        switch layout {
+        case .blocked(8): return cin % 16 == 0 && cout % 8 == 0
+        case .blocked(16): return cin % 16 == 0 && cout % 16 == 0
+        default: return false
+        }
     }
 
     /// - weights: [cin, cout, 4, 4] (PyTorch ConvTranspose2d order); bias: [cout]; size: the input's.
-    init(name: String, cin: Int, cout: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float]) {
-        precondition(cin % 16 == 0 && cout % 8 == 0 && w.count == cin * cout * 16 && b.count == cout, "\(name): shape")
+    init(name: String, cin: Int, cout: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float], block: Int = 8) {
+        precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
+        precondition(cin % 16 == 0 && cout % block == 0 && w.count == cin * cout * 16 && b.count == cout, "\(name): shape")
         self.name = name
         self.cin = cin
         self.cout = cout
         self.size = size
-        weights = TransformedWeights.sharedTransposed(for: w, cin: cin, cout: cout)
+        self.block = block
+        weights = TransformedWeights.sharedTransposed(for: w, cin: cin, cout: cout, block: block)
         bias4 = .allocate(capacity: 4 * cout)
         for g in 0..<4 { (bias4 + g * cout).initialize(from: b, count: cout) }
     }
@@ -380,24 +391,32 @@ final class WinogradUpconvolution {
     /// dst (cout x 2H x 2W) = LReLU(ConvTranspose(src) + b); every pixel written.
     func execute(src: Tensor, dst: Tensor) {
         precondition(src.buffer != dst.buffer, "\(name): cannot run in place")
-        precondition(src.layout == .blocked(8) && src.dataType == .f32 && src.channels == cin
+        precondition(src.layout == .blocked(block) && src.dataType == .f32 && src.channels == cin
                      && src.height == size.h && src.width == size.w, "\(name): source shape or format")
-        precondition(dst.layout == .blocked(8) && dst.dataType == .f32 && dst.channels == cout
+        precondition(dst.layout == .blocked(block) && dst.dataType == .f32 && dst.channels == cout
                      && dst.height == 2 * size.h && dst.width == 2 * size.w, "\(name): destination shape or format")
         let (h, w) = (Int32(size.h), Int32(size.w))
         let job = Job(src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
-                      u: weights.buffer, bias: bias4, cin: Int32(cin), cout: Int32(cout), height: h, width: w)
-        scratch.run(tiles: Int(wino_up_tile_count(h, w)), rowTiles: (size.w + 3) / 3,
-                    floats: Int(wino_up_scratch_floats(Int32(cin), Int32(cout))), job.run)
+                      u: weights.buffer, bias: bias4, cin: Int32(cin), cout: Int32(cout), height: h, width: w,
+                      block16: block == 16)
+        let floats = block == 16 ? wino16_up_scratch_floats(Int32(cin), Int32(cout)) : wino_up_scratch_floats(Int32(cin), Int32(cout))
+        scratch.run(tiles: Int(wino_up_tile_count(h, w)), rowTiles: (size.w + 3) / 3, floats: Int(floats), job.run)
     }
 
     private struct Job: @unchecked Sendable {
         let src: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>
         let u: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>
         let cin: Int32, cout: Int32, height: Int32, width: Int32
+        let block16: Bool
 
         func run(tiles: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
-            wino_up_conv(src, dst, u, bias, cin, cout, height, width, Int32(tiles.lowerBound), Int32(tiles.upperBound), scratch)
+            let (begin, end) = (Int32(tiles.lowerBound), Int32(tiles.upperBound))
+            if block16 {
+                let done = wino16_up_conv(Int32(WINO16_AUTO), src, dst, u, bias, cin, cout, height, width, begin, end, scratch)
+                precondition(done == 0, "Winograd nChw16c: no kernel runs on this CPU")
+            } else {
+                wino_up_conv(src, dst, u, bias, cin, cout, height, width, begin, end, scratch)
+            }
         }
     }
 

@@ -98,6 +98,15 @@ int wino16_conv3x3(int variant, int m, const float *src, float *dst, const float
                    int cin, int cout, int height, int width, int mode,
                    int tile_begin, int tile_end, float *scratch);
 
+/// The transposed convolutions (as wino_up_conv) on nChw16c tensors: cin and
+/// cout multiples of 16; tiles: wino_up_tile_count; weights:
+/// wino_up_weights_floats floats (64-byte aligned); returns 0, or -1 (nothing
+/// done) when `variant` cannot run on this CPU.
+void wino16_up_transform_weights(const float *w2x2, int cin, int cout, float *u);
+size_t wino16_up_scratch_floats(int cin, int cout);
+int wino16_up_conv(int variant, const float *src, float *dst, const float *u, const float *bias, int cin, int cout,
+                   int height, int width, int tile_begin, int tile_end, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
