@@ -230,6 +230,23 @@ __attribute__((noinline)) TARGET static void kernel_12x32(const float *a, size_t
     }
 }
 
+// The group's GEMMs, one per position p: M[p] (rows x panels * 32) =
+// V[p] (rows x cin) x U[p] (cin x panels * 32), in the channel-blocked
+// layouts above (rows: the group's tiles rounded up to W16_MR).
+TARGET static void batched_gemm(int npos, const float *v, size_t vstride, float *m, size_t mstride, const float *u,
+                                int cin, int panels, int group, int rows) {
+    for (int p = 0; p < npos; p++) {
+        const float *vp = v + p * vstride;
+        float *mp = m + p * mstride;
+        for (int j = 0; j < panels; j++) {
+            const float *b = u + ((size_t)p * panels + j) * cin * W16_NR;
+            for (int r = 0; r < rows; r += W16_MR)
+                kernel_12x32(vp + (size_t)r * 16, (size_t)group * 16, b, cin,
+                             mp + ((size_t)2 * j * group + r) * 16, (size_t)group * 16);
+        }
+    }
+}
+
 // Tiles [tile_begin, tile_end) of the m x m-output-tile convolution; u from
 // wino_transform_weights_panels(m, ..., W16_NR, u). As wino_conv3x3 in
 // winograd.c, with blocks of 16 channels.
@@ -244,7 +261,6 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
     const size_t plane = (size_t)height * width * 16;
     const size_t vstride = w16_pstride(group, cin), mstride = w16_pstride(group, cout);
     float *v = scratch, *m = scratch + npos * vstride;
-    const int panels = cout / W16_NR;
 
     for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
         const int n = tile_end - t0 < group ? tile_end - t0 : group;
@@ -262,16 +278,7 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
                 else
                     input_tile6(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
             }
-        for (int p = 0; p < npos; p++) {
-            const float *vp = v + p * vstride;
-            float *mp = m + p * mstride;
-            for (int j = 0; j < panels; j++) {
-                const float *b = u + ((size_t)p * panels + j) * cin * W16_NR;
-                for (int r = 0; r < rows; r += W16_MR)
-                    kernel_12x32(vp + (size_t)r * 16, (size_t)group * 16, b, cin,
-                                 mp + ((size_t)2 * j * group + r) * 16, (size_t)group * 16);
-            }
-        }
+        batched_gemm(npos, v, vstride, m, mstride, u, cin, cout / W16_NR, group, rows);
         for (int cb = 0; cb < cout / 16; cb++) {
             const vec bv = v_loadu(bias + cb * 16);
             for (int t = 0; t < n; t++) {
@@ -354,16 +361,7 @@ TARGET void W16_FN(wino16_up_conv)(const float *src, float *dst, const float *u,
                 input_tile4(src + cb * plane, height, width, 3 * ty - 1, 3 * tx - 1, v + ((size_t)cb * group + t) * 16,
                             vstride, 0);
             }
-        for (int p = 0; p < 16; p++) {
-            const float *vp = v + p * vstride;
-            float *mp = m + p * mstride;
-            for (int j = 0; j < panels; j++) {
-                const float *b = u + ((size_t)p * panels + j) * cin * W16_NR;
-                for (int r = 0; r < rows; r += W16_MR)
-                    kernel_12x32(vp + (size_t)r * 16, (size_t)group * 16, b, cin,
-                                 mp + ((size_t)2 * j * group + r) * 16, (size_t)group * 16);
-            }
-        }
+        batched_gemm(16, v, vstride, m, mstride, u, cin, panels, group, rows);
         for (int cb = 0; cb < cout4 / 16; cb++) {
             const vec bv = v_loadu(bias + cb * 16);
             const int g = cb / blocks, ga = g / 2, gb = g % 2;
