@@ -19,13 +19,14 @@ final class ResBlock {
         self.name = name
         let wanted = try requested ?? Conv3x3Algorithm.configured()
         let gemm = try WinogradGEMMPrecision.configured()
+        let int8 = try Int8Simulation.configured()
         if let tile = wanted.winogradTile,
            WinogradConvolution.applies(channels: channels, dataType: dataType, layout: layout) {
             func make(_ i: Int, _ post: Convolution.PostOp) -> WinogradConvolution {
                 WinogradConvolution(name: "\(name).stem.\(i)", channels: channels, size: size,
                                     weights: weights.values("\(name).stem.\(i).weight"),
                                     bias: weights.values("\(name).stem.\(i).bias"), postOp: post, outputTile: tile,
-                                    block: layout == .blocked(16) ? 16 : 8, gemm: gemm)
+                                    block: layout == .blocked(16) ? 16 : 8, gemm: gemm, int8: int8)
             }
             winograd = (make(0, .leakyReLU), make(2, .sum), WinogradConvolution.Scratch())
             directConvolutions = []
@@ -52,7 +53,8 @@ final class ResBlock {
     var implementations: [(String, String)] {
         if let winograd {
             let m = winograd.conv0.outputTile, kernel = WinogradConvolution.kernelDescription(block: winograd.conv0.block)
-            let gemm = winograd.conv0.bf16GEMM ? ", GEMM inputs rounded to bf16" : ""
+            let gemm = (winograd.conv0.bf16GEMM ? ", GEMM inputs rounded to bf16" : "")
+                + (winograd.conv0.int8 ? ", inputs and weights rounded to int8" : "")
             return ["\(name).stem.0", "\(name).stem.2"].map { ($0, "winograd F(\(m),3) \(kernel)\(gemm) (CWinograd)") }
         }
         return directConvolutions.map { ($0.name, $0.implementation) }

@@ -82,6 +82,51 @@ enum WinogradGEMMPrecision: String, Sendable, CaseIterable {
     }
 }
 
+/// `MTRNN_RESBLOCK_INT8=1` simulates int8 ResBlock convolutions (what
+/// AVX512_VNNI's vpdpbusd would compute): each convolution's input rounded to
+/// 8 bits per tensor (symmetric, 127 steps of its largest magnitude, chosen at
+/// each call: dynamic quantisation) and its weights per output channel; the
+/// f32 Winograd then computes that int8 convolution's sums to about 1e-6. For
+/// measuring int8's quality on any CPU (issue 21's stretch); not faster.
+enum Int8Simulation {
+    static let environmentVariable = "MTRNN_RESBLOCK_INT8"
+    @TaskLocal static var override: Bool?
+
+    static func configured(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Bool {
+        if let override { return override }
+        switch environment[environmentVariable] {
+        case nil, "", "0": return false
+        case "1": return true
+        case let value?:
+            throw MTRNNError.invalidInput("\(environmentVariable)=\(value) is not 0 or 1: set it to 1 to simulate "
+                + "int8 residual-block convolutions (to measure their quality), or unset it")
+        }
+    }
+
+    /// x rounded to 127 steps of its largest magnitude either side of 0.
+    static func quantise(_ x: UnsafePointer<Float>, count: Int, into q: UnsafeMutablePointer<Float>) {
+        var peak: Float = 0
+        for i in 0..<count { peak = max(peak, abs(x[i])) }
+        guard peak > 0 else { q.update(from: x, count: count); return }
+        let step = peak / 127
+        for i in 0..<count { q[i] = (x[i] / step).rounded(.toNearestOrEven) * step }
+    }
+
+    /// [cout][cin][3][3] weights, each output channel's quantised on its own.
+    static func quantisedPerOutputChannel(_ w: [Float], channels: Int) -> [Float] {
+        var out = w
+        let per = w.count / channels
+        w.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for o in 0..<channels {
+                    quantise(src.baseAddress! + o * per, count: per, into: dst.baseAddress! + o * per)
+                }
+            }
+        }
+        return out
+    }
+}
+
 /// A 3x3, stride-1, padding-1 convolution (C -> C, bias, LeakyReLU 0.1 or a
 /// residual add) by Winograd F(4x4, 3x3), F(6x6, 3x3) or F(2x2, 3x3), for f32 tensors:
 /// the one shape of every ResBlock convolution. oneDNN 2.6.3 has Winograd
@@ -106,6 +151,8 @@ final class WinogradConvolution {
     let block: Int
     /// The GEMM's inputs rounded to bfloat16 (`WinogradGEMMPrecision.bf16`).
     let bf16GEMM: Bool
+    /// The input and weights rounded to int8 (`Int8Simulation`).
+    let int8: Bool
     private let weights: TransformedWeights
     private let bias: UnsafeMutablePointer<Float>
 
@@ -134,7 +181,8 @@ final class WinogradConvolution {
     /// - outputTile: 4 (F(4,3)), 6 (F(6,3)) or 2 (F(2,3)).
     /// - block: 8 (nChw8c tensors) or 16 (nChw16c); gemm: `.bf16` rounds the GEMM's inputs.
     init(name: String, channels: Int, size: (h: Int, w: Int), weights w: [Float], bias b: [Float],
-         postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) {
+         postOp: Convolution.PostOp, outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32,
+         int8: Bool = false) {
         precondition(block == 8 || block == 16, "\(name): no Winograd kernel for blocks of \(block) channels")
         precondition(channels % (2 * block) == 0 && w.count == channels * channels * 9 && b.count == channels, "\(name): shape")
         precondition([2, 4, 6].contains(outputTile), "\(name): Winograd F(\(outputTile),3) is not built")
@@ -146,7 +194,9 @@ final class WinogradConvolution {
         self.outputTile = outputTile
         self.block = block
         bf16GEMM = gemm == .bf16
-        weights = TransformedWeights.shared(for: w, channels: channels, outputTile: outputTile, block: block, gemm: gemm)
+        self.int8 = int8
+        weights = TransformedWeights.shared(for: int8 ? Int8Simulation.quantisedPerOutputChannel(w, channels: channels) : w,
+                                            channels: channels, outputTile: outputTile, block: block, gemm: gemm)
         bias = .allocate(capacity: channels)
         bias.initialize(from: b, count: channels)
     }
@@ -162,7 +212,18 @@ final class WinogradConvolution {
                          && t.height == size.h && t.width == size.w, "\(name): tensor shape or format")
         }
         let m = Int32(outputTile)
-        let job = Job(m: m, src: src.buffer.assumingMemoryBound(to: Float.self), dst: dst.buffer.assumingMemoryBound(to: Float.self),
+        var source = src.buffer.assumingMemoryBound(to: Float.self)
+        var quantised: UnsafeMutableRawPointer?
+        if int8 {
+            let count = channels * size.h * size.w
+            guard posix_memalign(&quantised, 64, count * 4) == 0, let q = quantised else {
+                fatalError("out of memory allocating the int8 simulation's \(count * 4)-byte input")
+            }
+            Int8Simulation.quantise(source, count: count, into: q.bindMemory(to: Float.self, capacity: count))
+            source = q.assumingMemoryBound(to: Float.self)
+        }
+        defer { free(quantised) }
+        let job = Job(m: m, src: source, dst: dst.buffer.assumingMemoryBound(to: Float.self),
                       u: weights.buffer, bias: bias, channels: Int32(channels), height: Int32(size.h), width: Int32(size.w),
                       mode: Int32(postOp == .leakyReLU ? WINO_LEAKY_RELU : WINO_ACCUMULATE) | (bf16GEMM ? Int32(WINO_BF16_GEMM) : 0),
                       block16: block == 16)

@@ -28,7 +28,8 @@ struct WinogradTests {
     /// oneDNN direct (in nChw8c, whose kernels this CPU has; the Winograd layer
     /// in blocks of `block` channels: 8, or 16 for the nChw16c kernels).
     func compare(channels c: Int, height h: Int, width w: Int, postOp: Convolution.PostOp, threads: Int = 1,
-                 outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32) throws -> ErrorStats {
+                 outputTile: Int = 4, block: Int = 8, gemm: WinogradGEMMPrecision = .f32,
+                 int8: Bool = false) throws -> ErrorStats {
         // He-like scale, as trained weights have, so activations stay O(1).
         let weights = Self.random(c * c * 9, seed: UInt64(c * 1000 + h), scale: (6.0 / Float(c * 9)).squareRoot())
         let bias = Self.random(c, seed: 7, scale: 0.1)
@@ -45,7 +46,7 @@ struct WinogradTests {
         try engine.wait()
 
         let wino = WinogradConvolution(name: "winograd", channels: c, size: (h, w), weights: weights, bias: bias,
-                                       postOp: postOp, outputTile: outputTile, block: block, gemm: gemm)
+                                       postOp: postOp, outputTile: outputTile, block: block, gemm: gemm, int8: int8)
         let got = try tensor(c, h, w, prior, block: block)
         DNNL.setThreadsForCurrentThread(threads)
         defer { DNNL.setThreadsForCurrentThread(1) }
@@ -150,6 +151,31 @@ struct WinogradTests {
         #expect(try WinogradGEMMPrecision.configured(environment: [:]) == .f32)
         #expect(try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "bf16"]) == .bf16)
         #expect(throws: MTRNNError.self) { try WinogradGEMMPrecision.configured(environment: ["MTRNN_WINOGRAD_GEMM": "fp16"]) }
+    }
+
+    /// MTRNN_RESBLOCK_INT8=1: inputs to 127 steps of their peak (per tensor),
+    /// weights per output channel; the layer's error grows to int8's ~1e-2.
+    @Test func int8SimulationRoundsInputsAndWeights() throws {
+        let x: [Float] = [0.5, -1.27, 0.004, 0.006, 1.0, 0, -0.0051]
+        var q = [Float](repeating: .nan, count: x.count)
+        x.withUnsafeBufferPointer { src in q.withUnsafeMutableBufferPointer { Int8Simulation.quantise(src.baseAddress!, count: x.count, into: $0.baseAddress!) } }
+        let step: Float = 1.27 / 127
+        #expect(q[1] == -1.27)                                      // the peak is a step
+        #expect(zip(q, x).allSatisfy { abs($0 - $1) <= step / 2 * 1.0001 })
+        #expect(q.allSatisfy { abs(($0 / step).rounded() - $0 / step) < 1e-3 })  // on the grid
+        #expect(q[2] == 0 && abs(q[3] - step) < 1e-7 && q[5] == 0)   // 0.004 < step / 2 < 0.006
+        let w: [Float] = [1, 0.5, 0.001, 100, 50, 0.3]              // two "channels" of 3
+        let wq = Int8Simulation.quantisedPerOutputChannel(w, channels: 2)
+        #expect(wq[0] == 1 && abs(wq[1] - 0.5) <= 0.5 / 127 && wq[2] == 0)  // channel 0's own step, 1/127
+        #expect(wq[3] == 100 && abs(wq[5] - 0.3) <= 100.0 / 127 / 2)
+
+        for block in Self.blocks {
+            let e = try compare(channels: 64, height: 20, width: 24, postOp: .leakyReLU, block: block, int8: true)
+            #expect(e.relativeL2 > 1e-4 && e.relativeL2 < 5e-2, "int8 nChw\(block)c: \(e)")
+        }
+        #expect(try Int8Simulation.configured(environment: [:]) == false)
+        #expect(try Int8Simulation.configured(environment: ["MTRNN_RESBLOCK_INT8": "1"]) == true)
+        #expect(throws: MTRNNError.self) { try Int8Simulation.configured(environment: ["MTRNN_RESBLOCK_INT8": "yes"]) }
     }
 
     /// Where this CPU has AVX-512F, its nChw16c kernel and the AVX2 emulation
