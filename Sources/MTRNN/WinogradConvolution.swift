@@ -82,7 +82,8 @@ enum WinogradGEMMPrecision: String, Sendable, CaseIterable {
     }
 }
 
-/// `MTRNN_RESBLOCK_INT8=1` simulates int8 ResBlock convolutions (what
+/// `MTRNN_RESBLOCK_INT8=1` simulates int8 ResBlock convolutions where the
+/// Winograd path runs (what
 /// AVX512_VNNI's vpdpbusd would compute): each convolution's input rounded to
 /// 8 bits per tensor (symmetric, 127 steps of its largest magnitude, chosen at
 /// each call: dynamic quantisation) and its weights per output channel; the
