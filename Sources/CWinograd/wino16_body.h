@@ -230,6 +230,21 @@ __attribute__((noinline)) TARGET static void kernel_12x32(const float *a, size_t
     }
 }
 
+// The input transform of a group's n tiles (from t0, tiles_w to a row), every
+// block of 16 input channels: `tile` (input_tile4/6/8) on the tile whose
+// output starts at step x (ty, tx), its input one pixel up and left.
+typedef void (*w16_input_tile_fn)(const float *, int, int, int, int, float *, size_t, int);
+TARGET static void transform_inputs(w16_input_tile_fn tile, int step, const float *src, int cin, int height, int width,
+                                    int tiles_w, int t0, int n, int group, float *v, size_t vstride, int bf16) {
+    const size_t plane = (size_t)height * width * 16;
+    for (int cb = 0; cb < cin / 16; cb++)
+        for (int t = 0; t < n; t++) {
+            const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+            tile(src + cb * plane, height, width, step * ty - 1, step * tx - 1, v + ((size_t)cb * group + t) * 16,
+                 vstride, bf16);
+        }
+}
+
 // The group's GEMMs, one per position p: M[p] (rows x panels * 32) =
 // V[p] (rows x cin) x U[p] (cin x panels * 32), in the channel-blocked
 // layouts above (rows: the group's tiles rounded up to W16_MR).
@@ -261,23 +276,14 @@ TARGET void W16_FN(wino16_conv3x3)(int mt, const float *src, float *dst, const f
     const size_t plane = (size_t)height * width * 16;
     const size_t vstride = w16_pstride(group, cin), mstride = w16_pstride(group, cout);
     float *v = scratch, *m = scratch + npos * vstride;
+    const w16_input_tile_fn input_tile = mt == 6 ? input_tile8 : mt == 2 ? input_tile4 : input_tile6;
 
     for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
         const int n = tile_end - t0 < group ? tile_end - t0 : group;
         // Rows past n (up to the next MR) hold stale but finite values of an
         // earlier group (or the scratch's zeros): computed, never written out.
         const int rows = (n + W16_MR - 1) / W16_MR * W16_MR;
-        for (int cb = 0; cb < cin / 16; cb++)
-            for (int t = 0; t < n; t++) {
-                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                float *vt = v + ((size_t)cb * group + t) * 16;
-                if (mt == 6)
-                    input_tile8(src + cb * plane, height, width, 6 * ty - 1, 6 * tx - 1, vt, vstride, bf16);
-                else if (mt == 2)
-                    input_tile4(src + cb * plane, height, width, 2 * ty - 1, 2 * tx - 1, vt, vstride, bf16);
-                else
-                    input_tile6(src + cb * plane, height, width, 4 * ty - 1, 4 * tx - 1, vt, vstride, bf16);
-            }
+        transform_inputs(input_tile, mt, src, cin, height, width, tiles_w, t0, n, group, v, vstride, bf16);
         batched_gemm(npos, v, vstride, m, mstride, u, cin, cout / W16_NR, group, rows);
         for (int cb = 0; cb < cout / 16; cb++) {
             const vec bv = v_loadu(bias + cb * 16);
@@ -347,7 +353,7 @@ TARGET void W16_FN(wino16_up_conv)(const float *src, float *dst, const float *u,
     const int cout4 = 4 * cout;
     const int group = w16_up_group_tiles(cin, cout4);
     const int tiles_w = (width + 1 + 2) / 3;
-    const size_t plane = (size_t)height * width * 16, dplane = (size_t)4 * height * width * 16;
+    const size_t dplane = (size_t)4 * height * width * 16;
     const size_t vstride = w16_pstride(group, cin), mstride = w16_pstride(group, cout4);
     float *v = scratch, *m = scratch + 16 * vstride;
     const int panels = cout4 / W16_NR, blocks = cout / 16;
@@ -355,12 +361,7 @@ TARGET void W16_FN(wino16_up_conv)(const float *src, float *dst, const float *u,
     for (int t0 = tile_begin; t0 < tile_end; t0 += group) {
         const int n = tile_end - t0 < group ? tile_end - t0 : group;
         const int rows = (n + W16_MR - 1) / W16_MR * W16_MR;
-        for (int cb = 0; cb < cin / 16; cb++)
-            for (int t = 0; t < n; t++) {
-                const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
-                input_tile4(src + cb * plane, height, width, 3 * ty - 1, 3 * tx - 1, v + ((size_t)cb * group + t) * 16,
-                            vstride, 0);
-            }
+        transform_inputs(input_tile4, 3, src, cin, height, width, tiles_w, t0, n, group, v, vstride, 0);
         batched_gemm(16, v, vstride, m, mstride, u, cin, panels, group, rows);
         for (int cb = 0; cb < cout4 / 16; cb++) {
             const vec bv = v_loadu(bias + cb * 16);
