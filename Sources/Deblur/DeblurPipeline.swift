@@ -24,7 +24,11 @@ public final class DeblurPipeline: Sendable {
     /// when the file could not be read a second time (the note then names it).
     public let weightsIdentity: WeightsIdentity?
     private let networks: NetworkPool
-    let oneAtATime = NSLock()
+    /// One photo in the network at a time, in the whole process, whichever
+    /// pipeline runs it: each takes all the cores (the engine's threads),
+    /// and a daemon reloaded with new settings may have two pipelines.
+    static let networkLock = NSLock()
+    var oneAtATime: NSLock { Self.networkLock }
 
     public init(options: DeblurOptions) throws {
         // Networks are built on the first tile; a CPU without bf16 kernels
@@ -172,6 +176,21 @@ public final class DeblurPipeline: Sendable {
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         return try networkStage(consume photo, elapsed: elapsed, progress: progress, cancel: cancel)
+    }
+
+    /// `runNetwork` and then `quantise`, both holding the network, for a
+    /// caller that overlaps photos on threads of its own (the daemon): no
+    /// photo's float planes wait beside the next photo's network. A caller
+    /// that comes while another photo is in the network waits for it.
+    public func runNetworkAndQuantise(_ photo: consuming PreparedPhoto,
+                                      progress: @Sendable (DeblurProgress) -> Void = { _ in },
+                                      cancel: CancelFlag = CancelFlag()) throws -> NetworkedPhoto {
+        oneAtATime.lock(); defer { oneAtATime.unlock() }
+        let start = DispatchTime.now()
+        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+        let networked = try networkStage(consume photo, elapsed: elapsed, progress: progress, cancel: cancel)
+        try cancel.check()
+        return quantise(consume networked)
     }
 
     func networkStage(_ photo: consuming PreparedPhoto, elapsed: @Sendable () -> Double,
@@ -380,6 +399,8 @@ public struct NetworkedPhoto: Sendable {
     public let finished: DeblurredPhoto?
     /// `image` is the result and `deblurred` empty (`quantise` was done).
     var quantised = false
+    /// The tiles the network ran (0 for a finished photo).
+    public var tiles: Int { report?.tiles ?? 0 }
 }
 
 /// Seconds between calls of `next`, from when the lap was made.

@@ -17,7 +17,8 @@ struct ControlHandler {
             return (ControlResponse(ok: true), .none)
         case .pause:
             queue.pause()
-            let current = queue.current?.relativePath
+            let names = queue.inFlight.map(\.relativePath)
+            let current = names.isEmpty ? nil : names.joined(separator: " and ")
             logger.notice("Paused by mtrnnctl\(current.map { "; finishing \($0) first" } ?? "")",
                           metadata: [JournalField.messageID: MessageID.paused.field])
             return (ControlResponse(ok: true, message: current.map { "paused; \($0) will be finished first" } ?? "paused"), .none)
@@ -49,7 +50,7 @@ struct ControlHandler {
         guard let dir = try? Directory.root(config.failed).subdirectory(Array(parts.dropLast())),
               let st = dir.info(parts.last!), FileOps.isRegular(st) else { return (notFound, .none) }
         let job = Job(name, origin: .failed)
-        guard queue.current != job, queue.add(job, first: true) else {
+        guard !queue.isInFlight(job), queue.add(job, first: true) else {
             return (ControlResponse(ok: true, message: "\(Printable.escaped(name)) is already queued for a retry"), .none)
         }
         logger.notice("Retrying \(name) from \(config.failed)")

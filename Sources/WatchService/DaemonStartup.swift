@@ -61,16 +61,22 @@ struct DaemonStartup {
         return server
     }
 
-    /// After a crash: the photo that was being processed. One that took down
-    /// two runs is filed in failed/ rather than tried a third time; its job
-    /// and outcome are returned for the daemon to record.
-    func quarantineCrasher(processor: any PhotoProcessor) -> (Job, JobOutcome)? {
+    /// After a crash: the photos that were being processed. One that took
+    /// down two runs alone is filed in failed/ rather than tried a third
+    /// time; the jobs and outcomes of those are returned for the daemon to
+    /// record. The others are tried once more, alone (`CrashGuard`).
+    func quarantineCrashers(processor: any PhotoProcessor) -> [(Job, JobOutcome)] {
         let crashGuard = CrashGuard(stateDirectory: config.stateDirectory)
-        guard let e = crashGuard.recover() else { return nil }
+        let (entries, shared) = crashGuard.recover()
+        return entries.compactMap { quarantine($0, shared: shared, crashGuard: crashGuard, processor: processor) }
+    }
+
+    private func quarantine(_ e: CrashGuard.Entry, shared: Bool, crashGuard: CrashGuard,
+                            processor: any PhotoProcessor) -> (Job, JobOutcome)? {
         let job = Job(e.path, origin: e.inbox ? .inbox : .failed)
-        // A retry from failed/ is not tried again by itself: say why in its .reason at once.
-        guard e.crashes >= CrashGuard.limit || !e.inbox else {
-            JournalRecord.crashed(e.path).log(to: logger)
+        // A retry from failed/ (always alone) is not tried again by itself: say why in its .reason at once.
+        guard e.crashes >= CrashGuard.limit || (!e.inbox && !shared) else {
+            JournalRecord.crashed(e.path, besideAnother: shared).log(to: logger)
             return nil
         }
         let runner = JobRunner(config: config, processor: processor, logger: logger,
@@ -162,8 +168,9 @@ struct InboxScanner {
 }
 
 /// One photo's turn on the worker: the crash guard around it, and its
-/// progress into the status and the watchdog (a photo that stops
-/// progressing stops the pings, and systemd restarts the daemon).
+/// progress into the status (the status shows the older of two photos in
+/// flight) and the watchdog (a photo that stops progressing stops the
+/// pings, and systemd restarts the daemon).
 struct PhotoTurn: Sendable {
     let config: WatchConfig
     let processor: any PhotoProcessor
@@ -178,7 +185,7 @@ struct PhotoTurn: Sendable {
                                ledger: ProcessedLedger(stateDirectory: config.stateDirectory),
                                crashGuard: crashGuard,
                                progress: { p in
-                                   live.update(p)
+                                   live.update(p, file: job.relativePath)
                                    notifier.watchdog()
                                    notifier.status(live.statusLine())
                                })

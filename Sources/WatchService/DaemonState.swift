@@ -23,7 +23,8 @@ struct DaemonState: Sendable {
     static func duration(_ seconds: Double) -> Duration { .milliseconds(Int64(seconds * 1000)) }
 
     func snapshot(model: String, weightsSHA256: String? = nil, inbox: String, outbox: String) -> DaemonSnapshot {
-        DaemonSnapshot(phase: phase, paused: queue.paused, queued: queue.count, current: queue.current?.relativePath,
+        DaemonSnapshot(phase: phase, paused: queue.paused, queued: queue.count + max(0, queue.inFlight.count - 1),
+                       current: queue.current?.relativePath,
                        model: model, weightsSHA256: weightsSHA256, inbox: inbox, outbox: outbox, watching: watching, counts: counts)
     }
 
@@ -57,9 +58,9 @@ struct DaemonState: Sendable {
         let ledger = ProcessedLedger(stateDirectory: config.stateDirectory)
         var queued = false
         for (relative, identity) in settle.settledFiles(inbox: config.inbox, now: now) where !queue.isQueued(Job(relative)) {
-            // Dropped under the name of the photo in progress: its turn first (the
+            // Dropped under the name of a photo in progress: its turn first (the
             // file it finds then may be this one, or gone to the archive).
-            if queue.current == Job(relative) { settle.note(relative, now: now); continue }
+            if queue.isInFlight(Job(relative)) { settle.note(relative, now: now); continue }
             if InboxNames.isSidecar(PathName.last(relative)) {
                 if !config.inputFilter.excludes(relative), let text = Sidecars.fileAlone(relative, config: config) { note(text) }
                 continue

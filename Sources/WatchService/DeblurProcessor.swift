@@ -7,9 +7,14 @@ import Identity
 /// encode with the metadata) behind the daemon's `PhotoProcessor` contract.
 ///
 /// The pipeline is synchronous and keeps the cores busy through its own
-/// tile workers, so it runs on a Dispatch thread, never on the cooperative
-/// pool the daemon's actors use. Cancellation (SIGTERM) reaches the tiles
-/// through a `CancelFlag` that the task's cancellation handler sets.
+/// tile workers, so each photo runs on a thread of its own, never on the
+/// cooperative pool the daemon's actors use, nor on Dispatch's pool, which
+/// the tiles' `concurrentPerform` needs. Two photos may be in `process` at
+/// once (`overlapsPhotos`): each decodes and scores, then waits for the
+/// network (one photo in it at a time, process-wide), then encodes, so one
+/// photo's network hides the other's decode or encode. Cancellation
+/// (SIGTERM) reaches the tiles through a `CancelFlag` that the task's
+/// cancellation handler sets.
 public struct DeblurProcessor: PhotoProcessor {
     let pipeline: DeblurPipeline
 
@@ -21,6 +26,8 @@ public struct DeblurProcessor: PhotoProcessor {
     public var modelDescription: String { pipeline.description }
 
     public var weights: WeightsIdentity? { pipeline.weightsIdentity }
+
+    public var overlapsPhotos: Bool { true }
 
     /// What the pipeline chose for this photo, in the words of the journal.
     static func detail(_ r: DeblurReport) -> String {
@@ -53,10 +60,10 @@ public struct DeblurProcessor: PhotoProcessor {
         let pipeline = self.pipeline
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ProcessedPhoto, any Error>) in
-                DispatchQueue.global(qos: .utility).async {
+                let thread = Thread {
                     defer { sink.finish() }
                     do {
-                        let photo = try pipeline.deblur(input: input, progress: { sink.yield($0) }, cancel: cancel)
+                        let photo = try Self.stages(pipeline, input: input, sink: sink, cancel: cancel)
                         let r = photo.report
                         var report = ProcessingReport(megapixels: r.megapixels, tiles: r.tiles, seconds: r.seconds)
                         report.detail = Self.detail(r)
@@ -66,9 +73,37 @@ public struct DeblurProcessor: PhotoProcessor {
                         cont.resume(throwing: error)
                     }
                 }
+                thread.name = "mtrnn-watch photo"
+                // As the main thread's: the codecs run on it.
+                thread.stackSize = 8 << 20
+                thread.start()
             }
         } onCancel: {
             cancel.cancel()
         }
+    }
+
+    /// `DeblurPipeline.deblur`'s stages, with the network taken only for
+    /// the network and the quantising: decoding and encoding run beside
+    /// another photo's network. The same bytes as `deblur`. The report's
+    /// seconds are the stages' own, without the wait for the network.
+    static func stages(_ pipeline: DeblurPipeline, input: URL, sink: AsyncStream<DeblurProgress>.Continuation,
+                       cancel: CancelFlag) throws -> DeblurredPhoto {
+        let clock = ContinuousClock(), start = clock.now
+        try cancel.check()
+        sink.yield(DeblurProgress(stage: .decoding, elapsed: 0))
+        let prepared = try pipeline.prepare(input: input, cancel: cancel)
+        if let finished = prepared.finished {
+            sink.yield(DeblurProgress(stage: .done, elapsed: (clock.now - start).inSeconds))
+            return finished
+        }
+        let networked = try pipeline.runNetworkAndQuantise(consume prepared, progress: { sink.yield($0) }, cancel: cancel)
+        try cancel.check()
+        let tiles = networked.tiles
+        sink.yield(DeblurProgress(stage: .encoding, tilesDone: tiles, tilesTotal: tiles, elapsed: (clock.now - start).inSeconds))
+        let photo = try pipeline.encode(consume networked)
+        sink.yield(DeblurProgress(stage: .done, tilesDone: photo.report.tiles, tilesTotal: photo.report.tiles,
+                                  elapsed: (clock.now - start).inSeconds))
+        return photo
     }
 }

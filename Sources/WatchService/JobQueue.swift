@@ -1,4 +1,4 @@
-/// The daemon's queue as a plain value: the photos waiting, the one being
+/// The daemon's queue as a plain value: the photos waiting, those being
 /// processed, whether the worker may take the next, and when a photo left
 /// in the inbox by a resource fault is due again. No files, no clock of its
 /// own (the caller passes the time): every rule here is a unit test away.
@@ -10,9 +10,18 @@ struct JobQueue: Sendable {
     /// The same jobs, for membership: a scan of 80,000 files asked the
     /// array once per file (6 s in which status did not answer).
     private var members: Set<Job> = []
-    /// The job the worker has taken and not finished.
-    private(set) var current: Job?
-    /// No job is taken while paused (the current one is finished).
+    /// The jobs the worker has taken and not finished, oldest first: one, or
+    /// two where photos overlap (`overlap_photos`: the next one is copied and
+    /// decoded while this one is in the network, and written while the next
+    /// one is).
+    private(set) var inFlight: [Job] = []
+    /// How many jobs may be in flight at once: 1, or 2 with overlapping photos.
+    var capacity = 1
+    /// Jobs that go through alone, with nothing beside them: a photo in
+    /// flight when the daemon died (`CrashGuard`), so that a second crash is
+    /// its own, and every retry from failed/.
+    private(set) var solo: Set<Job> = []
+    /// No job is taken while paused (those in flight are finished).
     private(set) var paused = false
     /// Paused by a full disk rather than by mtrnnctl: resumes by itself once space returns.
     private(set) var pausedForSpace = false
@@ -27,8 +36,20 @@ struct JobQueue: Sendable {
     /// Whether `job` waits (not whether it is current).
     func isQueued(_ job: Job) -> Bool { members.contains(job) }
 
+    /// The oldest job in flight: the one the status shows.
+    var current: Job? { inFlight.first }
+
+    /// Whether `job` is being processed.
+    func isInFlight(_ job: Job) -> Bool { inFlight.contains(job) }
+
     /// Whether `job` waits or is being processed.
-    func contains(_ job: Job) -> Bool { current == job || members.contains(job) }
+    func contains(_ job: Job) -> Bool { inFlight.contains(job) || members.contains(job) }
+
+    /// Whether `job` must go through alone.
+    func isSolo(_ job: Job) -> Bool { job.origin == .failed || solo.contains(job) }
+
+    /// `job` goes through alone (it was in flight when the daemon died).
+    mutating func markSolo(_ job: Job) { solo.insert(job) }
 
     /// Adds `job` at the end, or next when `first` (retries from failed/ go
     /// before the inbox, the latest retry first). False when it already waits.
@@ -46,22 +67,29 @@ struct JobQueue: Sendable {
         return true
     }
 
-    /// The next job, now current; nil while paused, busy or empty.
+    /// The next job, now in flight; nil while paused, empty or busy: as
+    /// many in flight as `capacity` allows, a solo job in flight, or a solo
+    /// job next while another is in flight.
     mutating func takeNext() -> Job? {
-        guard !paused, current == nil, head < jobs.count else { return nil }
+        guard !paused, inFlight.count < capacity, head < jobs.count,
+              !inFlight.contains(where: isSolo) else { return nil }
         let job = jobs[head]
+        guard inFlight.isEmpty || !isSolo(job) else { return nil }
         head += 1
         if head >= 1024 && head * 2 >= jobs.count {
             jobs.removeFirst(head)
             head = 0
         }
         members.remove(job)
-        current = job
+        inFlight.append(job)
         return job
     }
 
-    /// The current job's turn is over.
-    mutating func finishCurrent() { current = nil }
+    /// `job`'s turn is over (a solo job is one no longer).
+    mutating func finish(_ job: Job) {
+        inFlight.removeAll { $0 == job }
+        solo.remove(job)
+    }
 
     /// Drops the waiting jobs that match (the inbox's, when a reload watches another inbox).
     mutating func removeAll(where match: (Job) -> Bool) {

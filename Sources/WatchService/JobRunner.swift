@@ -90,11 +90,15 @@ struct JobRunner: Sendable {
         crashGuard?.begin(job, identity)
 
         // A private copy: no writer of the inbox can change or swap what the processor reads.
-        let staged: String
+        // In a folder of the job's own: two photos in flight may have the same name.
+        let staged: String, stagingFolder: String
         do {
-            let work = try Directory.root(config.stateDirectory, create: true).subdirectory(["work"], create: true, mode: 0o700)
+            let folder = String(FNV1a.hash(((job.origin == .inbox ? "i:" : "f:") + relative).utf8), radix: 16)
+            let work = try Directory.root(config.stateDirectory, create: true)
+                .subdirectory(["work", folder], create: true, mode: 0o700)
             let stagedName = name   // the processor's messages name the file as the user did
             work.removeIfPresent(stagedName)
+            stagingFolder = work.path
             try work.copy(from: fd, sourceName: sourcePath, to: stagedName)
             staged = work.path + "/" + stagedName
         } catch {
@@ -102,7 +106,10 @@ struct JobRunner: Sendable {
             if error.errno == EISDIR || error.errno == EIO { return fail(job, "cannot read it: \(error)", source: source, name: name) }
             return .abandoned(reason: "cannot stage a copy: \(error)")
         }
-        defer { unlink(staged) }
+        defer {
+            unlink(staged)
+            rmdir(stagingFolder)
+        }
         TestFaults.point("staged")
         // Rewritten while it was copied: the copy may be half old, half new.
         var after = stat()

@@ -152,8 +152,11 @@ struct JournalRecord {
     }
 
     /// The last run died on `file`; it is tried once more.
-    static func crashed(_ file: String) -> JournalRecord {
-        JournalRecord(.warning, "The last run stopped unexpectedly while processing \(file); it is tried once more",
+    /// `besideAnother`: two photos were in flight (overlapping photos), so
+    /// the crash is not counted against either; each is tried alone.
+    static func crashed(_ file: String, besideAnother: Bool = false) -> JournalRecord {
+        JournalRecord(.warning, "The last run stopped unexpectedly while processing \(file)"
+                        + (besideAnother ? " and another photo; each is tried once more, alone" : "; it is tried once more"),
                       file: file, outcome: "crashed")
     }
 }

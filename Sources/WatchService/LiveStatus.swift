@@ -130,9 +130,12 @@ final class LiveStatus: @unchecked Sendable {
     }
 
     /// The current photo's progress. Tiles report from several workers and
-    /// may arrive out of order: the status never goes back a tile.
-    func update(_ p: DeblurProgress) {
+    /// may arrive out of order: the status never goes back a tile. `file`:
+    /// whose progress it is; another photo's than the current one (the
+    /// next of two in flight) is not shown.
+    func update(_ p: DeblurProgress, file: String? = nil) {
         lock.withLock {
+            if let file, file != snapshot.current { return }
             if let old = progress, old.stage == p.stage, p.tilesDone < old.tilesDone { return }
             progress = p
         }

@@ -55,8 +55,14 @@ public protocol PhotoProcessor: Sendable {
     /// The weights by content (SHA-256, hashed once at load); nil for the
     /// test processors, which have none.
     var weights: WeightsIdentity? { get }
+    /// Whether two `process` calls may run at once, each waiting for the
+    /// other's network (one photo in the network at a time, process-wide):
+    /// the daemon then overlaps photos (`overlap_photos`). False: the daemon
+    /// calls it for one photo at a time.
+    var overlapsPhotos: Bool { get }
 }
 
 extension PhotoProcessor {
     public var weights: WeightsIdentity? { nil }
+    public var overlapsPhotos: Bool { false }
 }

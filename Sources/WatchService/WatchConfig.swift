@@ -23,6 +23,10 @@ public struct WatchConfig: Sendable, Equatable {
     /// 0: inotify. More than 0: scan the inbox this often (NFS/CIFS inboxes).
     public var pollSeconds = 0.0
     public var originals = OriginalsPolicy.archive
+    /// Two photos in flight (the deblur pipeline only): the next one is
+    /// copied, decoded and scored, and the last one encoded and written,
+    /// while one is in the network. `no`: one photo at a time (less memory).
+    public var overlapPhotos = true
     /// Which names of the inbox are taken (`include`, `exclude`); the rest stay untouched.
     public var inputFilter = InboxFilter()
     /// How each photo is deblurred: the settings `mtrnnctl deblur` takes
@@ -75,6 +79,7 @@ public struct WatchConfig: Sendable, Equatable {
             guard let p = OriginalsPolicy(rawValue: v) else { throw .value("one of archive, keep, delete") }
             c.originals = p
         },
+        Key(name: "overlap_photos", show: { $0.overlapPhotos ? "yes" : "no" }) { c, v throws(ConfigError) in c.overlapPhotos = try bool(v) },
         Key(name: "operator_group", show: { $0.operatorGroup }) { c, v throws(ConfigError) in
             guard v.isEmpty || isGroupName(v) else { throw .value("a group name (letters, digits, _ . -), or nothing for the service's group") }
             c.operatorGroup = v

@@ -4,7 +4,8 @@ import Identity
 import Logging
 import WatchControl
 
-/// The daemon: watches the inbox, keeps the queue, runs one photo at a time,
+/// The daemon: watches the inbox, keeps the queue, runs one photo at a time
+/// (two where they overlap: `overlap_photos`),
 /// answers the control socket and speaks sd_notify. `run()` returns after
 /// `stop()` once the current photo is finished or abandoned. The rules are
 /// in values with their own tests (`DaemonState`, `JobQueue`,
@@ -26,8 +27,10 @@ public actor WatchDaemon {
     private let live = LiveStatus()
     private let environment: [String: String]
     private var scanner = InboxScanner()
-    private var currentTask: Task<JobOutcome, Never>?
-    private var waiter: CheckedContinuation<Job?, Never>?
+    /// The photos in flight: one, or two where they overlap.
+    private var turns: [Job: Task<JobOutcome, Never>] = [:]
+    /// Lanes of the worker waiting for a job.
+    private var waiters: [CheckedContinuation<Job?, Never>] = []
     private var watcher: InboxWatcher?
     private var server: ControlServer?
     private var lockFD: Int32 = -1
@@ -91,9 +94,11 @@ public actor WatchDaemon {
         let (m, problem) = DaemonMetrics.make(config, startTime: startTime)
         metrics = m
         if let problem { logger.warning("\(problem)") }
-        if let (job, outcome) = startup.quarantineCrasher(processor: processor) {
+        for (job, outcome) in startup.quarantineCrashers(processor: processor) {
             finished(job, outcome)
         }
+        for job in CrashGuard(stateDirectory: config.stateDirectory).soloJobs() { state.queue.markSolo(job) }
+        state.queue.capacity = Self.capacity(config, processor)
         server = try startup.controlServer(path: socketPath) { [weak self] request in
             guard let self else { return ControlResponse(ok: false, error: "mtrnn-watch is stopping") }
             return await self.handle(request)
@@ -119,16 +124,24 @@ public actor WatchDaemon {
         logger.notice("Stopped", metadata: fields(.stopped))
     }
 
-    /// SIGTERM: say so, abandon the current photo (it stays in the inbox), stop taking new ones.
+    /// SIGTERM: say so, abandon the photos in flight (they stay in the inbox), stop taking new ones.
     public func stop() {
         guard !state.stopping else { return }
         state.phase = .stopping
-        let current = state.queue.current?.relativePath
+        let names = state.queue.inFlight.map(\.relativePath)
+        let current = names.isEmpty ? nil : names.joined(separator: " and ")
+        let stay = names.count > 1 ? "they stay" : "it stays"
         notifier.stopping(status: current.map { "Stopping: abandoning \($0)" } ?? "Stopping")
-        logger.notice("Stopping\(current.map { "; abandoning \($0), it stays in the inbox" } ?? "")", metadata: fields(.stopping))
-        currentTask?.cancel()
-        waiter?.resume(returning: nil)
-        waiter = nil
+        logger.notice("Stopping\(current.map { "; abandoning \($0), \(stay) in the inbox" } ?? "")", metadata: fields(.stopping))
+        for task in turns.values { task.cancel() }
+        for w in waiters { w.resume(returning: nil) }
+        waiters = []
+    }
+
+    /// How many photos may be in flight: 2 where the configuration and the
+    /// processor both overlap photos.
+    static func capacity(_ c: WatchConfig, _ p: any PhotoProcessor) -> Int {
+        c.overlapPhotos && p.overlapsPhotos ? 2 : 1
     }
 
     private func armWatcher(_ c: WatchConfig) throws {
@@ -209,32 +222,43 @@ public actor WatchDaemon {
         metrics = m
     }
 
+    /// Hands waiting lanes the jobs the queue gives now.
     private func wakeWorker() {
-        guard let w = waiter, let job = state.queue.takeNext() else { return }
-        waiter = nil
-        w.resume(returning: job)
+        while !waiters.isEmpty, let job = state.queue.takeNext() {
+            waiters.removeFirst().resume(returning: job)
+        }
     }
 
     private func nextJob() async -> Job? {
         if state.stopping { return nil }
         if let job = state.queue.takeNext() { return job }
-        return await withCheckedContinuation { waiter = $0 }
+        return await withCheckedContinuation { waiters.append($0) }
     }
 
     // MARK: the worker
 
+    /// Two lanes, each taking a photo through its turn; the queue's
+    /// `capacity` (1, or 2 with overlapping photos) and its solo jobs decide
+    /// whether the second lane gets one.
     private func workerLoop() async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 { group.addTask { await self.lane() } }
+        }
+    }
+
+    private func lane() async {
         while let job = await nextJob() {
             notifier.watchdog()
             notifier.status(live.statusLine())
             let turn = PhotoTurn(config: config, processor: processor, logger: logger, live: live, notifier: notifier)
             let task = Task.detached { await turn.run(job) }
-            currentTask = task
+            turns[job] = task
             let outcome = await task.value
-            currentTask = nil
-            state.queue.finishCurrent()
+            turns[job] = nil
+            state.queue.finish(job)
             finished(job, outcome)
             notifier.status(live.statusLine())
+            wakeWorker()
         }
     }
 
@@ -286,6 +310,8 @@ public actor WatchDaemon {
         config = new.plan.config
         Self.applyLogLevel(config)
         if let p = new.processor { processor = p }
+        state.queue.capacity = Self.capacity(config, processor)
+        wakeWorker()
         if let old = oldMetricsPath, old != config.metricsFile {
             // The old file would say "up" for ever: it says the daemon left it.
             writeMetrics(force: true, up: false)

@@ -34,7 +34,9 @@ enum ProcessorFactory {
     /// MTRNN_WATCH_TEST_PROCESSOR=copy:SECONDS (a slow copy with progress) or
     /// hang (never progresses, to trip the watchdog), or photoio[:MEGAPIXELS]
     /// (PhotoIO decode + encode without the network: the reliability tests),
-    /// or spin:SECONDS (holds a core that long: the cluster benchmark).
+    /// or spin:SECONDS (holds a core that long: the cluster benchmark), or
+    /// overlap:SECONDS (a copy in three stages that takes two photos at
+    /// once, as the deblur pipeline does: the tests of `overlap_photos`).
     /// Any of them aborts the daemon on a file that starts with
     /// "MTRNN-TEST-CRASH": the crash-loop tests' photo of death.
     static func testProcessor(_ env: [String: String]) -> (any PhotoProcessor)? {
@@ -47,6 +49,7 @@ enum ProcessorFactory {
         let inner: any PhotoProcessor
         var modelDescription: String { inner.modelDescription }
         var weights: WeightsIdentity? { inner.weights }
+        var overlapsPhotos: Bool { inner.overlapsPhotos }
         func process(input: URL, progress: @Sendable (DeblurProgress) -> Void) async throws -> ProcessedPhoto {
             if let h = FileHandle(forReadingAtPath: input.path) {
                 let head = h.readData(ofLength: 16)
@@ -60,6 +63,10 @@ enum ProcessorFactory {
     private static func testProcessor(_ spec: String) -> (any PhotoProcessor)? {
         if spec.hasPrefix("photoio") {
             return PhotoIOTestProcessor(maxMegapixels: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 100)
+        }
+        if spec.hasPrefix("overlap") {
+            return OverlapTestProcessor(seconds: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 1,
+                                        logPath: ProcessInfo.processInfo.environment["MTRNN_WATCH_TEST_OVERLAP_LOG"])
         }
         if spec.hasPrefix("spin") {
             return SpinTestProcessor(seconds: Double(spec.split(separator: ":").dropFirst().first ?? "") ?? 1)

@@ -17,11 +17,42 @@ import WatchControl
         let first = q.takeNext(), whileBusy = q.takeNext()
         #expect(first == Job("a.jpg") && whileBusy == nil, "one photo at a time")
         #expect(q.current == Job("a.jpg") && q.contains(Job("a.jpg")) && !q.isQueued(Job("a.jpg")))
-        q.finishCurrent()
+        q.finish(q.current!)
         let second = q.takeNext()
-        q.finishCurrent()
+        q.finish(q.current!)
         let none = q.takeNext()
         #expect(second == Job("b.jpg") && none == nil && q.isEmpty)
+    }
+
+    /// Overlapping photos: two in flight at most, the oldest is current; a
+    /// photo that was in flight when the daemon died, and a retry from
+    /// failed/, go through alone (nothing taken beside them, and they wait
+    /// for the one in flight to end).
+    @Test func twoInFlightAtMostAndSoloJobsAlone() {
+        var q = JobQueue()
+        q.capacity = 2
+        for name in ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"] { q.add(Job(name)) }
+        q.markSolo(Job("c.jpg"))
+        let a = q.takeNext(), b = q.takeNext(), full = q.takeNext()
+        #expect(a == Job("a.jpg") && b == Job("b.jpg") && full == nil, "two in flight at most")
+        #expect(q.current == Job("a.jpg") && q.isInFlight(Job("b.jpg")) && q.contains(Job("b.jpg")))
+        q.finish(Job("a.jpg"))
+        let soloBesideB = q.takeNext()
+        #expect(soloBesideB == nil && q.current == Job("b.jpg"), "the solo job waits for b to end")
+        q.finish(Job("b.jpg"))
+        let c = q.takeNext(), besideSolo = q.takeNext()
+        #expect(c == Job("c.jpg") && besideSolo == nil, "nothing beside a solo job")
+        q.finish(Job("c.jpg"))
+        #expect(!q.isSolo(Job("c.jpg")), "solo for one turn")
+        let d = q.takeNext(), e = q.takeNext()
+        #expect(d == Job("d.jpg") && e == Job("e.jpg"))
+        q.finish(Job("e.jpg"))
+        #expect(q.current == Job("d.jpg") && q.inFlight == [Job("d.jpg")], "finished out of order")
+        q.add(Job("r.jpg", origin: .failed), first: true)
+        let retryBesideD = q.takeNext()
+        q.finish(Job("d.jpg"))
+        let retry = q.takeNext()
+        #expect(retryBesideD == nil && retry == Job("r.jpg", origin: .failed), "a retry goes through alone")
     }
 
     /// The same path from failed/ is another job than from the inbox.
@@ -32,7 +63,7 @@ import WatchControl
         let retry = q.add(Job("a.jpg", origin: .failed), first: true)
         #expect(retry)
         _ = q.takeNext()
-        q.finishCurrent()
+        q.finish(q.current!)
         q.add(Job("x.jpg", origin: .failed), first: true)   // into the room the taken job left
         q.add(Job("y.jpg", origin: .failed), first: true)
         #expect(Array(q.waiting) == [Job("y.jpg", origin: .failed), Job("x.jpg", origin: .failed), Job("a.jpg"), Job("b.jpg")])
@@ -49,7 +80,7 @@ import WatchControl
         q.resume()
         let resumed = q.takeNext()
         #expect(resumed == Job("a.jpg"))
-        q.finishCurrent()
+        q.finish(q.current!)
         q.add(Job("b.jpg"))
         q.pauseForSpace()
         let whileFull = q.takeNext()
@@ -66,12 +97,12 @@ import WatchControl
         while let job = q.takeNext(), job.origin == .inbox {
             if job != Job("p\(taken).jpg") { outOfOrder += 1 }
             taken += 1
-            q.finishCurrent()
+            q.finish(q.current!)
             if taken == 50_000 { q.add(Job("retry.jpg", origin: .failed), first: true) }
         }
         #expect(outOfOrder == 0 && taken == 50_000)
         #expect(q.current == Job("retry.jpg", origin: .failed), "the retry came next")
-        q.finishCurrent()
+        q.finish(q.current!)
         q.removeAll { $0.origin == .inbox }
         #expect(q.isEmpty && !q.isQueued(Job("p60000.jpg")))
     }
@@ -130,7 +161,7 @@ import WatchControl
         let whileBusy = s.queueSettled(config, now: t0)
         let stillBusy = s.queueSettled(config, now: t0 + .seconds(1))
         #expect(!whileBusy && !stillBusy && s.queue.isEmpty, "queued while its namesake is in progress")
-        s.queue.finishCurrent()
+        s.queue.finish(s.queue.current!)
         let afterTurn = s.queueSettled(config, now: t0 + .seconds(2))
         #expect(afterTurn && Array(s.queue.waiting) == [Job("IMG_0001.jpg")])
     }
@@ -282,7 +313,7 @@ import WatchControl
     static let daemonOnly: [String: String] = [
         "inbox": "/srv/other-in", "outbox": "/srv/other-out", "archive": "/srv/other-archive", "failed": "/srv/other-failed",
         "state_dir": "/srv/other-state", "runtime_dir": "/srv/other-run", "recursive": "yes", "settle_seconds": "9",
-        "poll_seconds": "30", "originals": "keep", "operator_group": "root", "include": "*.jpg", "exclude": "x*",
+        "poll_seconds": "30", "originals": "keep", "overlap_photos": "no", "operator_group": "root", "include": "*.jpg", "exclude": "x*",
         "log_level": "debug", "metrics_file": "/srv/m.prom", "metrics_interval": "60",
         "queue": "postgresql://m@db/m", "role": "worker", "lease_seconds": "30", "max_attempts": "5", "worker_name": "h-1",
         "job_retention_days": "7",
