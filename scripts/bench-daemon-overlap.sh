@@ -5,7 +5,7 @@
 # scripts/bench_daemon_overlap.py.
 #
 # usage: scripts/bench-daemon-overlap.sh [--photos 6] [--size 4000x3000] [--sharp-every 3]
-#                                        [--rounds 2] [--weights FILE] [--work DIR]
+#                                        [--rounds 2] [--weights FILE] [--work DIR] [--set KEY=VALUE ...]
 # SKIP_BUILD=1 uses the release binaries as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."

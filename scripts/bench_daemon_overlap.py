@@ -6,12 +6,15 @@ modes alternate, several rounds, in one run.
 
     python3 scripts/bench_daemon_overlap.py --watch .build/release/mtrnn-watch \\
         --mtrnnctl .build/release/mtrnnctl [--photos 6] [--size 4000x3000] \\
-        [--sharp-every 3] [--rounds 2] [--weights Models/mtrnn.safetensors] [--work DIR]
+        [--sharp-every 3] [--rounds 2] [--weights Models/mtrnn.safetensors] [--work DIR] \\
+        [--set KEY=VALUE ...]
 
 The photos are scripts/bench_overlap.py's (photo-like JPEG q95, 40-60 px
 motion blur, every --sharp-every-th sharp); the daemon runs with the
 shipped unit's defaults but `scale = auto` and `settle_seconds = 0.5`
-(the same in both modes). Per run: the wall, the daemon's CPU seconds
+(the same in both modes), and any --set KEY=VALUE of mtrnn-watch.conf(5)
+(`--set iterations=1`: a network 6 times quicker beside the same decode and
+encode, as on a machine with more cores). Per run: the wall, the daemon's CPU seconds
 (user + system, from /proc, start and weights included) and its peak RSS
 (VmHWM), read before SIGTERM. The results of the two modes are compared
 byte for byte every round (a difference fails the run, exit 1). Prints the
@@ -57,7 +60,7 @@ def run_daemon(a, mode, src, names, root):
             ("inbox", dirs["inbox"]), ("outbox", dirs["outbox"]), ("archive", dirs["archive"]),
             ("failed", dirs["failed"]), ("state_dir", dirs["state"]), ("runtime_dir", dirs["state"]),
             ("weights", os.path.abspath(a.weights)), ("scale", "auto"), ("settle_seconds", "0.5"),
-            ("overlap_photos", "yes" if mode else "no")]))
+            ("overlap_photos", "yes" if mode else "no")] + [tuple(kv.split("=", 1)) for kv in a.set]))
     env = {k: v for k, v in os.environ.items()
            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "RUNTIME_DIRECTORY", "MTRNN_WATCH_TEST_PROCESSOR")}
     log = open(os.path.join(root, "daemon.log"), "w")
@@ -98,7 +101,12 @@ def main():
     ap.add_argument("--sharp-every", type=int, default=3, help="every Nth photo is sharp (0: none)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work", help="keep the photos and outputs here (default: a temporary folder, removed)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="another mtrnn-watch.conf setting for both modes (repeatable)")
     a = ap.parse_args()
+    for kv in a.set:
+        if "=" not in kv:
+            sys.exit(f"bench-daemon-overlap: --set {kv}: expected KEY=VALUE")
 
     tmp = None if a.work else tempfile.TemporaryDirectory(prefix="bench-daemon-overlap-")
     work = a.work or tmp.name
@@ -122,7 +130,8 @@ def main():
     print()
     sharp = sum(1 for n in names if "sharp" in n)
     print(f"mtrnn-watch, {a.photos} photos of {a.size} dropped at once ({a.photos - sharp} blurred, {sharp} sharp), "
-          f"{a.rounds} rounds, weights {os.path.basename(a.weights)}, scale = auto, settle_seconds = 0.5")
+          f"{a.rounds} rounds, weights {os.path.basename(a.weights)}, scale = auto, settle_seconds = 0.5"
+          + "".join(f", {kv.replace('=', ' = ', 1)}" for kv in a.set))
     print()
     print("| overlap_photos | wall s (median) | rounds | daemon CPU s | peak RSS MB |")
     print("|---|---|---|---|---|")
