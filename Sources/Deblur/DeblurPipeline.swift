@@ -167,28 +167,19 @@ public final class DeblurPipeline: Sendable {
     }
 
     /// The second stage of `deblur`: the network over a prepared photo (a
-    /// finished one passes through). One photo at a time, as `deblur`: a
-    /// second caller waits.
+    /// finished one passes through). One photo at a time in the process, as
+    /// `deblur`: a second caller waits. `quantising`: `quantise` too, still
+    /// holding the network, for a caller that overlaps photos (a batch, the
+    /// daemon): no photo's float planes then wait beside the next photo's
+    /// network.
     public func runNetwork(_ photo: consuming PreparedPhoto,
                            progress: @Sendable (DeblurProgress) -> Void = { _ in },
-                           cancel: CancelFlag = CancelFlag()) throws -> NetworkedPhoto {
-        oneAtATime.lock(); defer { oneAtATime.unlock() }
-        let start = DispatchTime.now()
-        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
-        return try networkStage(consume photo, elapsed: elapsed, progress: progress, cancel: cancel)
-    }
-
-    /// `runNetwork` and then `quantise`, both holding the network, for a
-    /// caller that overlaps photos on threads of its own (the daemon): no
-    /// photo's float planes wait beside the next photo's network. A caller
-    /// that comes while another photo is in the network waits for it.
-    public func runNetworkAndQuantise(_ photo: consuming PreparedPhoto,
-                                      progress: @Sendable (DeblurProgress) -> Void = { _ in },
-                                      cancel: CancelFlag = CancelFlag()) throws -> NetworkedPhoto {
+                           cancel: CancelFlag = CancelFlag(), quantising: Bool = false) throws -> NetworkedPhoto {
         oneAtATime.lock(); defer { oneAtATime.unlock() }
         let start = DispatchTime.now()
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
         let networked = try networkStage(consume photo, elapsed: elapsed, progress: progress, cancel: cancel)
+        guard quantising else { return networked }
         try cancel.check()
         return quantise(consume networked)
     }

@@ -97,7 +97,8 @@ public struct DeblurProcessor: PhotoProcessor {
             sink.yield(DeblurProgress(stage: .done, elapsed: (clock.now - start).inSeconds))
             return finished
         }
-        let networked = try pipeline.runNetworkAndQuantise(consume prepared, progress: { sink.yield($0) }, cancel: cancel)
+        let networked = try pipeline.runNetwork(consume prepared, progress: { sink.yield($0) }, cancel: cancel,
+                                              quantising: true)
         try cancel.check()
         let tiles = networked.tiles
         sink.yield(DeblurProgress(stage: .encoding, tilesDone: tiles, tilesTotal: tiles, elapsed: (clock.now - start).inSeconds))

@@ -76,8 +76,8 @@ enum BatchOverlap {
                 // Quantised here, before the handoff: the encoder thread then
                 // holds the result's samples, not its float planes, beside
                 // the next photo's network.
-                networked = Slot(.success(pipeline.quantise(
-                    try pipeline.runNetwork(consume photo, progress: { console.show(name, $0) }))))
+                networked = Slot(.success(
+                    try pipeline.runNetwork(consume photo, progress: { console.show(name, $0) }, quantising: true)))
             } catch {
                 networked = Slot(.failure(error))
             }
