@@ -248,6 +248,11 @@ public actor WatchDaemon {
 
     private func lane() async {
         while let job = await nextJob() {
+            // Handed over just as SIGTERM came: it stays in the inbox, untouched.
+            if state.stopping {
+                state.queue.finish(job)
+                break
+            }
             notifier.watchdog()
             notifier.status(live.statusLine())
             let turn = PhotoTurn(config: config, processor: processor, logger: logger, live: live, notifier: notifier)
