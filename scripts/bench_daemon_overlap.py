@@ -32,7 +32,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_overlap import make_set, same_outputs  # noqa: E402
+from bench_overlap import add_photo_set_options, make_set, same_outputs  # noqa: E402
 
 
 def proc_cpu_rss(pid):
@@ -95,12 +95,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--watch", required=True)
     ap.add_argument("--mtrnnctl", required=True)
-    ap.add_argument("--weights", default=os.path.join(HERE, "..", "Models", "mtrnn.safetensors"))
-    ap.add_argument("--photos", type=int, default=6)
-    ap.add_argument("--size", default="4000x3000")
-    ap.add_argument("--sharp-every", type=int, default=3, help="every Nth photo is sharp (0: none)")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--work", help="keep the photos and outputs here (default: a temporary folder, removed)")
+    add_photo_set_options(ap, photos=6, rounds=2)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="another mtrnn-watch.conf setting for both modes (repeatable)")
     a = ap.parse_args()

@@ -122,15 +122,20 @@ def same_outputs(a, b):
     return None
 
 
+def add_photo_set_options(ap, photos, rounds):
+    """The options of the photo set and the rounds (this script's and bench_daemon_overlap.py's)."""
+    ap.add_argument("--weights", default=os.path.join(HERE, "..", "Models", "mtrnn.safetensors"))
+    ap.add_argument("--photos", type=int, default=photos)
+    ap.add_argument("--size", default="4000x3000")
+    ap.add_argument("--sharp-every", type=int, default=3, help="every Nth photo is sharp (0: none)")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--work", help="keep the photos and outputs here (default: a temporary folder, removed)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mtrnnctl", required=True)
-    ap.add_argument("--weights", default=os.path.join(HERE, "..", "Models", "mtrnn.safetensors"))
-    ap.add_argument("--photos", type=int, default=10)
-    ap.add_argument("--size", default="4000x3000")
-    ap.add_argument("--sharp-every", type=int, default=3, help="every Nth photo is sharp (0: none)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--work", help="keep the photos and outputs here (default: a temporary folder, removed)")
+    add_photo_set_options(ap, photos=10, rounds=3)
     ap.add_argument("extra", nargs="*", help="more mtrnnctl deblur options (after --)")
     a = ap.parse_args()
 

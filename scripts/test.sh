@@ -88,6 +88,9 @@ if [ "${QUICK:-0}" != 1 ]; then
     SKIP_BUILD=1 scripts/hostile-uploader.sh
     section "benchmark smoke run: a batch one at a time and overlapped write the same bytes and lines (scripts/bench_overlap.py)"
     python3 scripts/bench_overlap.py --mtrnnctl "$(swift build --show-bin-path)/mtrnnctl" --photos 3 --size 400x300 --rounds 1
+    section "benchmark smoke run: the daemon with overlap_photos = no and yes writes the same bytes (scripts/bench_daemon_overlap.py)"
+    python3 scripts/bench_daemon_overlap.py --watch "$(swift build --show-bin-path)/mtrnn-watch" \
+        --mtrnnctl "$(swift build --show-bin-path)/mtrnnctl" --photos 4 --size 400x300 --rounds 1
     section "end to end under systemd-nspawn"
     SKIP_BUILD=1 scripts/e2e-nspawn.sh
     section "shared queue: cluster harness (4 workers, exactly once, photo of death, pause, unreachable database)"
